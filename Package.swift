@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+// SSF for Swift: parameter-efficient fine-tuning of pretrained vision models.
+import PackageDescription
+
+// Hot code is compiled for AVX2/FMA on x86-64 and without runtime checks in release builds.
+#if arch(x86_64)
+let cpuFlags = ["-target-cpu", "haswell"]
+#else
+let cpuFlags: [String] = []
+#endif
+let hotSettings: [SwiftSetting] = [
+    .unsafeFlags(cpuFlags),
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "SSF",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ssf", targets: ["ssf"]),
+        .library(name: "SSFEngine", targets: ["SSFEngine"]),
+        .library(name: "SSFNN", targets: ["SSFNN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS",
+            path: "Sources/CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: hotSettings),
+        .target(name: "SSFNN", dependencies: ["SSFEngine"], swiftSettings: hotSettings),
+        .executableTarget(
+            name: "ssf",
+            dependencies: [
+                "SSFEngine", "SSFNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: hotSettings
+        ),
+        .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,133 @@
+// Differentiable matrix products through BLAS: matmul, batched matmul and linear (x·Wᵀ + b).
+
+extension Tensor {
+    /// Rows and columns of the trailing matrix of this tensor.
+    var matrixShape: (rows: Int, cols: Int) { (shape[rank - 2], shape[rank - 1]) }
+    /// The leading (batch) dimensions before the trailing matrix.
+    var batchShape: [Int] { Array(shape.dropLast(2)) }
+}
+
+/// op(A)·op(B) without recording. A is `[batch…, M, K]` (or `[batch…, K, M]` when transposed);
+/// B is either one matrix shared by every batch item or has the same batch dimensions as A.
+func matmulRaw(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+    precondition(a.rank >= 2 && b.rank >= 2, "matmul needs matrices, got \(a.shape) and \(b.shape)")
+    let (ar, ac) = a.matrixShape, (br, bc) = b.matrixShape
+    let m = transposeA ? ac : ar, k = transposeA ? ar : ac
+    let kb = transposeB ? bc : br, n = transposeB ? br : bc
+    precondition(k == kb, "matmul: inner dimensions differ (\(a.shape)\(transposeA ? "ᵀ" : "") × \(b.shape)\(transposeB ? "ᵀ" : ""))")
+    let sharedA = a.rank == 2, sharedB = b.rank == 2
+    let batch = sharedA ? b.batchShape : a.batchShape
+    precondition(sharedA || sharedB || b.batchShape == batch, "matmul: batch dimensions \(a.batchShape) and \(b.batchShape) differ")
+    let batchCount = batch.reduce(1, *)
+    var out = Tensor(uninitializedShape: batch + [m, n])
+    let c = out.mutablePointer()
+    let pa = a.pointer, pb = b.pointer
+    if sharedB && !transposeA {
+        BLAS.sgemm(transposeA: false, transposeB: transposeB, m: batchCount * m, n: n, k: k,
+                   a: pa, lda: ac, b: pb, ldb: bc, c: c, ldc: n)
+        return out
+    }
+    let strideA = sharedA ? 0 : ar * ac, strideB = sharedB ? 0 : br * bc
+    Threading.parallelFor(batchCount) { range in
+        for i in range {
+            BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                       a: pa + i * strideA, lda: ac, b: pb + i * strideB, ldb: bc, c: c + i * m * n, ldc: n)
+        }
+    }
+    return out
+}
+
+/// Matrix product op(a)·op(b), batched over leading dimensions; `b` may be a single matrix
+/// shared by every batch item. Differentiable in both operands.
+public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    var out = matmulRaw(a, b, transposeA: transposeA, transposeB: transposeB)
+    if let tape = Tape.active(for: a, b) {
+        let ua = a.untracked, ub = b.untracked
+        out = tape.record(out, inputs: [a, b]) { g, needs in
+            var ga: Tensor?, gb: Tensor?
+            if needs[0] {
+                ga = (transposeA
+                    ? matmulRaw(ub, g, transposeA: transposeB, transposeB: true)
+                    : matmulRaw(g, ub, transposeA: false, transposeB: !transposeB)).summed(toShape: ua.shape)
+            }
+            if needs[1] {
+                if ub.rank == 2 && !transposeA {
+                    // Shared weight: fold the batch into the rows and use one GEMM.
+                    let k = ua.shape[ua.rank - 1], n = g.shape[g.rank - 1]
+                    let a2 = ua.reshaped([-1, k]), g2 = g.reshaped([-1, n])
+                    gb = transposeB ? matmulRaw(g2, a2, transposeA: true, transposeB: false)
+                                    : matmulRaw(a2, g2, transposeA: true, transposeB: false)
+                } else {
+                    let per = transposeB
+                        ? matmulRaw(g, ua, transposeA: true, transposeB: transposeA)
+                        : matmulRaw(ua, g, transposeA: !transposeA, transposeB: false)
+                    gb = per.summed(toShape: ub.shape)
+                }
+            }
+            return [ga, gb]
+        }
+    }
+    return out
+}
+
+/// Sums the rows of an M×N matrix into N columns (bias gradients), with vector accumulators.
+func columnSums(_ p: UnsafePointer<Float>, rows: Int, cols: Int) -> Tensor {
+    var out = Tensor.zeros([cols])
+    let d = out.mutablePointer()
+    let blocks = (cols + 63) / 64
+    Threading.parallelFor(blocks, minimumPerThread: 4) { range in
+        for blk in range {
+            let c0 = blk * 64, width = min(64, cols - c0)
+            for r in 0..<rows {
+                let row = p + r * cols + c0
+                var j = 0
+                while j < width {
+                    let n = min(8, width - j)
+                    storeVec(loadVec(UnsafePointer(d + c0 + j), n) + loadVec(row + j, n), d + c0 + j, n)
+                    j += n
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// A fully connected layer: `x·Wᵀ + b` over the last axis of `x`, with `W` of shape
+/// `[out, in]` as in PyTorch. The bias is written into the output before the GEMM, which
+/// then accumulates onto it. A frozen (untracked) weight gets no weight-gradient GEMM.
+public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+    precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+    let inF = weight.shape[1], outF = weight.shape[0]
+    precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF)")
+    if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)]") }
+    let rows = x.count / max(inF, 1)
+    var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
+    let c = out.mutablePointer()
+    if let bias {
+        let pb = bias.pointer
+        for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
+    }
+    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+               a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
+    if let tape = Tape.active(for: x, weight, bias) {
+        let ux = x.untracked, uw = weight.untracked
+        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+            var gx: Tensor?, gw: Tensor?, gb: Tensor?
+            if needs[0] {
+                var t = Tensor(uninitializedShape: ux.shape)
+                BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
+                           a: g.pointer, lda: outF, b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                gx = t
+            }
+            if needs[1] {
+                var t = Tensor(uninitializedShape: [outF, inF])
+                BLAS.sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
+                           a: g.pointer, lda: outF, b: ux.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                gw = t
+            }
+            if needs[2] { gb = columnSums(g.pointer, rows: rows, cols: outF) }
+            return [gx, gw, gb]
+        }
+    }
+    return out
+}

@@ -1,0 +1,50 @@
+// Reference-counted, 64-byte-aligned Float32 buffer that backs every Tensor.
+import Synchronization
+
+/// Live-allocation counters, used by tests and benchmarks to prove that a code path
+/// allocates nothing it keeps.
+public enum StorageStats {
+    static let liveBytesCounter = Atomic<Int>(0)
+    static let allocationsCounter = Atomic<Int>(0)
+
+    /// Bytes currently held by tensor storages.
+    public static var liveBytes: Int { liveBytesCounter.load(ordering: .relaxed) }
+    /// Number of storages allocated since the process started.
+    public static var allocations: Int { allocationsCounter.load(ordering: .relaxed) }
+}
+
+/// A fixed-size Float32 buffer aligned to 64 bytes (one cache line, one AVX-512 vector).
+public final class TensorStorage: @unchecked Sendable {
+    /// Number of Float32 elements.
+    public let count: Int
+    /// Start of the buffer; valid for `count` elements while the storage is alive.
+    public let pointer: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` uninitialised elements.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative element count")
+        self.count = count
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        StorageStats.liveBytesCounter.add(bytes, ordering: .relaxed)
+        StorageStats.allocationsCounter.add(1, ordering: .relaxed)
+    }
+
+    /// Allocates `count` elements set to `value`.
+    public convenience init(count: Int, repeating value: Float) {
+        self.init(uninitializedCount: count)
+        pointer.initialize(repeating: value, count: count)
+    }
+
+    /// Allocates a copy of `count` elements starting at `source`.
+    public convenience init(copying source: UnsafePointer<Float>, count: Int) {
+        self.init(uninitializedCount: count)
+        pointer.update(from: source, count: count)
+    }
+
+    deinit {
+        StorageStats.liveBytesCounter.subtract(max(count, 1) * MemoryLayout<Float>.stride, ordering: .relaxed)
+        UnsafeMutableRawPointer(pointer).deallocate()
+    }
+}

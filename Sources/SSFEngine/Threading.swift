@@ -1,0 +1,61 @@
+// The engine's thread budget, shared by our parallel loops and by BLAS so the two never oversubscribe the cores.
+import CBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Controls how many threads the engine uses, for its own loops and for BLAS together.
+///
+/// BLAS runs with the full budget when called from the main thread. Inside `parallelFor`
+/// each worker already occupies a core, so BLAS is switched to one thread for the duration.
+public enum Threading {
+    nonisolated(unsafe) private static var budget = defaultThreadCount()
+    nonisolated(unsafe) private static var insideParallelRegion = false
+
+    /// The number of threads in use.
+    public static var threads: Int { budget }
+
+    /// The default budget: `SSF_NUM_THREADS` if set, otherwise the number of online cores.
+    public static func defaultThreadCount() -> Int {
+        if let env = getenv("SSF_NUM_THREADS"), let n = Int(String(cString: env)), n > 0 { return n }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+
+    /// Sets the budget for our loops and for BLAS; `nil` restores the default.
+    public static func configure(threads: Int?) {
+        budget = max(1, threads ?? defaultThreadCount())
+        ssf_blas_set_threads(Int32(budget))
+    }
+
+    /// Runs `body` over `0..<count` split into contiguous chunks, one per thread, on up to
+    /// `threads` threads. Work below `minimumPerThread` items per thread stays on the caller.
+    @inlinable public static func parallelFor(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = min(threads, count / max(minimumPerThread, 1))
+        if workers <= 1 || isInParallelRegion {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        runParallel(count: count, workers: workers, body)
+    }
+
+    /// Whether the caller is already a worker of `parallelFor`.
+    public static var isInParallelRegion: Bool { insideParallelRegion }
+
+    @usableFromInline static func runParallel(count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
+        let blasThreads = budget
+        if blasThreads > 1 { ssf_blas_set_threads(1) }
+        insideParallelRegion = true
+        withoutActuallyEscaping(body) { body in
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = count * w / workers
+                let hi = count * (w + 1) / workers
+                if lo < hi { body(lo..<hi) }
+            }
+        }
+        insideParallelRegion = false
+        if blasThreads > 1 { ssf_blas_set_threads(Int32(blasThreads)) }
+    }
+}

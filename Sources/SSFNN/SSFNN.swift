@@ -1,0 +1,1 @@
+// Neural-network layers and checkpoint I/O.

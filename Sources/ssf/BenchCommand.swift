@@ -1,0 +1,10 @@
+// `ssf bench`: performance measurements.
+import ArgumentParser
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the speed of the engine.",
+        subcommands: [BenchOpsCommand.self]
+    )
+}

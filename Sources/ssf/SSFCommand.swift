@@ -1,0 +1,20 @@
+// Entry point of the `ssf` command-line tool.
+import ArgumentParser
+import SSFEngine
+
+@main
+struct SSFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ssf",
+        abstract: "Parameter-efficient fine-tuning of pretrained vision models by scaling and shifting features (SSF).",
+        subcommands: [BenchCommand.self]
+    )
+}
+
+/// Options shared by every command that computes.
+struct ThreadOptions: ParsableArguments {
+    @Option(name: .long, help: "Threads for our kernels and BLAS together (default: SSF_NUM_THREADS or all cores).")
+    var threads: Int?
+
+    func apply() { Threading.configure(threads: threads) }
+}
