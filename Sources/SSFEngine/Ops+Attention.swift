@@ -1,0 +1,88 @@
+// Fused multi-head scaled-dot-product attention on a packed qkv tensor, with optional additive bias and window mask.
+
+/// Multi-head attention over a packed `qkv` tensor `[B, T, 3·D]` laid out as timm's fused
+/// `qkv` Linear output (`[B, T, 3, heads, D/heads]`). Returns `[B, T, D]` with the heads merged.
+///
+/// Scores are `q·kᵀ·scale + bias[h] + mask[b mod nW]`, where `bias` is `[heads, T, T]`
+/// (Swin's relative position bias; differentiable) and `mask` is a constant `[nW, T, T]`
+/// (Swin's shifted-window mask). Heads are read and written in place through BLAS leading
+/// dimensions, so q, k and v are never split or transposed into copies. One head's T×T scores
+/// exist at a time per thread in inference; training keeps the probabilities for the backward.
+public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = nil, bias: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
+    precondition(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "attention: qkv \(qkv.shape) is not [B, T, 3·heads·d]")
+    let (batch, tokens, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+    let headDim = width / heads
+    let alpha = scale ?? 1 / Float(headDim).squareRoot()
+    if let bias { precondition(bias.shape == [heads, tokens, tokens], "attention: bias \(bias.shape) must be [\(heads), \(tokens), \(tokens)]") }
+    let windows = mask?.shape[0] ?? 1
+    if let mask {
+        precondition(mask.shape == [windows, tokens, tokens] && batch % windows == 0,
+                     "attention: mask \(mask.shape) must be [nW, \(tokens), \(tokens)] with nW dividing the batch \(batch)")
+    }
+    let tape = Tape.active(for: qkv, bias)
+    let tt = tokens * tokens
+    var probs: Tensor? = tape == nil ? nil : Tensor(uninitializedShape: [batch, heads, tokens, tokens])
+    let probsPointer = probs?.mutablePointer()
+    var out = Tensor(uninitializedShape: [batch, tokens, width])
+    let o = out.mutablePointer(), src = qkv.pointer
+    let biasPointer = bias?.pointer, maskPointer = mask?.pointer
+    let rowStride = 3 * width
+    Threading.parallelFor(batch * heads) { range in
+        let scratch: UnsafeMutablePointer<Float>? = probsPointer == nil ? .allocate(capacity: tt) : nil
+        defer { scratch?.deallocate() }
+        for bh in range {
+            let b = bh / heads, h = bh % heads
+            let s = probsPointer.map { $0 + bh * tt } ?? scratch!
+            let q = src + b * tokens * rowStride + h * headDim
+            BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim, alpha: alpha,
+                       a: q, lda: rowStride, b: q + width, ldb: rowStride, c: s, ldc: tokens)
+            if let biasPointer { zipVec(UnsafePointer(s), biasPointer + h * tt, s, tt) { $0 + $1 } }
+            if let maskPointer { zipVec(UnsafePointer(s), maskPointer + (b % windows) * tt, s, tt) { $0 + $1 } }
+            for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
+            BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
+                       a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
+        }
+    }
+    if let tape, let p = probs {
+        let uqkv = qkv.untracked
+        probs = nil
+        out = tape.record(out, inputs: [qkv, bias]) { g, needs in
+            var dqkv = Tensor(uninitializedShape: uqkv.shape)
+            var dScores: Tensor? = needs[1] ? Tensor(uninitializedShape: [batch, heads, tokens, tokens]) : nil
+            let dq = dqkv.mutablePointer(), gp = g.pointer, pp = p.pointer, qp = uqkv.pointer
+            let dsAll = dScores?.mutablePointer()
+            Threading.parallelFor(batch * heads) { range in
+                let dsScratch = UnsafeMutablePointer<Float>.allocate(capacity: tt)
+                defer { dsScratch.deallocate() }
+                for bh in range {
+                    let b = bh / heads, h = bh % heads
+                    let prob = pp + bh * tt
+                    let q = qp + b * tokens * rowStride + h * headDim
+                    let go = gp + b * tokens * width + h * headDim
+                    let dqh = dq + b * tokens * rowStride + h * headDim
+                    let ds = dsAll.map { $0 + bh * tt } ?? dsScratch
+                    // dV = Pᵀ·dO ; dP = dO·Vᵀ
+                    BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens,
+                               a: prob, lda: tokens, b: go, ldb: width, c: dqh + 2 * width, ldc: rowStride)
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim,
+                               a: go, lda: width, b: q + 2 * width, ldb: rowStride, c: ds, ldc: tokens)
+                    // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                    for r in 0..<tokens {
+                        let row = ds + r * tokens, pr = prob + r * tokens
+                        let dot = Vec(repeating: dotVec(UnsafePointer(row), pr, tokens))
+                        zipVec(UnsafePointer(row), pr, row, tokens) { ($0 - dot) * $1 }
+                    }
+                    // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                               a: ds, lda: tokens, b: q + width, ldb: rowStride, c: dqh, ldc: rowStride)
+                    BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                               a: ds, lda: tokens, b: q, ldb: rowStride, c: dqh + width, ldc: rowStride)
+                }
+            }
+            let gBias = dScores.map { $0.sum(axes: [0]) }
+            dScores = nil
+            return [needs[0] ? dqkv : nil, gBias]
+        }
+    }
+    return out
+}

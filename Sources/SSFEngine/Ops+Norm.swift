@@ -1,0 +1,235 @@
+// Differentiable normalisation layers: LayerNorm (last axis and channels-first), GroupNorm, BatchNorm in eval form.
+
+/// Row statistics for LayerNorm-style backward passes: one mean and one 1/σ per normalised group.
+struct NormStats {
+    var mean: Tensor
+    var rstd: Tensor
+}
+
+/// Normalises each contiguous group of `n` elements: returns x̂ and the statistics. Not recorded.
+func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float) -> (Tensor, NormStats) {
+    var out = Tensor(uninitializedShape: x.shape)
+    var mean = Tensor(uninitializedShape: [groups]), rstd = Tensor(uninitializedShape: [groups])
+    let d = out.mutablePointer(), s = x.pointer, mp = mean.mutablePointer(), rp = rstd.mutablePointer()
+    Threading.parallelFor(groups, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+        for r in range {
+            let src = s + r * n, dst = d + r * n
+            let mu = sumVec(src, n) / Float(n)
+            let vm = Vec(repeating: mu)
+            var a0 = Vec(), a1 = Vec()
+            var j = 0
+            while j + 16 <= n {
+                let c0 = loadVec(src + j, 8) - vm, c1 = loadVec(src + j + 8, 8) - vm
+                a0.addProduct(c0, c0); a1.addProduct(c1, c1)
+                j += 16
+            }
+            var ss = (a0 + a1).sum()
+            while j < n { let c = src[j] - mu; ss += c * c; j += 1 }
+            let inv = 1 / (ss / Float(n) + eps).squareRoot()
+            mp[r] = mu; rp[r] = inv
+            let vi = Vec(repeating: inv)
+            mapVec(src, dst, n) { ($0 - vm) * vi }
+        }
+    }
+    return (out, NormStats(mean: mean, rstd: rstd))
+}
+
+/// Input gradient of a group normalisation given dL/dx̂ (already multiplied by the affine weight):
+/// dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) within each group. Not recorded.
+func normalizeGroupsBackward(_ gHat: Tensor, _ xHat: Tensor, _ rstd: Tensor, groups: Int, n: Int) -> Tensor {
+    var out = Tensor(uninitializedShape: gHat.shape)
+    let d = out.mutablePointer(), gp = gHat.pointer, xp = xHat.pointer, rp = rstd.pointer
+    Threading.parallelFor(groups, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+        for r in range {
+            let g = gp + r * n, xh = xp + r * n
+            let mg = Vec(repeating: sumVec(g, n) / Float(n))
+            let mgx = Vec(repeating: dotVec(g, xh, n) / Float(n))
+            let vr = Vec(repeating: rp[r])
+            zipVec(g, xh, d + r * n, n) { (gv, xv) in vr * (gv - mg - xv * mgx) }
+        }
+    }
+    return out
+}
+
+/// Recomputes x̂ = (x − mean) · rstd for contiguous groups. Not recorded.
+func recomputeNormalized(_ x: Tensor, _ stats: NormStats, groups: Int, n: Int) -> Tensor {
+    var out = Tensor(uninitializedShape: x.shape)
+    let d = out.mutablePointer(), s = x.pointer, mp = stats.mean.pointer, rp = stats.rstd.pointer
+    Threading.parallelFor(groups, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+        for r in range {
+            let vm = Vec(repeating: mp[r]), vr = Vec(repeating: rp[r])
+            mapVec(s + r * n, d + r * n, n) { ($0 - vm) * vr }
+        }
+    }
+    return out
+}
+
+/// Applies the optional affine `x̂·w + b` along `axis` and records the backward of a
+/// normalisation whose statistics are taken over contiguous groups of `n` elements.
+private func affineNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, groups: Int, n: Int,
+                                 eps: Float, axis: ChannelAxis, name: String) -> Tensor {
+    let channels = channelLayout(x.shape, axis).channels
+    if let weight { precondition(weight.shape == [channels], "\(name): weight \(weight.shape) must be [\(channels)]") }
+    if let bias { precondition(bias.shape == [channels], "\(name): bias \(bias.shape) must be [\(channels)]") }
+    let (xHat, stats) = normalizeGroups(x, groups: groups, n: n, eps: eps)
+    var out = xHat
+    if weight != nil || bias != nil {
+        let ones = weight == nil ? Tensor.ones([channels]) : nil
+        out = channelAffine(xHat, (weight ?? ones!).pointer, bias?.pointer, axis)
+    }
+    if let tape = Tape.active(for: x, weight, bias) {
+        let ux = x.untracked, uw = weight?.untracked
+        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+            let xh = recomputeNormalized(ux, stats, groups: groups, n: n)
+            var gx: Tensor?
+            if needs[0] {
+                let gHat = uw.map { channelAffine(g, $0.pointer, nil, axis) } ?? g
+                gx = normalizeGroupsBackward(gHat, xh, stats.rstd, groups: groups, n: n)
+            }
+            var gw: Tensor?, gb: Tensor?
+            if needs[1] || needs[2] {
+                let sums = channelGradientSums(g, needs[1] ? xh : nil, axis)
+                gw = sums.gx; gb = sums.g
+            }
+            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
+        }
+    }
+    return out
+}
+
+/// Layer normalisation over the last axis with optional affine weight and bias.
+public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    let c = x.shape.last ?? 1
+    return affineNormalization(x, weight: weight, bias: bias, groups: x.count / max(c, 1), n: c,
+                               eps: eps, axis: .last, name: "layerNorm")
+}
+
+/// Group normalisation of an `[N, C, spatial…]` tensor: statistics over each group of
+/// `C / groups` channels and all spatial positions; per-channel affine.
+public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    let (n, c, _) = channelLayout(x.shape, .channelsFirst)
+    precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
+    return affineNormalization(x, weight: weight, bias: bias, groups: n * groups, n: x.count / max(n * groups, 1),
+                               eps: eps, axis: .channelsFirst, name: "groupNorm")
+}
+
+/// Layer normalisation of an NCHW tensor over its channels at each pixel (timm's LayerNorm2d),
+/// computed in place on the channels-first layout without transposing.
+public func layerNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-6) -> Tensor {
+    let (batch, channels, pixels) = channelLayout(x.shape, .channelsFirst)
+    if let weight { precondition(weight.shape == [channels], "layerNorm2d: weight \(weight.shape) must be [\(channels)]") }
+    if let bias { precondition(bias.shape == [channels], "layerNorm2d: bias \(bias.shape) must be [\(channels)]") }
+    // Statistics per (image, pixel), accumulated across channel planes with vectors along the pixels.
+    var mean = Tensor(uninitializedShape: [batch, pixels]), rstd = Tensor(uninitializedShape: [batch, pixels])
+    var xHat = Tensor(uninitializedShape: x.shape)
+    let mp = mean.mutablePointer(), rp = rstd.mutablePointer(), hp = xHat.mutablePointer(), s = x.pointer
+    let invC = Vec(repeating: 1 / Float(channels)), ve = Vec(repeating: eps)
+    Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
+        let tiles = (pixels + 63) / 64
+        for t in range {
+            let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
+            let base = s + b * channels * pixels + p0
+            var j = 0
+            while j < width {
+                let w = min(8, width - j)
+                var acc = Vec()
+                for c in 0..<channels { acc += loadVec(base + c * pixels + j, w) }
+                let mu = acc * invC
+                var sq = Vec()
+                for c in 0..<channels { let d = loadVec(base + c * pixels + j, w) - mu; sq.addProduct(d, d) }
+                let inv = Vec(repeating: 1) / (sq * invC + ve).squareRoot()
+                storeVec(mu, mp + b * pixels + p0 + j, w)
+                storeVec(inv, rp + b * pixels + p0 + j, w)
+                for c in 0..<channels {
+                    let off = b * channels * pixels + c * pixels + p0 + j
+                    storeVec((loadVec(s + off, w) - mu) * inv, hp + off, w)
+                }
+                j += w
+            }
+        }
+    }
+    var out = xHat
+    if weight != nil || bias != nil {
+        let ones = weight == nil ? Tensor.ones([channels]) : nil
+        out = channelAffine(xHat, (weight ?? ones!).pointer, bias?.pointer, .channelsFirst)
+    }
+    if let tape = Tape.active(for: x, weight, bias) {
+        let uw = weight?.untracked
+        let xh = xHat
+        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+            var gx: Tensor?
+            if needs[0] {
+                let gHat = uw.map { channelAffine(g, $0.pointer, nil, .channelsFirst) } ?? g
+                var dx = Tensor(uninitializedShape: g.shape)
+                let dp = dx.mutablePointer(), gp = gHat.pointer, xp = xh.pointer, rsp = rstd.pointer
+                Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
+                    let tiles = (pixels + 63) / 64
+                    for t in range {
+                        let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
+                        var j = 0
+                        while j < width {
+                            let w = min(8, width - j)
+                            let base = b * channels * pixels + p0 + j
+                            var sg = Vec(), sgx = Vec()
+                            for c in 0..<channels {
+                                let gv = loadVec(gp + base + c * pixels, w)
+                                sg += gv
+                                sgx.addProduct(gv, loadVec(xp + base + c * pixels, w))
+                            }
+                            let mg = sg * invC, mgx = sgx * invC
+                            let inv = loadVec(rsp + b * pixels + p0 + j, w)
+                            for c in 0..<channels {
+                                let off = base + c * pixels
+                                storeVec(inv * (loadVec(gp + off, w) - mg - loadVec(xp + off, w) * mgx), dp + off, w)
+                            }
+                            j += w
+                        }
+                    }
+                }
+                gx = dx
+            }
+            var gw: Tensor?, gb: Tensor?
+            if needs[1] || needs[2] {
+                let sums = channelGradientSums(g, needs[1] ? xh : nil, .channelsFirst)
+                gw = sums.gx; gb = sums.g
+            }
+            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
+        }
+    }
+    return out
+}
+
+/// Batch normalisation in evaluation form on axis 1: `(x − mean)/√(var + eps)·w + b` with
+/// fixed running statistics (no gradient flows to them).
+public func batchNormInference(_ x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+    let channels = channelLayout(x.shape, .channelsFirst).channels
+    precondition(mean.shape == [channels] && variance.shape == [channels], "batchNorm: statistics must be [\(channels)]")
+    var invStd = Tensor(uninitializedShape: [channels]), scale = Tensor(uninitializedShape: [channels]), shift = Tensor(uninitializedShape: [channels])
+    let ip = invStd.mutablePointer(), sp = scale.mutablePointer(), tp = shift.mutablePointer()
+    for c in 0..<channels {
+        ip[c] = 1 / (variance.pointer[c] + eps).squareRoot()
+        sp[c] = ip[c] * (weight?.pointer[c] ?? 1)
+        tp[c] = (bias?.pointer[c] ?? 0) - mean.pointer[c] * sp[c]
+    }
+    var out = channelAffine(x, scale.pointer, shift.pointer, .channelsFirst)
+    if let tape = Tape.active(for: x, weight, bias) {
+        let ux = x.untracked, um = mean.untracked
+        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+            let gx = needs[0] ? channelAffine(g, scale.pointer, nil, .channelsFirst) : nil
+            var gw: Tensor?, gb: Tensor?
+            if needs[1] || needs[2] {
+                var xHat: Tensor?
+                if needs[1] {
+                    var negMean = Tensor(uninitializedShape: [channels])
+                    let np = negMean.mutablePointer()
+                    for c in 0..<channels { np[c] = -um.pointer[c] * invStd.pointer[c] }
+                    xHat = channelAffine(ux, invStd.pointer, negMean.pointer, .channelsFirst)
+                }
+                let sums = channelGradientSums(g, xHat, .channelsFirst)
+                gw = sums.gx; gb = sums.g
+            }
+            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
+        }
+    }
+    return out
+}

@@ -1,0 +1,121 @@
+// The SSF operator: per-channel scale and shift `x·γ + β`, on the last axis or on NCHW axis 1.
+
+/// Which axis of a tensor holds the channels.
+public enum ChannelAxis: Sendable {
+    /// The last axis (token and NHWC tensors).
+    case last
+    /// Axis 1 of an `[N, C, spatial…]` tensor.
+    case channelsFirst
+}
+
+/// Views a tensor as `[outer, C, inner]` for a channel axis.
+func channelLayout(_ shape: [Int], _ axis: ChannelAxis) -> (outer: Int, channels: Int, inner: Int) {
+    switch axis {
+    case .last:
+        let c = shape.last ?? 1
+        return (Tensor.elementCount(shape) / max(c, 1), c, 1)
+    case .channelsFirst:
+        precondition(shape.count >= 2, "channels-first tensors need at least 2 dimensions, got \(shape)")
+        return (shape[0], shape[1], Tensor.elementCount(Array(shape.dropFirst(2))))
+    }
+}
+
+/// y[o, c, i] = x[o, c, i] · a[c] + b[c] over an `[outer, C, inner]` view. Not recorded.
+func channelAffine(_ x: Tensor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ axis: ChannelAxis) -> Tensor {
+    let (outer, channels, inner) = channelLayout(x.shape, axis)
+    var out = Tensor(uninitializedShape: x.shape)
+    let dst = out.mutablePointer(), src = x.pointer
+    if inner == 1 {
+        Threading.parallelFor(outer, minimumPerThread: max(1, 4096 / max(channels, 1))) { rows in
+            for r in rows {
+                let s = src + r * channels, d = dst + r * channels
+                var j = 0
+                while j < channels {
+                    let n = min(8, channels - j)
+                    let v = loadVec(s + j, n) * loadVec(a + j, n)
+                    storeVec(b.map { v + loadVec($0 + j, n) } ?? v, d + j, n)
+                    j += n
+                }
+            }
+        }
+    } else {
+        Threading.parallelFor(outer * channels, minimumPerThread: max(1, 4096 / max(inner, 1))) { planes in
+            for p in planes {
+                let c = p % channels
+                let va = Vec(repeating: a[c]), vb = Vec(repeating: b?[c] ?? 0)
+                mapVec(src + p * inner, dst + p * inner, inner) { $0 * va + vb }
+            }
+        }
+    }
+    return out
+}
+
+/// Per-channel Σ g·x and Σ g over an `[outer, C, inner]` view (x optional). Not recorded.
+func channelGradientSums(_ g: Tensor, _ x: Tensor?, _ axis: ChannelAxis) -> (gx: Tensor?, g: Tensor) {
+    let (outer, channels, inner) = channelLayout(g.shape, axis)
+    let workers = max(1, min(Threading.threads, outer))
+    var partialG = Tensor.zeros([workers, channels])
+    var partialGX = Tensor.zeros([workers, channels])
+    let pg = partialG.mutablePointer(), pgx = partialGX.mutablePointer()
+    let gp = g.pointer, xp = x?.pointer
+    Threading.parallelFor(workers) { ws in
+        for w in ws {
+            let lo = outer * w / workers, hi = outer * (w + 1) / workers
+            let accG = pg + w * channels, accGX = pgx + w * channels
+            for o in lo..<hi {
+                if inner == 1 {
+                    let gr = gp + o * channels
+                    var j = 0
+                    while j < channels {
+                        let n = min(8, channels - j)
+                        let gv = loadVec(gr + j, n)
+                        storeVec(loadVec(accG + j, n) + gv, accG + j, n)
+                        if let xp { storeVec(loadVec(accGX + j, n) + gv * loadVec(xp + o * channels + j, n), accGX + j, n) }
+                        j += n
+                    }
+                } else {
+                    for c in 0..<channels {
+                        let base = (o * channels + c) * inner
+                        accG[c] += sumVec(gp + base, inner)
+                        if let xp { accGX[c] += dotVec(gp + base, xp + base, inner) }
+                    }
+                }
+            }
+        }
+    }
+    let gSum = partialG.sum(axes: [0])
+    return (x == nil ? nil : partialGX.sum(axes: [0]), gSum)
+}
+
+/// SSF's scale-shift `y = x ⊙ γ + β` with γ, β of shape `[C]` along `axis`.
+///
+/// The backward recomputes the input as `(y − β) / γ` from the output instead of keeping
+/// the input alive, unless some |γ| is too small for that to be exact.
+public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelAxis = .last) -> Tensor {
+    let channels = channelLayout(x.shape, axis).channels
+    precondition(scale.shape == [channels] && shift.shape == [channels],
+                 "scaleShift: scale \(scale.shape) and shift \(shift.shape) must be [\(channels)] for input \(x.shape)")
+    var out = channelAffine(x, scale.pointer, shift.pointer, axis)
+    if let tape = Tape.active(for: x, scale, shift) {
+        let us = scale.untracked, ub = shift.untracked
+        let invertible = us.scalars.allSatisfy { abs($0) > 1e-3 }
+        let keptInput: Tensor? = invertible ? nil : x.untracked
+        let y = out.untracked
+        out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+            var gx: Tensor?
+            if needs[0] { gx = channelAffine(g, us.pointer, nil, axis) }
+            var input: Tensor?
+            if needs[1] {
+                if let keptInput { input = keptInput } else {
+                    var inv = Tensor(uninitializedShape: [channels]), negShift = Tensor(uninitializedShape: [channels])
+                    let ip = inv.mutablePointer(), np = negShift.mutablePointer()
+                    for c in 0..<channels { ip[c] = 1 / us.pointer[c]; np[c] = -ub.pointer[c] / us.pointer[c] }
+                    input = channelAffine(y, inv.pointer, negShift.pointer, axis)
+                }
+            }
+            let sums = channelGradientSums(g, input, axis)
+            return [gx, needs[1] ? sums.gx : nil, needs[2] ? sums.g : nil]
+        }
+    }
+    return out
+}

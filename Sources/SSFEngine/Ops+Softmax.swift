@@ -1,0 +1,103 @@
+// Differentiable softmax and log-softmax over the last axis.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Softmax of one row of `n` elements, written to `dst` (which may alias `src`).
+@inline(__always)
+func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var vmax = Vec(repeating: -.infinity)
+    var j = 0
+    while j + 8 <= n { vmax = pointwiseMax(vmax, loadVec(src + j, 8)); j += 8 }
+    var m = vmax.max()
+    while j < n { m = max(m, src[j]); j += 1 }
+    if m == -.infinity { m = 0 }
+    let vm = Vec(repeating: m)
+    var acc = Vec()
+    j = 0
+    while j < n {
+        let w = min(8, n - j)
+        var e = vexp(loadVec(src + j, w) - vm)
+        if w < 8 { for l in w..<8 { e[l] = 0 } }
+        acc += e
+        storeVec(e, dst + j, w)
+        j += w
+    }
+    let inv = Vec(repeating: 1 / acc.sum())
+    mapVec(UnsafePointer(dst), dst, n) { $0 * inv }
+}
+
+/// Row-wise `f(row)` over the last axis, rows split across threads. Not recorded.
+@inline(__always)
+func mapRows(_ x: Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+    let n = x.shape.last ?? 1
+    let rows = x.count / max(n, 1)
+    var out = Tensor(uninitializedShape: x.shape)
+    let d = out.mutablePointer(), s = x.pointer
+    Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+        for r in range { body(s + r * n, d + r * n, n) }
+    }
+    return out
+}
+
+/// Softmax over the last axis.
+public func softmax(_ x: Tensor) -> Tensor {
+    var out = mapRows(x, softmaxRow)
+    if let tape = Tape.active(for: x) {
+        let y = out.untracked
+        out = tape.record(out, inputs: [x]) { g, _ in
+            // dx = y ⊙ (g − Σ g⊙y)
+            var dx = Tensor(uninitializedShape: g.shape)
+            let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
+            let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
+            Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+                for r in range {
+                    let dot = Vec(repeating: dotVec(gp + r * n, yp + r * n, n))
+                    zipVec(gp + r * n, yp + r * n, dp + r * n, n) { ($0 - dot) * $1 }
+                }
+            }
+            return [dx]
+        }
+    }
+    return out
+}
+
+/// Log-softmax over the last axis.
+public func logSoftmax(_ x: Tensor) -> Tensor {
+    var out = mapRows(x) { src, dst, n in
+        var m = -Float.infinity
+        for j in 0..<n { m = max(m, src[j]) }
+        if m == -.infinity { m = 0 }
+        let vm = Vec(repeating: m)
+        var acc = Vec()
+        var j = 0
+        while j < n {
+            let w = min(8, n - j)
+            var e = vexp(loadVec(src + j, w) - vm)
+            if w < 8 { for l in w..<8 { e[l] = 0 } }
+            acc += e
+            j += w
+        }
+        let shift = Vec(repeating: m + logf(acc.sum()))
+        mapVec(src, dst, n) { $0 - shift }
+    }
+    if let tape = Tape.active(for: x) {
+        let y = out.untracked
+        out = tape.record(out, inputs: [x]) { g, _ in
+            // dx = g − softmax(x) · Σ g
+            var dx = Tensor(uninitializedShape: g.shape)
+            let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
+            let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
+            Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+                for r in range {
+                    let total = Vec(repeating: sumVec(gp + r * n, n))
+                    zipVec(gp + r * n, yp + r * n, dp + r * n, n) { $0 - vexp($1) * total }
+                }
+            }
+            return [dx]
+        }
+    }
+    return out
+}
