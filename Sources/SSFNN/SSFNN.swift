@@ -1,1 +1,0 @@
-// Neural-network layers and checkpoint I/O.
