@@ -196,11 +196,11 @@ def norms():
            lambda x, mean, variance: F.batch_norm(x, mean, variance, None, None, False, 0.0, 1e-5),
            {"x": randn(2, 6, 2, 3)}, stats, eps=1e-5)
     f.case("scaleShift_last", "scaleShift", lambda x, scale, shift: x * scale + shift,
-           {"x": randn(2, 5, 8), "scale": 1 + randn(8, scale=0.1), "shift": randn(8, scale=0.1)}, axis="last")
+           {"x": randn(2, 5, 8), "scale": 1 + randn(8, scale=0.1), "shift": randn(8, scale=0.1)}, channelAxis="last")
     f.case("scaleShift_channelsFirst", "scaleShift",
            lambda x, scale, shift: x * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1),
            {"x": randn(2, 6, 3, 4), "scale": 1 + randn(6, scale=0.1), "shift": randn(6, scale=0.1)},
-           axis="channelsFirst")
+           channelAxis="channelsFirst")
     return f
 
 
@@ -246,7 +246,7 @@ def convolutions():
     f.case("conv_tuple_k3x2", "conv2dTuple",
            lambda x, weight, bias: F.conv2d(x, weight, bias, (2, 1), (1, 0), (1, 2), 1),
            {"x": randn(1, 3, 7, 8), "weight": randn(4, 3, 3, 2, scale=0.5), "bias": randn(4)},
-           stride=[2, 1], padding=[1, 0], dilation=[1, 2])
+           strideHW=[2, 1], paddingHW=[1, 0], dilationHW=[1, 2])
     for k in (3, 5, 7):
         for stride in (1, 2):
             inputs = {"x": randn(2, 4, 9, 9), "weight": randn(4, 1, k, k, scale=0.5), "bias": randn(4)}
