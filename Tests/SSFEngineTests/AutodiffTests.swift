@@ -84,6 +84,39 @@ final class AutodiffTests: XCTestCase {
         XCTAssertEqual(tape.operationCount, 1)
     }
 
+    /// Inference keeps nothing: 100 tape-free forward passes leave the live storage exactly
+    /// where the first one left it. Recording under a tape keeps the activations until the
+    /// tape is released.
+    func testInferenceMemoryIsFlat() {
+        let x = GradientCheck.normal([64, 128], seed: 10)
+        let w1 = GradientCheck.normal([256, 128], seed: 11, std: 0.1), b1 = GradientCheck.normal([256], seed: 12)
+        let gamma = Tensor.ones([256]), beta = Tensor.zeros([256])
+        let w2 = GradientCheck.normal([64, 256], seed: 13, std: 0.1)
+        func forward(_ w1: Tensor, _ w2: Tensor) -> Tensor {
+            softmax(linear(gelu(layerNorm(linear(x, weight: w1, bias: b1), weight: gamma, bias: beta)), weight: w2))
+        }
+        func inferOnce() -> Float { forward(w1, w2).scalars[0] }
+        let hiddenBytes = 64 * 256 * MemoryLayout<Float>.stride
+
+        let base = StorageStats.liveBytes
+        _ = inferOnce()
+        let afterFirst = StorageStats.liveBytes
+        for _ in 0..<99 { _ = inferOnce() }
+        XCTAssertEqual(StorageStats.liveBytes, afterFirst, "tape-free inference must not accumulate storage")
+        XCTAssertLessThan(afterFirst - base, hiddenBytes, "tape-free inference must not keep activations")
+
+        func trainOnce() {
+            let tape = Tape()
+            let y = tape.recording { forward(tape.watch(w1), tape.watch(w2)) }
+            XCTAssertGreaterThanOrEqual(StorageStats.liveBytes - base, 3 * hiddenBytes,
+                                        "a recording tape keeps the activations for backward")
+            XCTAssertEqual(tape.operationCount, 5)
+            _ = y.scalars[0]
+        }
+        for _ in 0..<3 { trainOnce() }
+        XCTAssertEqual(StorageStats.liveBytes, afterFirst, "releasing the tape releases its activations")
+    }
+
     /// A watched leaf used directly and through a reshape twice gets all three contributions.
     func testReshapedLeafReusedTwice() {
         let x = GradientCheck.normal([2, 3], seed: 7)
