@@ -118,6 +118,24 @@ private func apply(_ args: CaseArguments) throws -> Tensor {
     case "silu": return try silu(args.tensor("x"))
     case "hardSwish": return try hardSwish(args.tensor("x"))
     case "sigmoid": return try sigmoid(args.tensor("x"))
+    case "conv2d":
+        return try conv2d(args.tensor("x"), weight: args.tensor("weight"), bias: args.optional("bias"),
+                          stride: args.value(\.stride, "stride"), padding: args.value(\.padding, "padding"),
+                          dilation: args.value(\.dilation, "dilation"), groups: args.value(\.groups, "groups"))
+    case "conv2dTuple":
+        return try conv2d(args.tensor("x"), weight: args.tensor("weight"), bias: args.optional("bias"),
+                          stride: args.pair(\.strideHW, "strideHW"), padding: args.pair(\.paddingHW, "paddingHW"),
+                          dilation: args.pair(\.dilationHW, "dilationHW"))
+    case "depthwiseConv2d":
+        return try depthwiseConv2d(args.tensor("x"), weight: args.tensor("weight"), bias: args.optional("bias"),
+                                   stride: args.value(\.stride, "stride"), padding: args.value(\.padding, "padding"))
+    case "avgPool2d":
+        return try avgPool2d(args.tensor("x"), kernel: args.value(\.kernel, "kernel"), stride: c.stride,
+                             padding: args.value(\.padding, "padding"))
+    case "maxPool2d":
+        return try maxPool2d(args.tensor("x"), kernel: args.value(\.kernel, "kernel"), stride: c.stride,
+                             padding: args.value(\.padding, "padding"))
+    case "globalAvgPool2d": return try globalAvgPool2d(args.tensor("x"))
     case "roll":
         return try roll(args.tensor("x"), shifts: args.value(\.shifts, "shifts"), axes: args.value(\.axes, "axes"))
     case "windowPartition": return try windowPartition(args.tensor("x"), windowSize: args.value(\.windowSize, "windowSize"))
@@ -217,6 +235,8 @@ final class TorchParityTests: XCTestCase {
     func testReductions() throws { try runFamily("reduce") }
     func testNormalization() throws { try runFamily("norm") }
     func testActivations() throws { try runFamily("activation") }
+    func testConvolutions() throws { try runFamily("conv") }
+    func testPooling() throws { try runFamily("pool") }
     func testShapeOps() throws { try runFamily("shape") }
     func testLosses() throws { try runFamily("loss") }
     func testAttention() throws { try runFamily("attention") }
