@@ -42,7 +42,7 @@ let package = Package(
             swiftSettings: hotSettings
         ),
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"]),
+        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed")]),
     ],
     swiftLanguageModes: [.v5]
 )
