@@ -65,7 +65,7 @@ extension Tensor {
             if innerStride == 0 {
                 dst[off] += sumVec(s, inner)
             } else {
-                zipVec(UnsafePointer(dst + off), s, dst + off, inner) { $0 + $1 }
+                zipVec(UnsafePointer(dst + off), s, dst + off, inner, VecAdd())
             }
         }
         return out
@@ -75,20 +75,31 @@ extension Tensor {
     public mutating func addInPlace(_ other: Tensor) {
         precondition(shape == other.shape, "addInPlace: shape \(other.shape) does not match \(shape)")
         let d = mutablePointer()
-        zipVec(UnsafePointer(d), other.pointer, d, count) { $0 + $1 }
+        zipVec(UnsafePointer(d), other.pointer, d, count, VecAdd())
     }
 
     /// Multiplies every element by `factor` in place. Not recorded.
     public mutating func scaleInPlace(_ factor: Float) {
         let d = mutablePointer()
-        let f = Vec(repeating: factor)
-        mapVec(UnsafePointer(d), d, count) { $0 * f }
+        mapVec(UnsafePointer(d), d, count, VecAffine(a: Vec(repeating: factor), b: Vec()))
     }
+}
+
+/// `f(a, x)` with the left operand fixed.
+struct BindLeft<F: VecBinary>: VecUnary {
+    let f: F, a: Vec
+    @inline(__always) func callAsFunction(_ v: Vec) -> Vec { f(a, v) }
+}
+
+/// `f(x, b)` with the right operand fixed.
+struct BindRight<F: VecBinary>: VecUnary {
+    let f: F, b: Vec
+    @inline(__always) func callAsFunction(_ v: Vec) -> Vec { f(v, b) }
 }
 
 /// Elementwise `f(a, b)` with broadcasting; `f` sees eight lanes at a time.
 @inline(__always)
-func broadcastBinary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: (Vec, Vec) -> Vec) -> Tensor {
+func broadcastBinary<F: VecBinary>(_ a: Tensor, _ b: Tensor, _ name: String, _ f: F) -> Tensor {
     if a.shape == b.shape {
         var out = Tensor(uninitializedShape: a.shape)
         zipVec(a.pointer, b.pointer, out.mutablePointer(), a.count, f)
@@ -110,11 +121,9 @@ func broadcastBinary(_ a: Tensor, _ b: Tensor, _ name: String, _ f: (Vec, Vec) -
             let v = f(Vec(repeating: pa[oa]), Vec(repeating: pb[ob]))[0]
             for j in 0..<inner { d[j] = v }
         case (0, _):
-            let va = Vec(repeating: pa[oa])
-            mapVec(pb + ob, d, inner) { f(va, $0) }
+            mapVec(pb + ob, d, inner, BindLeft(f: f, a: Vec(repeating: pa[oa])))
         case (_, 0):
-            let vb = Vec(repeating: pb[ob])
-            mapVec(pa + oa, d, inner) { f($0, vb) }
+            mapVec(pa + oa, d, inner, BindRight(f: f, b: Vec(repeating: pb[ob])))
         default:
             zipVec(pa + oa, pb + ob, d, inner, f)
         }

@@ -1,61 +1,109 @@
 // Differentiable pointwise activations: GELU (exact erf), ReLU, ReLU6, SiLU, hard-swish, sigmoid.
 
-/// Applies `forward` elementwise and records `g · derivative(x)` as the backward.
+/// An activation as a pair of vector functions: the value and the derivative at x.
+protocol Activation {
+    associatedtype Forward: VecUnary
+    associatedtype Derivative: VecUnary
+    static var forward: Forward { get }
+    static var derivative: Derivative { get }
+}
+
+/// g ⊙ f′(x), with the derivative inlined into the vector loop.
+struct ChainRule<D: VecUnary>: VecBinary {
+    let derivative: D
+    @inline(__always) func callAsFunction(_ g: Vec, _ x: Vec) -> Vec { g * derivative(x) }
+}
+
+/// Applies activation `A` elementwise and records `g ⊙ A′(x)` as the backward.
 @inline(__always)
-private func pointwise(_ x: Tensor, _ forward: (Vec) -> Vec, _ derivative: @escaping (Vec) -> Vec) -> Tensor {
+private func pointwise<A: Activation>(_ x: Tensor, _: A.Type) -> Tensor {
     var out = Tensor(uninitializedShape: x.shape)
-    mapVec(x.pointer, out.mutablePointer(), x.count, forward)
+    mapVec(x.pointer, out.mutablePointer(), x.count, A.forward)
     if let tape = Tape.active(for: x) {
         let ux = x.untracked
         out = tape.record(out, inputs: [x]) { g, _ in
             var dx = Tensor(uninitializedShape: g.shape)
-            zipVec(g.pointer, ux.pointer, dx.mutablePointer(), g.count) { $0 * derivative($1) }
+            zipVec(g.pointer, ux.pointer, dx.mutablePointer(), g.count, ChainRule(derivative: A.derivative))
             return [dx]
         }
     }
     return out
 }
 
-private let half = Vec(repeating: 0.5), one = Vec(repeating: 1), zero = Vec()
-private let invSqrt2 = Vec(repeating: 0.707_106_781_186_547_5)
-private let invSqrt2Pi = Vec(repeating: 0.398_942_280_401_432_7)
+@inline(__always) private func splat(_ v: Float) -> Vec { Vec(repeating: v) }
+@inline(__always) private func sigmoidVec(_ x: Vec) -> Vec { splat(1) / (splat(1) + vexp(Vec() - x)) }
 
-@inline(__always) private func sigmoidVec(_ x: Vec) -> Vec { one / (one + vexp(zero - x)) }
+private enum GELU: Activation {
+    struct F: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec {
+            let h = splat(0.5) * v
+            return fma(h, verf(v * splat(0.707_106_781_186_547_5)), h)
+        }
+    }
+    struct D: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec {
+            let cdf = fma(splat(0.5), verf(v * splat(0.707_106_781_186_547_5)), splat(0.5))
+            return fma(v * splat(0.398_942_280_401_432_7), vexp(splat(-0.5) * v * v), cdf)
+        }
+    }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
+
+private enum ReLU: Activation {
+    struct F: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { vmax(v, Vec()) } }
+    struct D: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { splat(1).replacing(with: 0, where: v .<= 0) } }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
+
+private enum ReLU6: Activation {
+    struct F: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { vmin(vmax(v, Vec()), splat(6)) } }
+    struct D: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec { splat(1).replacing(with: 0, where: (v .<= 0) .| (v .>= 6)) }
+    }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
+
+private enum Sigmoid: Activation {
+    struct F: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { sigmoidVec(v) } }
+    struct D: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { let s = sigmoidVec(v); return s * (splat(1) - s) } }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
+
+private enum SiLU: Activation {
+    struct F: VecUnary { @inline(__always) func callAsFunction(_ v: Vec) -> Vec { v * sigmoidVec(v) } }
+    struct D: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec { let s = sigmoidVec(v); return s * fma(v, splat(1) - s, splat(1)) }
+    }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
+
+private enum HardSwish: Activation {
+    struct F: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec { v * vmin(vmax(v + splat(3), Vec()), splat(6)) * splat(1.0 / 6.0) }
+    }
+    struct D: VecUnary {
+        @inline(__always) func callAsFunction(_ v: Vec) -> Vec {
+            fma(v, splat(1.0 / 3.0), splat(0.5)).replacing(with: 0, where: v .< -3).replacing(with: 1, where: v .> 3)
+        }
+    }
+    static var forward: F { F() }
+    static var derivative: D { D() }
+}
 
 /// GELU with the exact error function: `x · Φ(x)`.
-public func gelu(_ x: Tensor) -> Tensor {
-    pointwise(x, { v in half * v * (one + verf(v * invSqrt2)) },
-              { v in half * (one + verf(v * invSqrt2)) + v * invSqrt2Pi * vexp(zero - half * v * v) })
-}
-
+public func gelu(_ x: Tensor) -> Tensor { pointwise(x, GELU.self) }
 /// max(x, 0).
-public func relu(_ x: Tensor) -> Tensor {
-    pointwise(x, { pointwiseMax($0, zero) }, { v in one.replacing(with: 0, where: v .<= 0) })
-}
-
+public func relu(_ x: Tensor) -> Tensor { pointwise(x, ReLU.self) }
 /// min(max(x, 0), 6).
-public func relu6(_ x: Tensor) -> Tensor {
-    let six = Vec(repeating: 6)
-    return pointwise(x, { pointwiseMin(pointwiseMax($0, zero), six) },
-                     { v in one.replacing(with: 0, where: (v .<= 0) .| (v .>= six)) })
-}
-
+public func relu6(_ x: Tensor) -> Tensor { pointwise(x, ReLU6.self) }
 /// Logistic sigmoid 1 / (1 + e^(−x)).
-public func sigmoid(_ x: Tensor) -> Tensor {
-    pointwise(x, sigmoidVec, { v in let s = sigmoidVec(v); return s * (one - s) })
-}
-
+public func sigmoid(_ x: Tensor) -> Tensor { pointwise(x, Sigmoid.self) }
 /// SiLU (swish): x · sigmoid(x).
-public func silu(_ x: Tensor) -> Tensor {
-    pointwise(x, { $0 * sigmoidVec($0) }, { v in let s = sigmoidVec(v); return s * (one + v * (one - s)) })
-}
-
+public func silu(_ x: Tensor) -> Tensor { pointwise(x, SiLU.self) }
 /// Hard-swish: x · relu6(x + 3) / 6 (PyTorch's definition and gradient).
-public func hardSwish(_ x: Tensor) -> Tensor {
-    let three = Vec(repeating: 3), six = Vec(repeating: 6), sixth = Vec(repeating: 1.0 / 6.0)
-    return pointwise(x, { v in v * pointwiseMin(pointwiseMax(v + three, zero), six) * sixth },
-                     { v in
-                         let mid = (v + v) * sixth + half
-                         return mid.replacing(with: 0, where: v .< -three).replacing(with: 1, where: v .> three)
-                     })
-}
+public func hardSwish(_ x: Tensor) -> Tensor { pointwise(x, HardSwish.self) }

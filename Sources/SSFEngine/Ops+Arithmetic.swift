@@ -3,7 +3,7 @@
 extension Tensor {
     /// Elementwise sum with broadcasting.
     public static func + (a: Tensor, b: Tensor) -> Tensor {
-        var out = broadcastBinary(a, b, "add") { $0 + $1 }
+        var out = broadcastBinary(a, b, "add", VecAdd())
         if let tape = Tape.active(for: a, b) {
             let (sa, sb) = (a.shape, b.shape)
             out = tape.record(out, inputs: [a, b]) { g, needs in
@@ -15,7 +15,7 @@ extension Tensor {
 
     /// Elementwise difference with broadcasting.
     public static func - (a: Tensor, b: Tensor) -> Tensor {
-        var out = broadcastBinary(a, b, "sub") { $0 - $1 }
+        var out = broadcastBinary(a, b, "sub", VecSub())
         if let tape = Tape.active(for: a, b) {
             let (sa, sb) = (a.shape, b.shape)
             out = tape.record(out, inputs: [a, b]) { g, needs in
@@ -27,7 +27,7 @@ extension Tensor {
 
     /// Elementwise product with broadcasting.
     public static func * (a: Tensor, b: Tensor) -> Tensor {
-        var out = broadcastBinary(a, b, "mul") { $0 * $1 }
+        var out = broadcastBinary(a, b, "mul", VecMul())
         if let tape = Tape.active(for: a, b) {
             let (ua, ub) = (a.untracked, b.untracked)
             out = tape.record(out, inputs: [a, b]) { g, needs in
@@ -40,12 +40,12 @@ extension Tensor {
 
     /// Elementwise quotient with broadcasting.
     public static func / (a: Tensor, b: Tensor) -> Tensor {
-        var out = broadcastBinary(a, b, "div") { $0 / $1 }
+        var out = broadcastBinary(a, b, "div", VecDiv())
         if let tape = Tape.active(for: a, b) {
             let (ua, ub) = (a.untracked, b.untracked)
             out = tape.record(out, inputs: [a, b]) { g, needs in
                 [needs[0] ? (g / ub).summed(toShape: ua.shape) : nil,
-                 needs[1] ? broadcastBinary(broadcastBinary(g, ua, "div") { $0 * $1 }, ub, "div") { -$0 / ($1 * $1) }
+                 needs[1] ? broadcastBinary(broadcastBinary(g, ua, "div", VecMul()), ub, "div", VecClosure2 { -$0 / ($1 * $1) })
                     .summed(toShape: ub.shape) : nil]
             }
         }
@@ -55,8 +55,7 @@ extension Tensor {
     /// Every element multiplied by `s`.
     public static func * (a: Tensor, s: Float) -> Tensor {
         var out = Tensor(uninitializedShape: a.shape)
-        let v = Vec(repeating: s)
-        mapVec(a.pointer, out.mutablePointer(), a.count) { $0 * v }
+        mapVec(a.pointer, out.mutablePointer(), a.count, VecAffine(a: Vec(repeating: s), b: Vec()))
         if let tape = Tape.active(for: a) {
             out = tape.record(out, inputs: [a]) { g, _ in [g * s] }
         }
@@ -66,8 +65,7 @@ extension Tensor {
     /// Every element plus `s`.
     public static func + (a: Tensor, s: Float) -> Tensor {
         var out = Tensor(uninitializedShape: a.shape)
-        let v = Vec(repeating: s)
-        mapVec(a.pointer, out.mutablePointer(), a.count) { $0 + v }
+        mapVec(a.pointer, out.mutablePointer(), a.count, VecAffine(a: Vec(repeating: 1), b: Vec(repeating: s)))
         if let tape = Tape.active(for: a) {
             out = tape.record(out, inputs: [a]) { g, _ in [g] }
         }

@@ -2,10 +2,10 @@
 
 /// Multiplies `x` by a mask tensor that broadcasts over it; records `g ⊙ mask`.
 private func applyMask(_ x: Tensor, _ mask: Tensor) -> Tensor {
-    var out = broadcastBinary(x, mask, "dropout") { $0 * $1 }
+    var out = broadcastBinary(x, mask, "dropout", VecMul())
     if let tape = Tape.active(for: x) {
         let shape = x.shape
-        out = tape.record(out, inputs: [x]) { g, _ in [broadcastBinary(g, mask, "dropout") { $0 * $1 }.summed(toShape: shape)] }
+        out = tape.record(out, inputs: [x]) { g, _ in [broadcastBinary(g, mask, "dropout", VecMul()).summed(toShape: shape)] }
     }
     return out
 }

@@ -6,8 +6,10 @@ struct NormStats {
     var rstd: Tensor
 }
 
-/// Normalises each contiguous group of `n` elements: returns x̂ and the statistics. Not recorded.
-func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float) -> (Tensor, NormStats) {
+/// Normalises each contiguous group of `n` elements: returns x̂ (or x̂·w + b when a per-element
+/// affine of length `n` is given, fused into the same pass) and the statistics. Not recorded.
+func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float,
+                     weight: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>? = nil) -> (Tensor, NormStats) {
     var out = Tensor(uninitializedShape: x.shape)
     var mean = Tensor(uninitializedShape: [groups]), rstd = Tensor(uninitializedShape: [groups])
     let d = out.mutablePointer(), s = x.pointer, mp = mean.mutablePointer(), rp = rstd.mutablePointer()
@@ -28,7 +30,18 @@ func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float) -> (Tensor, N
             let inv = 1 / (ss / Float(n) + eps).squareRoot()
             mp[r] = mu; rp[r] = inv
             let vi = Vec(repeating: inv)
-            mapVec(src, dst, n) { ($0 - vm) * vi }
+            if weight == nil && bias == nil {
+                mapVecSerial(src, dst, 0, n, VecAffine(a: vi, b: Vec() - vm * vi))
+            } else {
+                j = 0
+                while j < n {
+                    let w = min(8, n - j)
+                    let xh = (loadVec(src + j, w) - vm) * vi
+                    let scaled = weight.map { xh * loadVec($0 + j, w) } ?? xh
+                    storeVec(bias.map { scaled + loadVec($0 + j, w) } ?? scaled, dst + j, w)
+                    j += w
+                }
+            }
         }
     }
     return (out, NormStats(mean: mean, rstd: rstd))
@@ -58,7 +71,7 @@ func recomputeNormalized(_ x: Tensor, _ stats: NormStats, groups: Int, n: Int) -
     Threading.parallelFor(groups, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
         for r in range {
             let vm = Vec(repeating: mp[r]), vr = Vec(repeating: rp[r])
-            mapVec(s + r * n, d + r * n, n) { ($0 - vm) * vr }
+            mapVecSerial(s + r * n, d + r * n, 0, n, VecAffine(a: vr, b: Vec() - vm * vr))
         }
     }
     return out
@@ -71,11 +84,14 @@ private func affineNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, gr
     let channels = channelLayout(x.shape, axis).channels
     if let weight { precondition(weight.shape == [channels], "\(name): weight \(weight.shape) must be [\(channels)]") }
     if let bias { precondition(bias.shape == [channels], "\(name): bias \(bias.shape) must be [\(channels)]") }
-    let (xHat, stats) = normalizeGroups(x, groups: groups, n: n, eps: eps)
-    var out = xHat
-    if weight != nil || bias != nil {
+    // Along the last axis the affine runs over the normalised elements themselves and fuses
+    // into the normalisation pass; channels-first applies it per channel plane afterwards.
+    let fused = axis == .last
+    var (out, stats) = normalizeGroups(x, groups: groups, n: n, eps: eps,
+                                       weight: fused ? weight?.pointer : nil, bias: fused ? bias?.pointer : nil)
+    if !fused && (weight != nil || bias != nil) {
         let ones = weight == nil ? Tensor.ones([channels]) : nil
-        out = channelAffine(xHat, (weight ?? ones!).pointer, bias?.pointer, axis)
+        out = channelAffine(out, (weight ?? ones!).pointer, bias?.pointer, axis)
     }
     if let tape = Tape.active(for: x, weight, bias) {
         let ux = x.untracked, uw = weight?.untracked

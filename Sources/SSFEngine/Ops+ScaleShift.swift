@@ -42,8 +42,7 @@ func channelAffine(_ x: Tensor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
         Threading.parallelFor(outer * channels, minimumPerThread: max(1, 4096 / max(inner, 1))) { planes in
             for p in planes {
                 let c = p % channels
-                let va = Vec(repeating: a[c]), vb = Vec(repeating: b?[c] ?? 0)
-                mapVec(src + p * inner, dst + p * inner, inner) { $0 * va + vb }
+                mapVecSerial(src + p * inner, dst + p * inner, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: b?[c] ?? 0)))
             }
         }
     }

@@ -8,10 +8,10 @@ import Darwin
 /// Softmax of one row of `n` elements, written to `dst` (which may alias `src`).
 @inline(__always)
 func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    var vmax = Vec(repeating: -.infinity)
+    var best = Vec(repeating: -.infinity)
     var j = 0
-    while j + 8 <= n { vmax = pointwiseMax(vmax, loadVec(src + j, 8)); j += 8 }
-    var m = vmax.max()
+    while j + 8 <= n { best = vmax(best, loadVec(src + j, 8)); j += 8 }
+    var m = hmax(best)
     while j < n { m = max(m, src[j]); j += 1 }
     if m == -.infinity { m = 0 }
     let vm = Vec(repeating: m)
@@ -19,14 +19,18 @@ func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
     j = 0
     while j < n {
         let w = min(8, n - j)
-        var e = vexp(loadVec(src + j, w) - vm)
-        if w < 8 { for l in w..<8 { e[l] = 0 } }
-        acc += e
+        let e = vexp(loadVec(src + j, w) - vm)
+        acc += w == 8 ? e : e.replacing(with: 0, where: tailMask(w))
         storeVec(e, dst + j, w)
         j += w
     }
-    let inv = Vec(repeating: 1 / acc.sum())
-    mapVec(UnsafePointer(dst), dst, n) { $0 * inv }
+    mapVecSerial(UnsafePointer(dst), dst, 0, n, VecAffine(a: Vec(repeating: 1 / acc.sum()), b: Vec()))
+}
+
+/// Lanes at or beyond `valid` (for partial vectors at the end of a row).
+@inline(__always)
+func tailMask(_ valid: Int) -> SIMDMask<SIMD8<Int32>> {
+    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(valid))
 }
 
 /// Row-wise `f(row)` over the last axis, rows split across threads. Not recorded.
@@ -75,9 +79,8 @@ public func logSoftmax(_ x: Tensor) -> Tensor {
         var j = 0
         while j < n {
             let w = min(8, n - j)
-            var e = vexp(loadVec(src + j, w) - vm)
-            if w < 8 { for l in w..<8 { e[l] = 0 } }
-            acc += e
+            let e = vexp(loadVec(src + j, w) - vm)
+            acc += w == 8 ? e : e.replacing(with: 0, where: tailMask(w))
             j += w
         }
         let shift = Vec(repeating: m + logf(acc.sum()))

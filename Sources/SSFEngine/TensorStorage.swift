@@ -1,5 +1,14 @@
 // Reference-counted, 64-byte-aligned Float32 buffer that backs every Tensor.
+import CBLAS
 import Synchronization
+
+/// Keeps large freed buffers in the process heap for reuse instead of returning them to the
+/// system, so a training or inference step does not page-fault its activations in anew every
+/// time (glibc would otherwise serve each large tensor with a fresh mmap).
+private let heapReuseConfigured: Bool = {
+    ssf_keep_freed_memory()
+    return true
+}()
 
 /// Live-allocation counters, used by tests and benchmarks to prove that a code path
 /// allocates nothing it keeps.
@@ -23,6 +32,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `count` uninitialised elements.
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative element count")
+        _ = heapReuseConfigured
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)

@@ -3,24 +3,44 @@
 /// The SIMD width used by elementwise kernels (two AVX2 registers).
 public typealias Vec = SIMD8<Float>
 
+/// a·b + c in one fused multiply-add per lane.
+@inlinable @inline(__always)
+public func fma(_ a: Vec, _ b: Vec, _ c: Vec) -> Vec { c.addingProduct(a, b) }
+
+/// Lane-wise maximum (compiles to one vmaxps).
+@inlinable @inline(__always)
+public func vmax(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: a .< b) }
+
+/// Lane-wise minimum (compiles to one vminps).
+@inlinable @inline(__always)
+public func vmin(_ a: Vec, _ b: Vec) -> Vec { a.replacing(with: b, where: b .< a) }
+
+/// Largest lane.
+@inlinable @inline(__always)
+public func hmax(_ v: Vec) -> Float {
+    let a = v.lowHalf.replacing(with: v.highHalf, where: v.lowHalf .< v.highHalf)
+    let b = a.lowHalf.replacing(with: a.highHalf, where: a.lowHalf .< a.highHalf)
+    return max(b[0], b[1])
+}
+
 /// exp(x) for eight lanes: range reduction to r ∈ [-ln2/2, ln2/2], a degree-6 polynomial,
 /// and scaling by 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp; saturates to 0 / +inf.
 @inlinable @inline(__always)
 public func vexp(_ x: Vec) -> Vec {
-    let xc = x.clamped(lowerBound: Vec(repeating: -87.33654), upperBound: Vec(repeating: 88.72283))
+    let xc = vmin(vmax(x, Vec(repeating: -87.33654)), Vec(repeating: 88.72283))
     // n = round(x / ln2) using the 1.5·2²³ trick; the integer lands in the low mantissa bits.
     let magic = Vec(repeating: 12_582_912.0)
-    let t = xc * Vec(repeating: 1.442_695_04) + magic
+    let t = fma(xc, Vec(repeating: 1.442_695_04), magic)
     let n = t - magic
-    var r = xc - n * Vec(repeating: 0.693_359_375)
-    r = r - n * Vec(repeating: -2.121_944_4e-4)
+    var r = fma(n, Vec(repeating: -0.693_359_375), xc)
+    r = fma(n, Vec(repeating: 2.121_944_4e-4), r)
     var p = Vec(repeating: 1.987_569_15e-4)
-    p = p * r + Vec(repeating: 1.398_199_95e-3)
-    p = p * r + Vec(repeating: 8.333_451_9e-3)
-    p = p * r + Vec(repeating: 4.166_579_6e-2)
-    p = p * r + Vec(repeating: 1.666_666_55e-1)
-    p = p * r + Vec(repeating: 5.000_000_1e-1)
-    p = p * (r * r) + r + Vec(repeating: 1)
+    p = fma(p, r, Vec(repeating: 1.398_199_95e-3))
+    p = fma(p, r, Vec(repeating: 8.333_451_9e-3))
+    p = fma(p, r, Vec(repeating: 4.166_579_6e-2))
+    p = fma(p, r, Vec(repeating: 1.666_666_55e-1))
+    p = fma(p, r, Vec(repeating: 5.000_000_1e-1))
+    p = fma(p, r * r, r + Vec(repeating: 1))
     let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- unsafeBitCast(magic, to: SIMD8<UInt32>.self)
     let scale = unsafeBitCast((bits &+ 127) &<< 23, to: Vec.self)
     return p * scale
@@ -30,14 +50,14 @@ public func vexp(_ x: Vec) -> Vec {
 @inlinable @inline(__always)
 public func verf(_ x: Vec) -> Vec {
     let a = x.replacing(with: Vec() - x, where: x .< 0)
-    let t = Vec(repeating: 1) / (Vec(repeating: 1) + Vec(repeating: 0.327_591_1) * a)
+    let t = Vec(repeating: 1) / fma(Vec(repeating: 0.327_591_1), a, Vec(repeating: 1))
     var p = Vec(repeating: 1.061_405_429)
-    p = p * t + Vec(repeating: -1.453_152_027)
-    p = p * t + Vec(repeating: 1.421_413_741)
-    p = p * t + Vec(repeating: -0.284_496_736)
-    p = p * t + Vec(repeating: 0.254_829_592)
+    p = fma(p, t, Vec(repeating: -1.453_152_027))
+    p = fma(p, t, Vec(repeating: 1.421_413_741))
+    p = fma(p, t, Vec(repeating: -0.284_496_736))
+    p = fma(p, t, Vec(repeating: 0.254_829_592))
     p = p * t
-    let y = Vec(repeating: 1) - p * vexp(Vec() - a * a)
+    let y = fma(Vec() - p, vexp(Vec() - a * a), Vec(repeating: 1))
     return y.replacing(with: Vec() - y, where: x .< 0)
 }
 
@@ -59,45 +79,100 @@ func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
     for i in 0..<count { p[i] = v[i] }
 }
 
+/// An elementwise function on eight lanes. Kernels take these as generic parameters so that
+/// the function is inlined into the vector loop (a closure would be an indirect call per vector).
+public protocol VecUnary { func callAsFunction(_ v: Vec) -> Vec }
+/// An elementwise function of two operands on eight lanes.
+public protocol VecBinary { func callAsFunction(_ a: Vec, _ b: Vec) -> Vec }
+
+/// Adapts a closure to `VecUnary` for code that is not hot.
+struct VecClosure: VecUnary {
+    let body: (Vec) -> Vec
+    @inline(__always) func callAsFunction(_ v: Vec) -> Vec { body(v) }
+}
+
+/// Adapts a closure to `VecBinary` for code that is not hot.
+struct VecClosure2: VecBinary {
+    let body: (Vec, Vec) -> Vec
+    @inline(__always) func callAsFunction(_ a: Vec, _ b: Vec) -> Vec { body(a, b) }
+}
+
+/// Elements per parallel work item of the elementwise kernels.
+@usableFromInline let elementBlock = 8192
+
 /// dst[i] = f(src[i]) over `count` elements, eight lanes at a time, split across threads for large inputs.
 @inlinable @inline(__always)
-func mapVec(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: (Vec) -> Vec) {
-    Threading.parallelFor((count + 8191) / 8192, minimumPerThread: 8) { blocks in
-        var i = blocks.lowerBound * 8192
-        let end = min(blocks.upperBound * 8192, count)
-        while i + 32 <= end {
-            let v0 = f(loadVec(src + i, 8)), v1 = f(loadVec(src + i + 8, 8))
-            let v2 = f(loadVec(src + i + 16, 8)), v3 = f(loadVec(src + i + 24, 8))
-            storeVec(v0, dst + i, 8); storeVec(v1, dst + i + 8, 8)
-            storeVec(v2, dst + i + 16, 8); storeVec(v3, dst + i + 24, 8)
-            i += 32
-        }
-        while i < end {
-            let n = min(8, end - i)
-            storeVec(f(loadVec(src + i, n)), dst + i, n)
-            i += n
-        }
+func mapVec<F: VecUnary>(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: F) {
+    if count <= elementBlock { mapVecSerial(src, dst, 0, count, f); return }
+    Threading.parallelFor((count + elementBlock - 1) / elementBlock, minimumPerThread: 4) { blocks in
+        mapVecSerial(src, dst, blocks.lowerBound * elementBlock, min(blocks.upperBound * elementBlock, count), f)
     }
+}
+
+@inlinable @inline(__always)
+func mapVecSerial<F: VecUnary>(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ start: Int, _ end: Int, _ f: F) {
+    var i = start
+    while i + 32 <= end {
+        let v0 = f(loadVec(src + i, 8)), v1 = f(loadVec(src + i + 8, 8))
+        let v2 = f(loadVec(src + i + 16, 8)), v3 = f(loadVec(src + i + 24, 8))
+        storeVec(v0, dst + i, 8); storeVec(v1, dst + i + 8, 8)
+        storeVec(v2, dst + i + 16, 8); storeVec(v3, dst + i + 24, 8)
+        i += 32
+    }
+    while i < end {
+        let n = min(8, end - i)
+        storeVec(f(loadVec(src + i, n)), dst + i, n)
+        i += n
+    }
+}
+
+/// Closure form of `mapVec` for code that is not hot.
+@inline(__always)
+func mapVec(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: (Vec) -> Vec) {
+    withoutActuallyEscaping(f) { mapVec(src, dst, count, VecClosure(body: $0)) }
 }
 
 /// dst[i] = f(a[i], b[i]) over `count` elements.
 @inlinable @inline(__always)
-func zipVec(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: (Vec, Vec) -> Vec) {
-    Threading.parallelFor((count + 8191) / 8192, minimumPerThread: 8) { blocks in
-        var i = blocks.lowerBound * 8192
-        let end = min(blocks.upperBound * 8192, count)
-        while i + 16 <= end {
-            let v0 = f(loadVec(a + i, 8), loadVec(b + i, 8))
-            let v1 = f(loadVec(a + i + 8, 8), loadVec(b + i + 8, 8))
-            storeVec(v0, dst + i, 8); storeVec(v1, dst + i + 8, 8)
-            i += 16
-        }
-        while i < end {
-            let n = min(8, end - i)
-            storeVec(f(loadVec(a + i, n), loadVec(b + i, n)), dst + i, n)
-            i += n
-        }
+func zipVec<F: VecBinary>(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: F) {
+    if count <= elementBlock { zipVecSerial(a, b, dst, 0, count, f); return }
+    Threading.parallelFor((count + elementBlock - 1) / elementBlock, minimumPerThread: 4) { blocks in
+        zipVecSerial(a, b, dst, blocks.lowerBound * elementBlock, min(blocks.upperBound * elementBlock, count), f)
     }
+}
+
+@inlinable @inline(__always)
+func zipVecSerial<F: VecBinary>(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ start: Int, _ end: Int, _ f: F) {
+    var i = start
+    while i + 16 <= end {
+        let v0 = f(loadVec(a + i, 8), loadVec(b + i, 8))
+        let v1 = f(loadVec(a + i + 8, 8), loadVec(b + i + 8, 8))
+        storeVec(v0, dst + i, 8); storeVec(v1, dst + i + 8, 8)
+        i += 16
+    }
+    while i < end {
+        let n = min(8, end - i)
+        storeVec(f(loadVec(a + i, n), loadVec(b + i, n)), dst + i, n)
+        i += n
+    }
+}
+
+/// Closure form of `zipVec` for code that is not hot.
+@inline(__always)
+func zipVec(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int, _ f: (Vec, Vec) -> Vec) {
+    withoutActuallyEscaping(f) { zipVec(a, b, dst, count, VecClosure2(body: $0)) }
+}
+
+/// Lane-wise arithmetic as `VecBinary` values for the hot elementwise paths.
+struct VecAdd: VecBinary { @inline(__always) func callAsFunction(_ a: Vec, _ b: Vec) -> Vec { a + b } }
+struct VecSub: VecBinary { @inline(__always) func callAsFunction(_ a: Vec, _ b: Vec) -> Vec { a - b } }
+struct VecMul: VecBinary { @inline(__always) func callAsFunction(_ a: Vec, _ b: Vec) -> Vec { a * b } }
+struct VecDiv: VecBinary { @inline(__always) func callAsFunction(_ a: Vec, _ b: Vec) -> Vec { a / b } }
+
+/// x·a + b with fixed a and b, the inner step of affine and scale-shift kernels.
+struct VecAffine: VecUnary {
+    let a: Vec, b: Vec
+    @inline(__always) func callAsFunction(_ v: Vec) -> Vec { fma(v, a, b) }
 }
 
 /// Sum of `count` elements with four vector accumulators.
@@ -121,10 +196,10 @@ func dotVec(_ p: UnsafePointer<Float>, _ q: UnsafePointer<Float>, _ count: Int) 
     var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
     var i = 0
     while i + 32 <= count {
-        a0.addProduct(loadVec(p + i, 8), loadVec(q + i, 8))
-        a1.addProduct(loadVec(p + i + 8, 8), loadVec(q + i + 8, 8))
-        a2.addProduct(loadVec(p + i + 16, 8), loadVec(q + i + 16, 8))
-        a3.addProduct(loadVec(p + i + 24, 8), loadVec(q + i + 24, 8))
+        a0 = fma(loadVec(p + i, 8), loadVec(q + i, 8), a0)
+        a1 = fma(loadVec(p + i + 8, 8), loadVec(q + i + 8, 8), a1)
+        a2 = fma(loadVec(p + i + 16, 8), loadVec(q + i + 16, 8), a2)
+        a3 = fma(loadVec(p + i + 24, 8), loadVec(q + i + 24, 8), a3)
         i += 32
     }
     var s = ((a0 + a1) + (a2 + a3)).sum()

@@ -1,13 +1,133 @@
-// `ssf bench ops`: GFLOP/s and bandwidth of the engine's kernels at ViT-B/16 shapes.
+// `ssf bench ops`: GFLOP/s and bandwidth of the engine's kernels at ViT-B/16 batch-8 shapes.
 import ArgumentParser
+import Foundation
 import SSFEngine
 
 struct BenchOpsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ops", abstract: "Benchmark GEMM, linear, norm, softmax, GELU, attention and depthwise conv.")
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "Benchmark sgemm, linear forward+backward, layer norm, softmax, GELU, attention, depthwise conv and memory copy.",
+        discussion: """
+        Shapes are those of ViT-B/16 at batch 8 (1576 tokens of width 768). Every figure is the
+        median of timed repetitions after a warm-up. Bandwidth counts bytes read plus bytes written.
+        """
+    )
     @OptionGroup var threadOptions: ThreadOptions
-    @Flag(help: "One JSON object per line.") var json = false
+    @Flag(help: "Print one JSON object per line.") var json = false
+    @Option(help: "Timed repetitions per measurement.") var repeats = 7
 
     func run() throws {
         threadOptions.apply()
+        let report = BenchReport(json: json)
+        report.header("ssf bench ops — \(Threading.threads) thread(s)")
+        var rng = RandomGenerator(seed: 0)
+        let tokens = 8 * 197
+
+        // Memory copy bandwidth on a buffer larger than the caches.
+        let copyCount = 16 << 20
+        let copySource = Tensor.randomUniform([copyCount], using: &rng)
+        var copyTarget = Tensor.zeros([copyCount])
+        let copyMs = median(repeats) {
+            let dst = copyTarget.mutablePointer(), src = copySource.pointer
+            Threading.parallelFor(64) { r in
+                let lo = copyCount * r.lowerBound / 64, hi = copyCount * r.upperBound / 64
+                (dst + lo).update(from: src + lo, count: hi - lo)
+            }
+        }
+        let copyGBps = gbps(bytes: 8 * copyCount, ms: copyMs)
+        report.line(op: "copy", shape: "\(copyCount)", ms: copyMs, extra: ["gbps": copyGBps])
+
+        // Raw sgemm and linear forward+backward at the four ViT-B projection shapes.
+        var sgemmFlops = 0.0, sgemmMs = 0.0, linearFlops = 0.0, linearMs = 0.0
+        for (k, n) in [(768, 2304), (768, 768), (768, 3072), (3072, 768)] {
+            let x = Tensor.randomNormal([tokens, k], using: &rng)
+            let w = Tensor.randomNormal([n, k], std: 0.02, using: &rng)
+            let b = Tensor.zeros([n])
+            var c = Tensor.zeros([tokens, n])
+            let flops = 2.0 * Double(tokens * k * n)
+            let gemm = median(repeats) {
+                BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: n, k: k,
+                           a: x.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer(), ldc: n)
+            }
+            let seed = Tensor.randomNormal([tokens, n], using: &rng)
+            let lin = median(repeats) {
+                let tape = Tape()
+                let (xw, ww, bw) = (tape.watch(x), tape.watch(w), tape.watch(b))
+                let y = tape.recording { linear(xw, weight: ww, bias: bw) }
+                let g = tape.backward(from: y, seed: seed)
+                precondition(g[xw] != nil && g[ww] != nil && g[bw] != nil)
+            }
+            report.line(op: "sgemm", shape: "\(tokens)x\(k)x\(n)", ms: gemm, extra: ["gflops": flops / gemm / 1e6])
+            report.line(op: "linear_fwd_bwd", shape: "\(tokens)x\(k)x\(n)", ms: lin, extra: ["gflops": 3 * flops / lin / 1e6])
+            sgemmFlops += flops; sgemmMs += gemm
+            linearFlops += 3 * flops; linearMs += lin
+        }
+        let sgemmRate = sgemmFlops / sgemmMs / 1e6, linearRate = linearFlops / linearMs / 1e6
+        report.line(op: "sgemm_all", shape: "vit-b", ms: sgemmMs, extra: ["gflops": sgemmRate])
+        report.line(op: "linear_fwd_bwd_all", shape: "vit-b", ms: linearMs, extra: ["gflops": linearRate, "ratio_to_sgemm": linearRate / sgemmRate])
+
+        // Bandwidth-bound kernels.
+        let ln = Tensor.randomNormal([tokens, 768], using: &rng)
+        let lnW = Tensor.ones([768]), lnB = Tensor.zeros([768])
+        let lnMs = median(repeats) { _ = layerNorm(ln, weight: lnW, bias: lnB, eps: 1e-6) }
+        let lnGBps = gbps(bytes: 8 * ln.count, ms: lnMs)
+        report.line(op: "layer_norm", shape: "\(tokens)x768", ms: lnMs, extra: ["gbps": lnGBps, "ratio_to_copy": lnGBps / copyGBps])
+
+        let scores = Tensor.randomNormal([8 * 12 * 197, 197], using: &rng)
+        let smMs = median(repeats) { _ = softmax(scores) }
+        let smGBps = gbps(bytes: 8 * scores.count, ms: smMs)
+        report.line(op: "softmax", shape: "\(8 * 12 * 197)x197", ms: smMs, extra: ["gbps": smGBps, "ratio_to_copy": smGBps / copyGBps])
+
+        let hidden = Tensor.randomNormal([tokens, 3072], using: &rng)
+        let geluMs = median(repeats) { _ = gelu(hidden) }
+        let geluGBps = gbps(bytes: 8 * hidden.count, ms: geluMs)
+        report.line(op: "gelu", shape: "\(tokens)x3072", ms: geluMs, extra: ["gbps": geluGBps, "ratio_to_copy": geluGBps / copyGBps])
+
+        // Attention and depthwise convolution.
+        let qkv = Tensor.randomNormal([8, 197, 2304], using: &rng)
+        let attnMs = median(repeats) { _ = scaledDotProductAttention(qkv: qkv, heads: 12) }
+        let attnFlops = 4.0 * Double(8 * 12 * 197 * 197 * 64)
+        report.line(op: "attention", shape: "8x197x12x64", ms: attnMs, extra: ["gflops": attnFlops / attnMs / 1e6])
+
+        let image = Tensor.randomNormal([8, 128, 56, 56], using: &rng)
+        let dwWeight = Tensor.randomNormal([128, 1, 7, 7], std: 0.1, using: &rng)
+        let dwBias = Tensor.zeros([128])
+        let dwMs = median(repeats) { _ = depthwiseConv2d(image, weight: dwWeight, bias: dwBias, stride: 1, padding: 3) }
+        let dwFlops = 2.0 * Double(8 * 128 * 56 * 56 * 49)
+        report.line(op: "depthwise_conv7x7", shape: "8x128x56x56", ms: dwMs, extra: ["gflops": dwFlops / dwMs / 1e6])
     }
+
+    /// Median wall time in milliseconds of `repeats` runs after one warm-up run.
+    private func median(_ repeats: Int, _ body: () -> Void) -> Double {
+        body()
+        var times: [Double] = []
+        for _ in 0..<max(repeats, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    private func gbps(bytes: Int, ms: Double) -> Double { Double(bytes) / ms / 1e6 }
+}
+
+/// Prints benchmark lines as aligned text or as JSON objects.
+struct BenchReport {
+    let json: Bool
+
+    func header(_ text: String) { if !json { print(text) } }
+
+    func line(op: String, shape: String, ms: Double, extra: [String: Double]) {
+        if json {
+            var fields = ["\"op\": \"\(op)\"", "\"shape\": \"\(shape)\"", "\"ms\": \(rounded(ms))", "\"threads\": \(Threading.threads)"]
+            fields += extra.keys.sorted().map { "\"\($0)\": \(rounded(extra[$0]!))" }
+            print("{" + fields.joined(separator: ", ") + "}")
+        } else {
+            let figures = extra.keys.sorted().map { "\($0) \(String(format: "%.2f", extra[$0]!))" }.joined(separator: "  ")
+            print("\(op.padding(toLength: 20, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%9.3f", ms)) ms  \(figures)")
+        }
+    }
+
+    private func rounded(_ v: Double) -> String { String(format: "%.4g", v) }
 }

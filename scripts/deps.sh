@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Checks the system libraries SSF builds against (OpenBLAS, libjpeg, libpng, pkg-config).
+# As root it installs whatever is missing with apt-get; otherwise it prints the exact command.
+set -euo pipefail
+
+missing=()
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if command -v pkg-config >/dev/null 2>&1; then
+  pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
+  pkg-config --exists libpng 2>/dev/null || missing+=(libpng-dev)
+else
+  missing+=(libopenblas-dev libpng-dev)
+fi
+[ -f /usr/include/jpeglib.h ] || ls /usr/include/*/jpeglib.h >/dev/null 2>&1 || missing+=(libjpeg-dev)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+cmd="apt-get update && apt-get install -y ${missing[*]}"
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing missing system packages: ${missing[*]}" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+else
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them with:  sudo sh -c '$cmd'" >&2
+  exit 1
+fi
