@@ -258,4 +258,30 @@ final class FiniteDifferenceTests: XCTestCase {
         let targets = softmax(normal([4, 5], 56))
         GradientCheck.check("crossEntropy soft targets", [logits]) { crossEntropy($0[0], softTargets: targets) }
     }
+
+    // MARK: - Attention
+
+    func testScaledDotProductAttention() {
+        let qkv = normal([2, 4, 18], 57)
+        GradientCheck.check("attention", [qkv]) { scaledDotProductAttention(qkv: $0[0], heads: 2) }
+        GradientCheck.check("attention explicit scale", [qkv]) { scaledDotProductAttention(qkv: $0[0], heads: 3, scale: 0.7) }
+        let bias = normal([2, 4, 4], 58)
+        GradientCheck.check("attention with bias", [qkv, bias]) {
+            scaledDotProductAttention(qkv: $0[0], heads: 2, bias: $0[1])
+        }
+    }
+
+    func testScaledDotProductAttentionWithMask() {
+        // Four windows, two mask patterns (window b uses mask b % 2), as in shifted Swin blocks.
+        let qkv = normal([4, 4, 12], 59), bias = normal([2, 4, 4], 60)
+        let maskValues = (0..<32).map { k -> Float in
+            let (w, i, j) = (k / 16, k / 4 % 4, k % 4)
+            return w == 1 && i / 2 != j / 2 ? -100 : 0
+        }
+        let mask = Tensor(shape: [2, 4, 4], maskValues)
+        GradientCheck.check("attention with mask", [qkv]) { scaledDotProductAttention(qkv: $0[0], heads: 2, mask: mask) }
+        GradientCheck.check("attention with bias and mask", [qkv, bias]) {
+            scaledDotProductAttention(qkv: $0[0], heads: 2, bias: $0[1], mask: mask)
+        }
+    }
 }
