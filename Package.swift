@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "ssf", targets: ["ssf"]),
         .library(name: "SSFEngine", targets: ["SSFEngine"]),
         .library(name: "SSFNN", targets: ["SSFNN"]),
+        .library(name: "SSFModels", targets: ["SSFModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,15 +34,17 @@ let package = Package(
         ),
         .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: hotSettings),
         .target(name: "SSFNN", dependencies: ["SSFEngine"], swiftSettings: hotSettings),
+        .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN",
+                "SSFEngine", "SSFNN", "SSFModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
         ),
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed")]),
     ],
     swiftLanguageModes: [.v5]

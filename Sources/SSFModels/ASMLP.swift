@@ -1,0 +1,5 @@
+// ASMLP family (in progress).
+import SSFEngine
+import SSFNN
+
+let asMLPSpecs: [ModelSpec] = []

@@ -1,0 +1,5 @@
+// ConvNeXt family (in progress).
+import SSFEngine
+import SSFNN
+
+let convNeXtSpecs: [ModelSpec] = []

@@ -1,0 +1,5 @@
+// EfficientNet family (in progress).
+import SSFEngine
+import SSFNN
+
+let efficientNetSpecs: [ModelSpec] = []

@@ -1,0 +1,45 @@
+// The interface every architecture implements, and the preprocessing defaults it carries.
+import SSFEngine
+import SSFNN
+
+/// How an image is resized before cropping.
+public enum Interpolation: String, Sendable, Codable {
+    case bilinear, bicubic
+}
+
+/// Input expectations of a pretrained model, as timm's `pretrained_cfg`.
+public struct PreprocessConfig: Sendable, Equatable {
+    /// Input height and width in pixels.
+    public var inputSize: Int
+    /// Per-channel mean and standard deviation (RGB) applied to pixels scaled to [0, 1].
+    public var mean: [Float]
+    public var std: [Float]
+    /// Fraction of the resized image kept by the center crop at evaluation.
+    public var cropFraction: Float
+    public var interpolation: Interpolation
+
+    public init(inputSize: Int, mean: [Float], std: [Float], cropFraction: Float, interpolation: Interpolation) {
+        self.inputSize = inputSize; self.mean = mean; self.std = std
+        self.cropFraction = cropFraction; self.interpolation = interpolation
+    }
+
+    public static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
+    public static let inceptionMean: [Float] = [0.5, 0.5, 0.5]
+    public static let inceptionStd: [Float] = [0.5, 0.5, 0.5]
+}
+
+/// An image classifier: NCHW images in, logits out.
+public protocol ImageClassifier: Module {
+    /// Number of output classes (0 means the model returns pooled features).
+    var numClasses: Int { get }
+    /// Width of the pooled features the head consumes.
+    var featureDim: Int { get }
+    /// `[N, 3, H, W]` → `[N, numClasses]` (or `[N, featureDim]` without a head).
+    func callAsFunction(_ images: Tensor) -> Tensor
+    /// Replaces the classification head with a freshly initialised one for `numClasses` classes.
+    func resetHead(numClasses: Int, using rng: inout RandomGenerator)
+    /// Inserts every SSF scale-shift site of the reference placement (SSF-SPEC), freshly
+    /// initialised; afterwards the state dictionary carries the `ssf_scale_K`/`ssf_shift_K` entries.
+    func enableSSF(using rng: inout RandomGenerator)
+}

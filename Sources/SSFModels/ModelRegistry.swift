@@ -1,0 +1,53 @@
+// The registry of architectures, keyed by timm model names.
+import SSFEngine
+import SSFNN
+
+/// One registered architecture: its name, defaults and constructor.
+public struct ModelSpec: Sendable {
+    /// timm's model name, e.g. `vit_base_patch16_224` or `vit_base_patch16_224.augreg_in21k`.
+    public let name: String
+    /// Architecture family, e.g. "vit".
+    public let family: String
+    /// Classes of the pretrained head.
+    public let defaultNumClasses: Int
+    public let preprocess: PreprocessConfig
+    /// Builds a randomly initialised model with `numClasses` outputs.
+    public let build: @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier
+
+    public init(name: String, family: String, defaultNumClasses: Int, preprocess: PreprocessConfig,
+                build: @escaping @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier) {
+        self.name = name; self.family = family; self.defaultNumClasses = defaultNumClasses
+        self.preprocess = preprocess; self.build = build
+    }
+}
+
+/// An unknown model name.
+public struct UnknownModelError: Error, CustomStringConvertible {
+    public let name: String
+    public var description: String {
+        let near = ModelRegistry.names.filter { $0.hasPrefix(name.split(separator: "_").first.map(String.init) ?? name) }
+        return "unknown model '\(name)'" + (near.isEmpty ? "; run `ssf models` for the list" : "; did you mean one of: \(near.joined(separator: ", "))")
+    }
+}
+
+/// All architectures the tool can build.
+public enum ModelRegistry {
+    /// Every registered model, in listing order.
+    public static let all: [ModelSpec] = vitSpecs + swinSpecs + convNeXtSpecs + asMLPSpecs + efficientNetSpecs
+
+    public static var names: [String] { all.map(\.name) }
+
+    /// The spec for `name`; a timm pretrained tag (`name.tag`) falls back to the untagged name.
+    public static func spec(_ name: String) throws -> ModelSpec {
+        if let s = all.first(where: { $0.name == name }) { return s }
+        if let dot = name.firstIndex(of: "."), let s = all.first(where: { $0.name == String(name[..<dot]) }) { return s }
+        throw UnknownModelError(name: name)
+    }
+
+    /// Builds `name` with `numClasses` outputs (the pretrained default when nil).
+    public static func create(_ name: String, numClasses: Int? = nil, seed: UInt64 = 0) throws -> ImageClassifier {
+        let s = try spec(name)
+        var rng = RandomGenerator(seed: seed)
+        return s.build(numClasses ?? s.defaultNumClasses, &rng)
+    }
+}

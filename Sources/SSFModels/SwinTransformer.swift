@@ -1,0 +1,5 @@
+// SwinTransformer family (in progress).
+import SSFEngine
+import SSFNN
+
+let swinSpecs: [ModelSpec] = []

@@ -1,0 +1,5 @@
+// VisionTransformer family (in progress).
+import SSFEngine
+import SSFNN
+
+let vitSpecs: [ModelSpec] = []
