@@ -46,19 +46,26 @@ public func vexp(_ x: Vec) -> Vec {
     return p * scale
 }
 
-/// erf(x) for eight lanes (Abramowitz & Stegun 7.1.26 refined to max |error| ≈ 1.5e-7).
+/// erf(x) for eight lanes: x·P(x²)/Q(x²) with x clamped to [−4, 4] (a degree-13/8 rational
+/// minimax fit, the coefficients of the Float32 erf used in Eigen and XLA). One division and no
+/// exponential; max |error| 3.3e-7 (measured against Double erf on a 1e-4 grid over [−6, 6]).
 @inlinable @inline(__always)
-public func verf(_ x: Vec) -> Vec {
-    let a = x.replacing(with: Vec() - x, where: x .< 0)
-    let t = Vec(repeating: 1) / fma(Vec(repeating: 0.327_591_1), a, Vec(repeating: 1))
-    var p = Vec(repeating: 1.061_405_429)
-    p = fma(p, t, Vec(repeating: -1.453_152_027))
-    p = fma(p, t, Vec(repeating: 1.421_413_741))
-    p = fma(p, t, Vec(repeating: -0.284_496_736))
-    p = fma(p, t, Vec(repeating: 0.254_829_592))
-    p = p * t
-    let y = fma(Vec() - p, vexp(Vec() - a * a), Vec(repeating: 1))
-    return y.replacing(with: Vec() - y, where: x .< 0)
+public func verf(_ x0: Vec) -> Vec {
+    let x = vmin(vmax(x0, Vec(repeating: -4)), Vec(repeating: 4))
+    let x2 = x * x
+    var p = Vec(repeating: -2.726_142_258_013_06e-10)
+    p = fma(p, x2, Vec(repeating: 2.770_681_424_959_02e-08))
+    p = fma(p, x2, Vec(repeating: -2.101_024_020_825_08e-06))
+    p = fma(p, x2, Vec(repeating: -5.692_506_394_623_46e-05))
+    p = fma(p, x2, Vec(repeating: -7.349_906_303_268_55e-04))
+    p = fma(p, x2, Vec(repeating: -2.954_599_808_540_25e-03))
+    p = fma(p, x2, Vec(repeating: -1.609_603_332_624_15e-02))
+    var q = Vec(repeating: -1.456_607_184_649_96e-05)
+    q = fma(q, x2, Vec(repeating: -2.133_740_552_789_05e-04))
+    q = fma(q, x2, Vec(repeating: -1.682_826_974_382_03e-03))
+    q = fma(q, x2, Vec(repeating: -7.373_329_167_204_68e-03))
+    q = fma(q, x2, Vec(repeating: -1.426_473_905_141_89e-02))
+    return x * p / q
 }
 
 /// Scalar helpers built on the vector versions, for tails and reference code.
