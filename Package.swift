@@ -21,9 +21,11 @@ let package = Package(
         .library(name: "SSFEngine", targets: ["SSFEngine"]),
         .library(name: "SSFNN", targets: ["SSFNN"]),
         .library(name: "SSFModels", targets: ["SSFModels"]),
+        .library(name: "SSFData", targets: ["SSFData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         .systemLibrary(
@@ -33,19 +35,29 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: hotSettings),
-        .target(name: "SSFNN", dependencies: ["SSFEngine"], swiftSettings: hotSettings),
+        .target(
+            name: "SSFNN",
+            dependencies: ["SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: hotSettings
+        ),
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+        ),
+        .target(name: "SSFData", dependencies: ["SSFEngine", "CImageCodecs"], swiftSettings: hotSettings),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels",
+                "SSFEngine", "SSFNN", "SSFModels", "SSFData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
         ),
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed")]),
+        .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,21 @@
+// JPEG and PNG decoding into 8-bit RGB through the system libjpeg(-turbo) and libpng.
+#ifndef SSF_CODECS_H
+#define SSF_CODECS_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Decodes a JPEG (grayscale, RGB/YCbCr or CMYK/YCCK) held in memory to interleaved RGB.
+/// On success returns 0 and sets *width, *height and *pixels (malloc'd, width*height*3 bytes;
+/// release with ssf_free_pixels). On failure returns nonzero and writes a message to error.
+int ssf_decode_jpeg(const uint8_t *data, size_t length, int *width, int *height,
+                    uint8_t **pixels, char *error, size_t error_capacity);
+
+/// Decodes a PNG (any bit depth, palette, grayscale, with or without alpha) held in memory to
+/// interleaved RGB; alpha is dropped. Same conventions as ssf_decode_jpeg.
+int ssf_decode_png(const uint8_t *data, size_t length, int *width, int *height,
+                   uint8_t **pixels, char *error, size_t error_capacity);
+
+/// Releases pixels returned by the decoders.
+void ssf_free_pixels(uint8_t *pixels);
+
+#endif

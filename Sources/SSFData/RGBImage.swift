@@ -1,0 +1,62 @@
+// Decoded 8-bit RGB images and the JPEG/PNG decoders that produce them.
+import CImageCodecs
+import Foundation
+
+/// An 8-bit RGB image, rows top to bottom, pixels interleaved (R, G, B).
+public struct RGBImage: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(pixels.count == width * height * 3, "RGBImage: \(pixels.count) bytes for \(width)×\(height)")
+        self.width = width; self.height = height; self.pixels = pixels
+    }
+}
+
+/// An image file that could not be read or decoded.
+public struct ImageError: Error, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+    public init(path: String, problem: String) { self.path = path; self.problem = problem }
+    public var description: String { "\(path): \(problem)" }
+}
+
+extension RGBImage {
+    /// Reads and decodes a JPEG or PNG file (format detected from its first bytes).
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw ImageError(path: url.path, problem: "cannot read the file (\(error.localizedDescription))")
+        }
+        try self.init(encoded: data, path: url.path)
+    }
+
+    /// Decodes JPEG or PNG bytes; `path` names the source in errors.
+    public init(encoded data: Data, path: String) throws {
+        let jpegMagic: [UInt8] = [0xFF, 0xD8, 0xFF]
+        let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        let head = [UInt8](data.prefix(8))
+        let decode: (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>,
+                     UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<CChar>, Int) -> Int32
+        if head.starts(with: jpegMagic) {
+            decode = ssf_decode_jpeg
+        } else if head.starts(with: pngMagic) {
+            decode = ssf_decode_png
+        } else {
+            throw ImageError(path: path, problem: data.isEmpty ? "empty file" : "not a JPEG or PNG file (unrecognised first bytes)")
+        }
+        var width: Int32 = 0, height: Int32 = 0
+        var pixels: UnsafeMutablePointer<UInt8>?
+        var message = [CChar](repeating: 0, count: 256)
+        let status = data.withUnsafeBytes { raw in
+            decode(raw.bindMemory(to: UInt8.self).baseAddress!, raw.count, &width, &height, &pixels, &message, message.count)
+        }
+        guard status == 0, let pixels else {
+            throw ImageError(path: path, problem: String(cString: message))
+        }
+        defer { ssf_free_pixels(pixels) }
+        let count = Int(width) * Int(height) * 3
+        self.init(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
+    }
+}
