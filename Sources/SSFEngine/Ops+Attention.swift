@@ -19,6 +19,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
         precondition(mask.shape == [windows, tokens, tokens] && batch % windows == 0,
                      "attention: mask \(mask.shape) must be [nW, \(tokens), \(tokens)] with nW dividing the batch \(batch)")
     }
+    FlopCounter.add(2 * batch * heads * tokens * tokens * headDim)
     let tape = Tape.active(for: qkv, bias)
     let tt = tokens * tokens
     var probs: Tensor? = tape == nil ? nil : Tensor(uninitializedShape: [batch, heads, tokens, tokens])

@@ -130,6 +130,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)×\(kw) does not fit input \(h)×\(w) with padding \(padding)")
     let og = o / groups, pixels = geo.outPixels, patch = geo.patchSize, plane = h * w
 
+    FlopCounter.add(n * o * pixels * patch)
     var out = Tensor(uninitializedShape: [n, o, oh, ow])
     let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
     let chunks = imageChunkCount(n)

@@ -215,6 +215,7 @@ public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     let taps = k * k
     let inputOffsets = geo.inputTapOffsets
 
+    FlopCounter.add(n * c * oh * ow * taps)
     var out = Tensor(uninitializedShape: [n, c, oh, ow])
     let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
     inputOffsets.withUnsafeBufferPointer { offsets in

@@ -19,6 +19,7 @@ func matmulRaw(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> 
     let batch = sharedA ? b.batchShape : a.batchShape
     precondition(sharedA || sharedB || b.batchShape == batch, "matmul: batch dimensions \(a.batchShape) and \(b.batchShape) differ")
     let batchCount = batch.reduce(1, *)
+    FlopCounter.add(batchCount * m * n * k)
     var out = Tensor(uninitializedShape: batch + [m, n])
     let c = out.mutablePointer()
     let pa = a.pointer, pb = b.pointer
@@ -101,6 +102,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF)")
     if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)]") }
     let rows = x.count / max(inF, 1)
+    FlopCounter.add(rows * inF * outF)
     var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
     let c = out.mutablePointer()
     if let bias {
