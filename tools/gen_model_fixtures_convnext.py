@@ -1,0 +1,145 @@
+"""Generates the ConvNeXt parity fixtures (Tests/SSFModelsTests/Fixtures/convnext_*.safetensors).
+
+Pinned environment: torch==2.5.1 and timm==1.0.11 (their CPU random streams and module layout
+define the fixtures), safetensors. Create it with
+
+    python3 -m venv /root/venv-torch
+    /root/venv-torch/bin/pip install torch==2.5.1 timm==1.0.11 safetensors numpy
+
+and regenerate with
+
+    /root/venv-torch/bin/python tools/gen_model_fixtures_convnext.py
+
+Each file holds, for one small `convnext_tiny` configuration (`__metadata__` has one entry,
+`fixture`, a JSON object whose `config` is the timm kwargs):
+  model.<key>        timm's state_dict, with every tensor randomised (so layer scale, norms and
+                     biases all matter);
+  input, logits      a random NCHW batch and the eval-mode logits;
+and, for the gradient configuration:
+  R, grad.input, grad.model.<key>   a cotangent and the gradients of (logits * R).sum();
+  ssf.<key>, ssf_logits              SSF vectors at the reference sites (SSF-SPEC, named as in
+                                     the reference models/convnext.py) and the logits with them,
+                                     applied through forward hooks on timm's modules.
+The `fixture` object also carries `param_counts`: timm's parameter counts of the registered full-size
+models at 1000 classes. The run is deterministic (torch.manual_seed).
+"""
+import json
+from pathlib import Path
+
+import safetensors.torch
+import timm
+import torch
+
+assert torch.__version__.split("+")[0] == "2.5.1", f"needs torch==2.5.1, found {torch.__version__}"
+assert timm.__version__ == "1.0.11", f"needs timm==1.0.11, found {timm.__version__}"
+
+OUT_DIR = Path(__file__).resolve().parent.parent / "Tests" / "SSFModelsTests" / "Fixtures"
+torch.set_num_threads(1)
+
+CONFIGS = {
+    "convnext_grad": dict(
+        kwargs=dict(depths=[1, 1, 2, 1], dims=[8, 12, 16, 24], num_classes=10),
+        input_shape=(2, 3, 40, 48), gradients=True),
+    "convnext_odd": dict(
+        kwargs=dict(depths=[2, 1, 1, 1], dims=[12, 8, 16, 20], num_classes=5, kernel_sizes=5),
+        input_shape=(1, 3, 40, 72), gradients=False),
+}
+GRAD_PARAMS = [
+    "stem.0.weight", "stem.1.weight", "stages.0.blocks.0.conv_dw.weight", "stages.0.blocks.0.norm.bias",
+    "stages.0.blocks.0.mlp.fc1.weight", "stages.0.blocks.0.gamma", "stages.1.downsample.1.weight",
+    "stages.3.blocks.0.mlp.fc2.bias", "head.norm.weight", "head.fc.weight", "head.fc.bias",
+]
+
+
+def randomise(model):
+    """Replaces every parameter with values of a scale that keeps activations O(1)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("gamma"):
+                p.copy_(0.5 + 0.2 * torch.randn_like(p))
+            elif p.ndim == 1 and "norm" in name and name.endswith("weight"):
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            elif p.ndim == 1:
+                p.copy_(0.1 * torch.randn_like(p))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(torch.randn_like(p) / fan_in ** 0.5)
+
+
+def ssf_sites(model):
+    """(reference parameter-name prefix, module whose output gets SSF, channels, channels-first)."""
+    sites = [("stem.", model.stem[0], True, 1), ("stem.", model.stem[1], True, 2)]
+    for si, stage in enumerate(model.stages):
+        for bi, block in enumerate(stage.blocks):
+            p = f"stages.{si}.blocks.{bi}."
+            sites += [(p, block.conv_dw, True, 1), (p, block.norm, False, 2),
+                      (p + "mlp.", block.mlp.fc1, False, 1), (p + "mlp.", block.mlp.fc2, False, 2)]
+    sites.append(("", model.stages[-1], True, 1))
+    return sites
+
+
+def add_ssf(model, tensors):
+    """Registers SSF hooks with random vectors, recording them under ssf.<name>."""
+    handles = []
+    for prefix, module, channels_first, k in ssf_sites(model):
+        def hook(_, __, out, prefix=prefix, channels_first=channels_first, k=k):
+            c = out.shape[1] if channels_first else out.shape[-1]
+            scale_key, shift_key = f"ssf.{prefix}ssf_scale_{k}", f"ssf.{prefix}ssf_shift_{k}"
+            if scale_key not in tensors:
+                tensors[scale_key] = 1 + 0.2 * torch.randn(c)
+                tensors[shift_key] = 0.2 * torch.randn(c)
+            scale, shift = tensors[scale_key], tensors[shift_key]
+            if channels_first:
+                return out * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+            return out * scale + shift
+        handles.append(module.register_forward_hook(hook))
+    return handles
+
+
+def generate(name, spec):
+    torch.manual_seed(0)
+    model = timm.create_model("convnext_tiny", pretrained=False, **spec["kwargs"]).eval()
+    randomise(model)
+    x = torch.randn(spec["input_shape"])
+    tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
+    tensors["input"] = x.clone()
+    if spec["gradients"]:
+        x.requires_grad_(True)
+        logits = model(x)
+        r = torch.randn_like(logits)
+        (logits * r).sum().backward()
+        tensors["R"] = r
+        tensors["grad.input"] = x.grad.clone()
+        params = dict(model.named_parameters())
+        for k in GRAD_PARAMS:
+            tensors[f"grad.model.{k}"] = params[k].grad.clone()
+        with torch.no_grad():
+            handles = add_ssf(model, tensors)
+            tensors["ssf_logits"] = model(x)
+            for h in handles:
+                h.remove()
+    else:
+        with torch.no_grad():
+            logits = model(x)
+    tensors["logits"] = logits.detach()
+    tensors = {k: v.detach().contiguous().float() for k, v in tensors.items()}
+    # One metadata key: safetensors writes several in a random order, and the file must be reproducible.
+    metadata = {"fixture": json.dumps({"config": spec["kwargs"], "param_counts": param_counts()})}
+    path = OUT_DIR / f"{name}.safetensors"
+    safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    print(f"{path.name}: {len(tensors)} tensors, {path.stat().st_size} bytes")
+
+
+_COUNTS = {}
+
+
+def param_counts():
+    if not _COUNTS:
+        for n in ["convnext_tiny", "convnext_small", "convnext_base"]:
+            _COUNTS[n] = sum(p.numel() for p in timm.create_model(n, pretrained=False).parameters())
+    return _COUNTS
+
+
+if __name__ == "__main__":
+    for name, spec in CONFIGS.items():
+        generate(name, spec)
