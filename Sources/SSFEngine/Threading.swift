@@ -7,6 +7,17 @@ import Glibc
 import Darwin
 #endif
 
+/// A minimal mutex over pthread_mutex_t.
+final class NSLockLike: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { pthread_mutex_init(mutex, nil) }
+    func locked<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body()
+    }
+}
+
 /// Controls how many threads the engine uses, for its own loops and for BLAS together.
 ///
 /// BLAS runs with the full budget when called from the main thread. Inside `parallelFor`
@@ -14,6 +25,8 @@ import Darwin
 public enum Threading {
     nonisolated(unsafe) private static var budget = defaultThreadCount()
     nonisolated(unsafe) private static var insideParallelRegion = false
+    nonisolated(unsafe) private static var pool: WorkerPool?
+    private static let poolLock = NSLockLike()
 
     /// The number of threads in use.
     public static var threads: Int { budget }
@@ -44,16 +57,24 @@ public enum Threading {
     /// Whether the caller is already a worker of `parallelFor`.
     public static var isInParallelRegion: Bool { insideParallelRegion }
 
+    /// The shared pool, grown when the budget needs more threads than it has.
+    private static func workerPool(for workers: Int) -> WorkerPool {
+        poolLock.locked {
+            if let pool, pool.capacity >= workers { return pool }
+            let grown = WorkerPool(threads: max(workers, budget))
+            pool = grown
+            return grown
+        }
+    }
+
     @usableFromInline static func runParallel(count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
         let blasThreads = budget
         if blasThreads > 1 { ssf_blas_set_threads(1) }
         insideParallelRegion = true
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = count * w / workers
-                let hi = count * (w + 1) / workers
-                if lo < hi { body(lo..<hi) }
-            }
+        workerPool(for: workers).run(parts: workers) { w in
+            let lo = count * w / workers
+            let hi = count * (w + 1) / workers
+            if lo < hi { body(lo..<hi) }
         }
         insideParallelRegion = false
         if blasThreads > 1 { ssf_blas_set_threads(Int32(blasThreads)) }
