@@ -240,14 +240,14 @@ public final class ConvNeXt: ImageClassifier {
     public var localParameters: [(String, Parameter)] { ssfParameters([ssfOutput]) }
     public var children: [(String, Module)] { [("stem", stem), ("stages", stages), ("head", head)] }
 
-    /// The last stage's output map `[N, C, H/32, W/32]` (after its SSF site when enabled).
-    public func features(_ images: Tensor) -> Tensor {
+    /// The last stage's output map `[N, C, H/32, W/32]` (after its SSF site when enabled), timm's `forward_features`.
+    public func forwardFeatures(_ images: Tensor) -> Tensor {
         var x = stem(images)
         for stage in stages.modules { x = stage(x) }
         return applySSF(ssfOutput, x)
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor { head(features(images)) }
+    public func callAsFunction(_ images: Tensor) -> Tensor { head(forwardFeatures(images)) }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         head.reset(features: featureDim, numClasses: numClasses, using: &rng)

@@ -269,18 +269,18 @@ public final class EfficientNet: ImageClassifier {
             + (classifier.map { [("classifier", $0 as Module)] } ?? [])
     }
 
-    /// The pooled features `[N, numFeatures]` the classifier consumes.
-    public func features(_ images: Tensor) -> Tensor {
+    /// The head convolution's activated output `[N, numFeatures, H/32, W/32]`, timm's `forward_features`.
+    public func forwardFeatures(_ images: Tensor) -> Tensor {
         var x = stem(images, ssf: ssfStem)
         for stage in blocks.modules {
             for block in stage.modules { x = block(x) }
         }
-        return globalAvgPool2d(head(x, ssf: ssfHead))
+        return head(x, ssf: ssfHead)
     }
 
     public func callAsFunction(_ images: Tensor) -> Tensor {
-        let f = features(images)
-        return classifier.map { $0(f) } ?? f
+        let pooled = globalAvgPool2d(forwardFeatures(images))
+        return classifier.map { $0(pooled) } ?? pooled
     }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
