@@ -1,6 +1,5 @@
 // The engine's thread budget, shared by our parallel loops and by BLAS so the two never oversubscribe the cores.
 import CBLAS
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

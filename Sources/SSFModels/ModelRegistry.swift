@@ -13,11 +13,15 @@ public struct ModelSpec: Sendable {
     public let preprocess: PreprocessConfig
     /// Builds a randomly initialised model with `numClasses` outputs.
     public let build: @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier
+    /// Converts a checkpoint in another naming (e.g. Google's .npz, the reference SSF code's
+    /// timm 0.6 layout) to this model's timm names; the identity for checkpoints already in them.
+    public let adaptCheckpoint: @Sendable ([String: Tensor]) throws -> [String: Tensor]
 
     public init(name: String, family: String, defaultNumClasses: Int, preprocess: PreprocessConfig,
+                adaptCheckpoint: @escaping @Sendable ([String: Tensor]) throws -> [String: Tensor] = { $0 },
                 build: @escaping @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier) {
         self.name = name; self.family = family; self.defaultNumClasses = defaultNumClasses
-        self.preprocess = preprocess; self.build = build
+        self.preprocess = preprocess; self.adaptCheckpoint = adaptCheckpoint; self.build = build
     }
 }
 

@@ -1,0 +1,57 @@
+// Building a registered model and loading a checkpoint into it, with a new head when the class count differs.
+import Foundation
+import SSFEngine
+import SSFNN
+
+/// A model built from the registry, with what happened while loading its weights.
+public struct LoadedModel {
+    public let model: ImageClassifier
+    public let spec: ModelSpec
+    /// Missing/unexpected/mismatched tensors (nil when no weights were given).
+    public let report: LoadReport?
+    /// Human-readable notes (head re-initialised, keys remapped, …).
+    public let notes: [String]
+}
+
+/// Loads registered models with pretrained weights.
+public enum Pretrained {
+    /// Whether a tensor name belongs to the classification head.
+    static func isHeadParameter(_ name: String) -> Bool {
+        name.hasPrefix("head.") || name.hasPrefix("classifier.") || name.hasPrefix("fc.")
+    }
+
+    /// The class count of a checkpoint's head, read from its last 2-D head weight.
+    static func headClasses(in state: [String: Tensor]) -> Int? {
+        state.filter { isHeadParameter($0.key) && $0.key.hasSuffix("weight") && $0.value.rank == 2 }
+            .sorted { $0.key < $1.key }.last?.value.shape[0]
+    }
+
+    /// Builds `name` and, when `weights` is given, loads that checkpoint (any supported format).
+    ///
+    /// Without `numClasses` the model gets the checkpoint's class count (or the registry's
+    /// default). With a different `numClasses` the checkpoint's head is dropped and the new head
+    /// keeps its fresh initialisation, which is reported in `notes`.
+    public static func load(model name: String, weights: URL?, numClasses: Int? = nil, seed: UInt64 = 0) throws -> LoadedModel {
+        let spec = try ModelRegistry.spec(name)
+        guard let weights else {
+            return LoadedModel(model: try ModelRegistry.create(name, numClasses: numClasses, seed: seed), spec: spec, report: nil, notes: [])
+        }
+        var notes: [String] = []
+        var state = try Checkpoint.read(weights)
+        let adapted = try spec.adaptCheckpoint(state)
+        if adapted.keys.sorted() != state.keys.sorted() {
+            notes.append("converted \(state.count) checkpoint tensors to timm names")
+        }
+        state = adapted
+        let checkpointClasses = headClasses(in: state)
+        let classes = numClasses ?? checkpointClasses ?? spec.defaultNumClasses
+        let model = try ModelRegistry.create(name, numClasses: classes, seed: seed)
+        var ignoring: Set<String> = []
+        if let checkpointClasses, checkpointClasses != classes {
+            ignoring = Set(state.keys.filter(isHeadParameter))
+            notes.append("checkpoint head has \(checkpointClasses) classes; a new \(classes)-class head was initialised")
+        }
+        let report = model.load(stateDict: state, ignoring: ignoring)
+        return LoadedModel(model: model, spec: spec, report: report, notes: notes)
+    }
+}

@@ -1,0 +1,131 @@
+// `ssf models`, `ssf inspect`, `ssf forward`, `ssf predict`: the model zoo from the command line.
+import ArgumentParser
+import Foundation
+import SSFData
+import SSFEngine
+import SSFModels
+import SSFNN
+
+/// Options naming a model and its weights.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model name from `ssf models` (timm naming).") var model: String
+    @Option(help: "Checkpoint: .safetensors, PyTorch .pth/.pth.tar/.bin, or Google .npz.") var weights: String?
+    @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's, else the model's).") var numClasses: Int?
+
+    /// Builds the model, loads the weights and prints what did not match to standard error.
+    func load() throws -> LoadedModel {
+        let loaded = try Pretrained.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses)
+        for note in loaded.notes { printError("note: \(note)") }
+        if let report = loaded.report, !report.isExact {
+            printError("warning: checkpoint does not match \(model) exactly:\n\(report)")
+        }
+        return loaded
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+struct ModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "models", abstract: "List the architectures in the registry.")
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() {
+        for s in ModelRegistry.all {
+            let p = s.preprocess
+            if json {
+                print("{\"name\": \"\(s.name)\", \"family\": \"\(s.family)\", \"num_classes\": \(s.defaultNumClasses), \"input_size\": \(p.inputSize), \"crop_fraction\": \(p.cropFraction), \"interpolation\": \"\(p.interpolation.rawValue)\", \"mean\": \(p.mean), \"std\": \(p.std)}")
+            } else {
+                print("\(s.name.padding(toLength: 38, withPad: " ", startingAt: 0)) \(s.family.padding(toLength: 14, withPad: " ", startingAt: 0)) classes \(String(s.defaultNumClasses).padding(toLength: 6, withPad: " ", startingAt: 0)) input \(p.inputSize)  crop \(p.cropFraction)  \(p.interpolation.rawValue)")
+            }
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Parameters by module, totals and multiply-adds per image.")
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        threadOptions.apply()
+        let loaded = try modelOptions.load()
+        let model = loaded.model
+        var byModule: [(String, Int)] = []
+        for (name, p) in model.namedParameters() where !p.isBuffer {
+            let parts = name.split(separator: ".")
+            let key = parts.count > 2 && Int(parts[1]) != nil ? "\(parts[0]).\(parts[1])" : String(parts[0])
+            if let i = byModule.firstIndex(where: { $0.0 == key }) { byModule[i].1 += p.count } else { byModule.append((key, p.count)) }
+        }
+        let size = loaded.spec.preprocess.inputSize
+        let image = Tensor.zeros([1, 3, size, size])
+        let macs = FlopCounter.countMultiplyAdds { _ = model(image) }
+        let total = model.parameterCount, trainable = model.trainableCount
+        if json {
+            let modules = byModule.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
+            print("{\"model\": \"\(modelOptions.model)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(trainable), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
+        } else {
+            print("\(modelOptions.model): \(model.numClasses) classes, input \(size)×\(size)")
+            for (name, count) in byModule { print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(count).leftPadded(12))") }
+            print("  total parameters        \(String(total).leftPadded(12))  (\(String(format: "%.2f", Double(total) / 1e6))M)")
+            print("  trainable               \(String(trainable).leftPadded(12))")
+            print("  GMACs per image          \(String(format: "%11.3f", Double(macs) / 1e9))  (multiply-adds of linear, conv and attention ops)")
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "forward", abstract: "Run a model on a tensor file: reads `input` [N,3,H,W], writes `logits`.")
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @Option(help: "safetensors file holding the tensor `input` (N×3×H×W, Float32).") var input: String
+    @Option(help: "safetensors file to write with the tensor `logits`.") var output: String
+
+    func run() throws {
+        threadOptions.apply()
+        let file = try SafeTensors.load(URL(fileURLWithPath: input))
+        guard let images = file.tensors["input"] else {
+            throw ValidationError("\(input): no tensor named `input` (found: \(file.order.joined(separator: ", ")))")
+        }
+        guard images.rank == 4, images.shape[1] == 3 else {
+            throw ValidationError("\(input): `input` must be N×3×H×W, got \(images.shape)")
+        }
+        let model = try modelOptions.load().model
+        let logits = model(images)
+        try SafeTensors.save(["logits": logits], metadata: ["model": modelOptions.model], to: URL(fileURLWithPath: output))
+        printError("wrote logits \(logits.shape) to \(output)")
+    }
+}
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "predict", abstract: "Classify images and print the top classes.")
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var threadOptions: ThreadOptions
+    @Option(help: "How many classes to print per image.") var top = 5
+    @Argument(help: "JPEG or PNG files.") var images: [String]
+
+    func run() throws {
+        threadOptions.apply()
+        let loaded = try modelOptions.load()
+        let p = loaded.spec.preprocess
+        let transform = EvalTransform(imageSize: p.inputSize, cropFraction: p.cropFraction,
+                                      filter: p.interpolation == .bicubic ? .bicubic : .bilinear, mean: p.mean, std: p.std)
+        let names = loaded.model.numClasses == imageNetClassNames.count ? imageNetClassNames : nil
+        for path in images {
+            let image = try RGBImage(contentsOf: URL(fileURLWithPath: path))
+            let x = transform(image).reshaped([1, 3, p.inputSize, p.inputSize])
+            let probs = softmax(loaded.model(x)).scalars
+            print(path)
+            for (rank, (index, prob)) in probs.enumerated().sorted(by: { $0.element > $1.element }).prefix(top).map({ ($0.offset, $0.element) }).enumerated() {
+                let label = names.map { $0[index].split(separator: ",").first.map(String.init) ?? $0[index] } ?? "class \(index)"
+                print("  \(rank + 1). \(String(format: "%6.2f", prob * 100))%  \(label) (\(index))")
+            }
+        }
+    }
+}
