@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the system libraries SSF builds against (OpenBLAS, libjpeg, libpng, pkg-config).
+# Checks the system libraries SSF builds against (OpenBLAS, libjpeg, libpng, zlib, pkg-config).
 # As root it installs whatever is missing with apt-get; otherwise it prints the exact command.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ else
   missing+=(libopenblas-dev libpng-dev)
 fi
 [ -f /usr/include/jpeglib.h ] || ls /usr/include/*/jpeglib.h >/dev/null 2>&1 || missing+=(libjpeg-dev)
+[ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
