@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SSFNN", targets: ["SSFNN"]),
         .library(name: "SSFModels", targets: ["SSFModels"]),
         .library(name: "SSFData", targets: ["SSFData"]),
+        .library(name: "SSFTuning", targets: ["SSFTuning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,10 +47,11 @@ let package = Package(
         ),
         .target(name: "SSFData", dependencies: ["SSFEngine", "CImageCodecs"], swiftSettings: hotSettings),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
+        .target(name: "SSFTuning", dependencies: ["SSFEngine", "SSFNN", "SSFModels"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels", "SSFData",
+                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],
     swiftLanguageModes: [.v5]

@@ -31,13 +31,25 @@ public enum Pretrained {
     /// Without `numClasses` the model gets the checkpoint's class count (or the registry's
     /// default). With a different `numClasses` the checkpoint's head is dropped and the new head
     /// keeps its fresh initialisation, which is reported in `notes`.
-    public static func load(model name: String, weights: URL?, numClasses: Int? = nil, seed: UInt64 = 0) throws -> LoadedModel {
+    /// `prepare` runs on the freshly built model before the weights load (a tuning method adds
+    /// its parameters there, so a checkpoint holding them loads into place).
+    public static func load(model name: String, weights: URL?, numClasses: Int? = nil, seed: UInt64 = 0,
+                            prepare: (ImageClassifier) -> Void = { _ in }) throws -> LoadedModel {
         let spec = try ModelRegistry.spec(name)
         guard let weights else {
-            return LoadedModel(model: try ModelRegistry.create(name, numClasses: numClasses, seed: seed), spec: spec, report: nil, notes: [])
+            let model = try ModelRegistry.create(name, numClasses: numClasses, seed: seed)
+            prepare(model)
+            return LoadedModel(model: model, spec: spec, report: nil, notes: [])
         }
+        return try loadState(try Checkpoint.read(weights), model: name, numClasses: numClasses, seed: seed, prepare: prepare)
+    }
+
+    /// As `load(model:weights:…)` for tensors already in memory.
+    public static func loadState(_ checkpoint: [String: Tensor], model name: String, numClasses: Int? = nil, seed: UInt64 = 0,
+                                 prepare: (ImageClassifier) -> Void = { _ in }) throws -> LoadedModel {
+        let spec = try ModelRegistry.spec(name)
         var notes: [String] = []
-        var state = try Checkpoint.read(weights)
+        var state = checkpoint
         let adapted = try spec.adaptCheckpoint(state)
         if adapted.keys.sorted() != state.keys.sorted() {
             notes.append("converted \(state.count) checkpoint tensors to timm names")
@@ -46,6 +58,7 @@ public enum Pretrained {
         let checkpointClasses = headClasses(in: state)
         let classes = numClasses ?? checkpointClasses ?? spec.defaultNumClasses
         let model = try ModelRegistry.create(name, numClasses: classes, seed: seed)
+        prepare(model)
         var ignoring: Set<String> = []
         if let checkpointClasses, checkpointClasses != classes {
             ignoring = Set(state.keys.filter(isHeadParameter))

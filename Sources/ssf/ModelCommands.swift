@@ -5,16 +5,26 @@ import SSFData
 import SSFEngine
 import SSFModels
 import SSFNN
+import SSFTuning
+
+extension TuningMethod: ExpressibleByArgument {}
 
 /// Options naming a model and its weights.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model name from `ssf models` (timm naming).") var model: String
     @Option(help: "Checkpoint: .safetensors, PyTorch .pth/.pth.tar/.bin, or Google .npz.") var weights: String?
     @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's, else the model's).") var numClasses: Int?
+    @Option(help: "Tuning method: \(TuningMethod.allCases.map(\.rawValue).joined(separator: ", ")). With ssf the model gets its SSF sites, and the weights may hold the SSF vectors.")
+    var method: TuningMethod = .full
 
-    /// Builds the model, loads the weights and prints what did not match to standard error.
-    func load() throws -> LoadedModel {
-        let loaded = try Pretrained.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses)
+    /// Builds the model (with the method's parameters), loads the weights and prints what did
+    /// not match to standard error.
+    func load(seed: UInt64 = 0) throws -> LoadedModel {
+        let method = self.method
+        let loaded = try Pretrained.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses, seed: seed) { model in
+            var rng = RandomGenerator(seed: seed &+ 1)
+            method.apply(to: model, using: &rng)
+        }
         for note in loaded.notes { printError("note: \(note)") }
         if let report = loaded.report, !report.isExact {
             printError("warning: checkpoint does not match \(model) exactly:\n\(report)")
@@ -62,15 +72,19 @@ struct InspectCommand: ParsableCommand {
         let size = loaded.spec.preprocess.inputSize
         let image = Tensor.zeros([1, 3, size, size])
         let macs = FlopCounter.countMultiplyAdds { _ = model(image) }
-        let total = model.parameterCount, trainable = model.trainableCount
+        let total = model.parameterCount
+        let summary = TrainableSummary(model)
         if json {
             let modules = byModule.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
-            print("{\"model\": \"\(modelOptions.model)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(trainable), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
+            print("{\"model\": \"\(modelOptions.model)\", \"method\": \"\(modelOptions.method.rawValue)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(summary.total), \"trainable_ssf\": \(summary.ssf), \"trainable_head\": \(summary.head), \"trainable_other\": \(summary.other), \"backbone_params\": \(summary.backbone), \"trainable_percent_of_backbone\": \(String(format: "%.4f", summary.percentOfBackbone)), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
         } else {
             print("\(modelOptions.model): \(model.numClasses) classes, input \(size)×\(size)")
             for (name, count) in byModule { print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(count).leftPadded(12))") }
             print("  total parameters        \(String(total).leftPadded(12))  (\(String(format: "%.2f", Double(total) / 1e6))M)")
-            print("  trainable               \(String(trainable).leftPadded(12))")
+            print("  trainable (\(modelOptions.method.rawValue))".padding(toLength: 26, withPad: " ", startingAt: 0) + "\(String(summary.total).leftPadded(12))  (\(String(format: "%.3f", summary.percentOfBackbone))% of the backbone's \(summary.backbone))")
+            print("    SSF vectors           \(String(summary.ssf).leftPadded(12))")
+            print("    head                  \(String(summary.head).leftPadded(12))")
+            print("    other                 \(String(summary.other).leftPadded(12))")
             print("  GMACs per image          \(String(format: "%11.3f", Double(macs) / 1e9))  (multiply-adds of linear, conv and attention ops)")
         }
     }

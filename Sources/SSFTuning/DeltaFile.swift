@@ -1,0 +1,78 @@
+// Per-task delta files: only the SSF vectors and the head, tied to the exact base checkpoint.
+import Foundation
+import SSFEngine
+import SSFNN
+
+/// A task's trained SSF vectors and head, with the identity of the base model they adapt.
+///
+/// Stored as safetensors; `__metadata__` holds `format` (`ssf-delta/1`), `base_model` (the
+/// registry name), `base_sha256` (the fingerprint of the base model's backbone tensors, see
+/// `SHA256.fingerprint`) and, when known, `class_names` (a JSON array).
+public struct DeltaFile {
+    public static let formatTag = "ssf-delta/1"
+
+    public var tensors: [String: Tensor]
+    public var baseModel: String
+    public var baseFingerprint: String
+    public var classNames: [String]?
+
+    /// Whether a state-dictionary entry belongs in a delta (SSF vector or head parameter).
+    public static func isDeltaKey(_ name: String) -> Bool { TuningMethod.isSSF(name) || TuningMethod.isHead(name) }
+
+    /// The fingerprint of a model state's backbone: every tensor that is not part of a delta.
+    public static func backboneFingerprint(_ state: [String: Tensor]) -> String {
+        SHA256.fingerprint(state.filter { !isDeltaKey($0.key) })
+    }
+
+    /// The delta of an SSF model state (base tensors + SSF vectors + head).
+    public init(ssfState state: [String: Tensor], baseModel: String, classNames: [String]? = nil) {
+        tensors = state.filter { DeltaFile.isDeltaKey($0.key) }
+        self.baseModel = baseModel
+        baseFingerprint = DeltaFile.backboneFingerprint(state)
+        self.classNames = classNames
+    }
+
+    public func save(to url: URL) throws {
+        var metadata = ["format": DeltaFile.formatTag, "base_model": baseModel, "base_sha256": baseFingerprint]
+        if let classNames {
+            let data = try JSONSerialization.data(withJSONObject: classNames)
+            metadata["class_names"] = String(decoding: data, as: UTF8.self)
+        }
+        try SafeTensors.save(tensors, metadata: metadata, to: url)
+    }
+
+    public init(contentsOf url: URL) throws {
+        let file = try SafeTensors.load(url)
+        guard file.metadata["format"] == DeltaFile.formatTag,
+              let model = file.metadata["base_model"], let sha = file.metadata["base_sha256"] else {
+            throw CheckpointError(path: url.path, problem: "not an SSF delta file (its metadata lacks format \(DeltaFile.formatTag), base_model or base_sha256)")
+        }
+        tensors = file.tensors
+        baseModel = model
+        baseFingerprint = sha
+        if let names = file.metadata["class_names"] {
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(names.utf8)) as? [String] else {
+                throw CheckpointError(path: url.path, problem: "class_names metadata is not a JSON array of strings")
+            }
+            classNames = parsed
+        }
+        if let stray = tensors.keys.first(where: { !DeltaFile.isDeltaKey($0) }) {
+            throw CheckpointError(path: url.path, problem: "delta holds \(stray), which is neither an SSF vector nor a head parameter")
+        }
+    }
+
+    /// The full SSF state for this delta on `baseState` (the base model's state dictionary,
+    /// after loading into the registry model), after checking it is the base the delta was made on.
+    public func ssfState(onBase baseState: [String: Tensor], model: String) throws -> [String: Tensor] {
+        guard model == baseModel else {
+            throw MergeError(problem: "the delta adapts \(baseModel), not \(model)")
+        }
+        let fingerprint = DeltaFile.backboneFingerprint(baseState)
+        guard fingerprint == baseFingerprint else {
+            throw MergeError(problem: "the delta was made on a different \(model) checkpoint (its base fingerprint is \(baseFingerprint.prefix(16))…, this base's is \(fingerprint.prefix(16))…)")
+        }
+        var state = baseState.filter { !DeltaFile.isDeltaKey($0.key) }
+        for (k, v) in tensors { state[k] = v }
+        return state
+    }
+}

@@ -1,0 +1,91 @@
+// Folding SSF into the preceding ops: for every family the merged plain model reproduces the SSF model.
+import XCTest
+import SSFEngine
+import SSFNN
+@testable import SSFModels
+@testable import SSFTuning
+
+final class MergeTests: XCTestCase {
+    /// Gives every SSF vector and every norm affine non-trivial values, so a fold into the wrong
+    /// op or axis changes the logits.
+    private func perturb(_ model: Module, seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
+        for (name, p) in model.namedParameters() where !p.isBuffer && p.value.rank == 1 {
+            if name.contains("ssf_scale") || name.hasSuffix("norm.weight") || name.hasSuffix("norm1.weight") || name.hasSuffix("norm2.weight") {
+                p.value = Tensor.randomNormal(p.value.shape, mean: 1, std: 0.3, using: &rng)
+            } else if name.contains("ssf_shift") || name.hasSuffix(".bias") {
+                p.value = Tensor.randomNormal(p.value.shape, mean: 0, std: 0.3, using: &rng)
+            }
+        }
+    }
+
+    private func checkMerge(family: String, imageSize: Int, build: (inout RandomGenerator) -> ImageClassifier,
+                            file: StaticString = #filePath, line: UInt = #line) throws {
+        var rng = RandomGenerator(seed: 11)
+        let tuned = build(&rng)
+        TuningMethod.ssf.apply(to: tuned, using: &rng)
+        perturb(tuned, seed: 5)
+        let images = Tensor.randomNormal([2, 3, imageSize, imageSize], using: &rng)
+        let expected = tuned(images)
+
+        let result = try SSFMerge.merge(tuned.stateDict(), family: family)
+        XCTAssertTrue(result.unfolded.isEmpty, "\(family): unfolded sites \(result.unfolded.keys.sorted())", file: file, line: line)
+        XCTAssertGreaterThan(result.foldedSites, 0, file: file, line: line)
+        let plain = build(&rng)
+        XCTAssertEqual(Set(result.merged.keys), Set(plain.stateDict().keys), "\(family): merged keys differ from the plain model's", file: file, line: line)
+        let report = plain.load(stateDict: result.merged)
+        XCTAssertTrue(report.isExact, "\(family): \(report)", file: file, line: line)
+        let got = plain(images)
+        let diff = zip(got.scalars, expected.scalars).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(diff, 1e-4, "\(family): merged logits differ by \(diff)", file: file, line: line)
+    }
+
+    func testViT() throws {
+        try checkMerge(family: "vit", imageSize: 32) {
+            VisionTransformer(config: .init(imgSize: 32, patchSize: 8, numClasses: 5, embedDim: 24, depth: 2, numHeads: 3), using: &$0)
+        }
+    }
+
+    func testSwin() throws {
+        try checkMerge(family: "swin", imageSize: 32) {
+            SwinTransformer(config: .init(imgSize: 32, patchSize: 4, numClasses: 5, embedDim: 12, depths: [2, 1], numHeads: [2, 2], windowSize: 4, dropPathRate: 0), using: &$0)
+        }
+    }
+
+    func testASMLP() throws {
+        try checkMerge(family: "asmlp", imageSize: 32) {
+            ASMLP(config: .init(embedDim: 8, depths: [1, 1], numClasses: 5, dropPathRate: 0), using: &$0)
+        }
+    }
+
+    func testEfficientNet() throws {
+        let stages: [EfficientNetConfig.Stage] = [.init(.depthwiseSeparable, repeats: 1, kernelSize: 3, stride: 1, expansion: 1, channels: 8),
+                                                  .init(.invertedResidual, repeats: 2, kernelSize: 5, stride: 2, expansion: 3, channels: 16)]
+        try checkMerge(family: "efficientnet", imageSize: 32) {
+            EfficientNet(config: .init(stages: stages, stemChannels: 8, numFeatures: 32, numClasses: 5, padding: .tensorFlowSame, batchNormEps: 1e-3), using: &$0)
+        }
+    }
+
+    func testConvNeXtKeepsItsLastStageSiteAside() throws {
+        var rng = RandomGenerator(seed: 2)
+        let config = ConvNeXtConfig(depths: [1, 1], dims: [8, 16], numClasses: 5)
+        let tuned = ConvNeXt(config: config, using: &rng)
+        TuningMethod.ssf.apply(to: tuned, using: &rng)
+        perturb(tuned, seed: 9)
+        let result = try SSFMerge.merge(tuned.stateDict(), family: "convnext")
+        XCTAssertEqual(result.unfolded.keys.sorted(), ["ssf_scale_1", "ssf_shift_1"])
+        let plain = ConvNeXt(config: config, using: &rng)
+        XCTAssertEqual(Set(result.merged.keys), Set(plain.stateDict().keys))
+    }
+
+    func testMismatchedSiteIsReported() {
+        let state: [String: Tensor] = ["blocks.0.attn.ssf_scale_1": .ones([4]), "blocks.0.attn.ssf_shift_1": .zeros([4]),
+                                       "blocks.0.attn.qkv.weight": .ones([6, 2])]
+        XCTAssertThrowsError(try SSFMerge.merge(state, family: "vit")) { error in
+            XCTAssertTrue("\(error)".contains("4 channels") && "\(error)".contains("qkv.weight"), "\(error)")
+        }
+        XCTAssertThrowsError(try SSFMerge.merge([:], family: "resnet")) { error in
+            XCTAssertTrue("\(error)".contains("resnet"))
+        }
+    }
+}
