@@ -57,6 +57,8 @@ func relativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
 }
 
 final class VisionTransformerTests: XCTestCase {
+    private var rngForTests = RandomGenerator(seed: 5)
+
     func testStateDictMatchesTimmExactly() throws {
         for name in ["vit_grad", "vit_jax"] {
             let f = try ViTFixture(name)
@@ -171,8 +173,6 @@ final class VisionTransformerTests: XCTestCase {
         model.resetHead(numClasses: 5, using: &rngForTests)
         XCTAssertEqual(model(f["input"]).shape, [1, 5])
     }
-
-    private var rngForTests = RandomGenerator(seed: 5)
 
     func testRegisteredSpecsFollowTimmPretrainedConfigs() throws {
         for name in ModelRegistry.names where name.hasPrefix("vit_") {
