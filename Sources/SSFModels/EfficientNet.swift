@@ -301,9 +301,17 @@ let efficientNetSpecs: [ModelSpec] = [
     ModelSpec(name: "tf_efficientnet_lite0", family: "efficientnet", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.inceptionMean, std: PreprocessConfig.inceptionStd,
                                            cropFraction: 0.875, interpolation: .bicubic),
+              adaptCheckpoint: adaptEfficientNetCheckpoint,
               build: { numClasses, rng in EfficientNet(config: .tfLite0(numClasses: numClasses), using: &rng) }),
     ModelSpec(name: "efficientnet_lite0", family: "efficientnet", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.imagenetMean, std: PreprocessConfig.imagenetStd,
                                            cropFraction: 0.875, interpolation: .bicubic),
+              adaptCheckpoint: adaptEfficientNetCheckpoint,
               build: { numClasses, rng in EfficientNet(config: .lite0(numClasses: numClasses), using: &rng) }),
 ]
+
+/// Checkpoints in efficientnet_pytorch naming (`_conv_stem.weight`, `_blocks.N.…`) are renamed to
+/// timm's; timm-named ones pass through.
+@Sendable func adaptEfficientNetCheckpoint(_ state: [String: Tensor]) throws -> [String: Tensor] {
+    state.keys.contains { $0.hasPrefix("_conv_stem.") } ? try efficientNetPyTorchToTimm(state) : state
+}
