@@ -129,7 +129,7 @@ public final class ConvNeXtBlock: Module {
     }
 
     public var localParameters: [(String, Parameter)] { [("gamma", gamma)] + ssfParameters([ssfConv, ssfNorm]) }
-    public var children: [(String, Module)] { [("conv_dw", convDW), ("norm", norm), ("mlp", mlp)] }
+    public var children: [(String, Module)] { [("conv_dw", convDW), ("norm", norm), ("mlp", mlp), ("drop_path", dropPath)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
         let dim = gamma.count

@@ -202,7 +202,7 @@ public final class EfficientNetBlock: Module {
     public var children: [(String, Module)] {
         zip(convNames, layers).enumerated().flatMap { i, pair in
             [(pair.0, pair.1.conv as Module), ("bn\(i + 1)", pair.1.norm as Module)]
-        }
+        } + [("drop_path", dropPath as Module)]
     }
 
     func enableSSF(using rng: inout RandomGenerator) {

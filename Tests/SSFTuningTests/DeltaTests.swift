@@ -63,3 +63,16 @@ final class DeltaTests: XCTestCase {
         XCTAssertEqual(long.finalizeHex(), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
     }
 }
+
+final class TrainingModeTests: XCTestCase {
+    /// Every family's drop-path modules are reachable, so `setTraining` switches them all.
+    func testSetTrainingReachesEveryDropPath() throws {
+        for name in ["vit_tiny_patch16_224", "swin_tiny_patch4_window7_224", "convnext_tiny", "as_tiny_patch4_window7_224", "tf_efficientnet_lite0"] {
+            let model = try ModelRegistry.create(name, numClasses: 2)
+            let drops = model.namedModules().compactMap { $0.1 as? DropPath }
+            XCTAssertFalse(drops.isEmpty, "\(name) lists no DropPath modules")
+            model.setTraining(true)
+            XCTAssertTrue(drops.allSatisfy(\.training), name)
+        }
+    }
+}
