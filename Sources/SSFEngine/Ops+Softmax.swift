@@ -5,26 +5,62 @@ import Glibc
 import Darwin
 #endif
 
-/// Softmax of one row of `n` elements, written to `dst` (which may alias `src`).
+/// Softmax of one row of `n` elements, written to `dst` (which may alias `src`). Two independent
+/// accumulators in each reduction keep the max and sum dependency chains short, and a row whose
+/// length is not a multiple of 8 ends with one full vector that overlaps the previous one (its
+/// repeated lanes masked out of the sum and kept from being scaled twice) instead of a scalar tail.
 @inline(__always)
 func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-    var best = Vec(repeating: -.infinity)
+    guard n >= 8 else { softmaxShortRow(src, dst, n); return }
+    let body = n & ~7, overlap = 8 - (n - body)  // lanes of the last vector already covered
+    var best0 = Vec(repeating: -.infinity), best1 = best0
     var j = 0
-    while j + 8 <= n { best = vmax(best, loadVec(src + j, 8)); j += 8 }
-    var m = hmax(best)
-    while j < n { m = max(m, src[j]); j += 1 }
+    while j + 16 <= n {
+        best0 = vmax(best0, loadVec(src + j, 8))
+        best1 = vmax(best1, loadVec(src + j + 8, 8))
+        j += 16
+    }
+    if j + 8 <= n { best0 = vmax(best0, loadVec(src + j, 8)) }
+    best1 = vmax(best1, loadVec(src + n - 8, 8))
+    var m = hmax(vmax(best0, best1))
     if m == -.infinity { m = 0 }
     let vm = Vec(repeating: m)
-    var acc = Vec()
+    var acc0 = Vec(), acc1 = Vec()
     j = 0
-    while j < n {
-        let w = min(8, n - j)
-        let e = vexp(loadVec(src + j, w) - vm)
-        acc += w == 8 ? e : e.replacing(with: 0, where: tailMask(w))
-        storeVec(e, dst + j, w)
-        j += w
+    while j + 16 <= body {
+        let e0 = vexp(loadVec(src + j, 8) - vm), e1 = vexp(loadVec(src + j + 8, 8) - vm)
+        acc0 += e0; acc1 += e1
+        storeVec(e0, dst + j, 8); storeVec(e1, dst + j + 8, 8)
+        j += 16
     }
-    mapVecSerial(UnsafePointer(dst), dst, 0, n, VecAffine(a: Vec(repeating: 1 / acc.sum()), b: Vec()))
+    if j < body {
+        let e = vexp(loadVec(src + j, 8) - vm)
+        acc0 += e
+        storeVec(e, dst + j, 8)
+    }
+    let fresh = tailMask(overlap)
+    if body < n {
+        // With dst aliasing src the repeated lanes already hold their results: keep them.
+        let e = vexp(loadVec(src + n - 8, 8) - vm)
+        acc1 += e.replacing(with: 0, where: .!fresh)
+        storeVec(e.replacing(with: loadVec(dst + n - 8, 8), where: .!fresh), dst + n - 8, 8)
+    }
+    let inv = Vec(repeating: 1 / (acc0 + acc1).sum())
+    j = 0
+    while j < body { storeVec(loadVec(dst + j, 8) * inv, dst + j, 8); j += 8 }
+    if body < n {
+        let v = loadVec(dst + n - 8, 8)
+        storeVec((v * inv).replacing(with: v, where: .!fresh), dst + n - 8, 8)
+    }
+}
+
+/// Softmax of a row shorter than one vector.
+private func softmaxShortRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    var m = -Float.infinity
+    for j in 0..<n { m = max(m, src[j]) }
+    if m == -.infinity { m = 0 }
+    let e = vexp(loadVec(src, n) - Vec(repeating: m)).replacing(with: 0, where: tailMask(n))
+    storeVec(e * Vec(repeating: 1 / e.sum()), dst, n)
 }
 
 /// Lanes at or beyond `valid` (for partial vectors at the end of a row).
