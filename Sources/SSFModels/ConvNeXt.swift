@@ -258,6 +258,12 @@ public final class ConvNeXt: ImageClassifier {
         for stage in stages.modules {
             for block in stage.blocks.modules { block.enableSSF(using: &rng) }
         }
+        enableOutputSSF(using: &rng)
+    }
+
+    /// Enables only the last-stage SSF site. A merged SSF checkpoint keeps this site's vectors,
+    /// since no op precedes it to fold them into (it scales a residual sum).
+    public func enableOutputSSF(using rng: inout RandomGenerator) {
         ssfOutput = ScaleShift(channels: featureDim, axis: .channelsFirst, using: &rng)
     }
 }

@@ -13,6 +13,35 @@ public struct LoadedModel {
     public let notes: [String]
 }
 
+/// A checkpoint that does not provide what the model needs.
+public struct CheckpointMismatchError: Error, CustomStringConvertible {
+    public let path: String
+    public let model: String
+    public let report: LoadReport
+    public var description: String {
+        var lines = ["\(path): does not fit \(model):"]
+        if !report.missing.isEmpty {
+            lines.append("  missing \(report.missing.count) tensor(s): " + report.missing.prefix(8).joined(separator: ", ") + (report.missing.count > 8 ? ", …" : ""))
+        }
+        for m in report.shapeMismatches.prefix(8) {
+            lines.append("  \(m.name): the checkpoint has shape \(m.checkpoint), the model needs \(m.model)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension LoadedModel {
+    /// Throws unless every model tensor came from the checkpoint with the right shape, except
+    /// the missing ones `allowMissing` accepts (e.g. SSF vectors a base checkpoint cannot have).
+    public func requireComplete(path: String, allowMissing: (String) -> Bool = { _ in false }) throws {
+        guard var report else { return }
+        report.missing = report.missing.filter { !allowMissing($0) }
+        if !report.missing.isEmpty || !report.shapeMismatches.isEmpty {
+            throw CheckpointMismatchError(path: path, model: spec.name, report: report)
+        }
+    }
+}
+
 /// Loads registered models with pretrained weights.
 public enum Pretrained {
     /// Whether a tensor name belongs to the classification head.
@@ -59,6 +88,12 @@ public enum Pretrained {
         let classes = numClasses ?? checkpointClasses ?? spec.defaultNumClasses
         let model = try ModelRegistry.create(name, numClasses: classes, seed: seed)
         prepare(model)
+        if let convNeXt = model as? ConvNeXt, state["ssf_scale_1"] != nil, convNeXt.ssfOutput == nil {
+            // A merged SSF ConvNeXt: its last-stage site stays as two vectors.
+            var rng = RandomGenerator(seed: seed)
+            convNeXt.enableOutputSSF(using: &rng)
+            notes.append("applying the merged checkpoint's last-stage SSF vectors (ssf_scale_1, ssf_shift_1)")
+        }
         var ignoring: Set<String> = []
         if let checkpointClasses, checkpointClasses != classes {
             ignoring = Set(state.keys.filter(isHeadParameter))

@@ -26,8 +26,12 @@ struct ModelOptions: ParsableArguments {
             method.apply(to: model, using: &rng)
         }
         for note in loaded.notes { printError("note: \(note)") }
-        if let report = loaded.report, !report.isExact {
-            printError("warning: checkpoint does not match \(model) exactly:\n\(report)")
+        if let weights {
+            // SSF vectors may be absent (a base checkpoint): they keep their initialisation.
+            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isSSF)
+        }
+        if let report = loaded.report, !report.unexpected.isEmpty {
+            printError("warning: \(weights ?? ""): \(report.unexpected.count) tensor(s) the model does not use: \(report.unexpected.prefix(8).joined(separator: ", "))")
         }
         return loaded
     }

@@ -52,3 +52,21 @@ final class PretrainedTests: XCTestCase {
 }
 
 private var rngForTest = RandomGenerator(seed: 3)
+
+final class CheckpointMismatchTests: XCTestCase {
+    func testWrongShapesAndMissingKeysAreClearErrors() throws {
+        let model = try ModelRegistry.create("as_tiny_patch4_window7_224", numClasses: 10, seed: 1)
+        var state = model.stateDict()
+        state["layers.0.blocks.0.norm1.weight"] = Tensor.ones([7])
+        state["layers.1.blocks.0.mlp.fc1.bias"] = nil
+        let loaded = try Pretrained.loadState(state, model: "as_tiny_patch4_window7_224")
+        XCTAssertThrowsError(try loaded.requireComplete(path: "bad.pth")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("bad.pth") && text.contains("as_tiny_patch4_window7_224"), text)
+            XCTAssertTrue(text.contains("layers.1.blocks.0.mlp.fc1.bias"), text)
+            XCTAssertTrue(text.contains("layers.0.blocks.0.norm1.weight: the checkpoint has shape [7], the model needs [96]"), text)
+        }
+        let complete = try Pretrained.loadState(model.stateDict(), model: "as_tiny_patch4_window7_224")
+        XCTAssertNoThrow(try complete.requireComplete(path: "good.pth"))
+    }
+}

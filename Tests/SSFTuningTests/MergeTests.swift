@@ -89,3 +89,24 @@ final class MergeTests: XCTestCase {
         }
     }
 }
+
+final class ConvNeXtMergedLoadTests: XCTestCase {
+    /// A merged ConvNeXt file (plain keys + the last-stage vectors) loads through the registry and
+    /// reproduces the SSF model.
+    func testMergedConvNeXtReproducesTheSSFModel() throws {
+        var rng = RandomGenerator(seed: 21)
+        let tuned = try ModelRegistry.create("convnext_tiny", numClasses: 3, seed: 4)
+        TuningMethod.ssf.apply(to: tuned, using: &rng)
+        for (name, p) in tuned.namedParameters() where TuningMethod.isSSF(name) {
+            p.value = Tensor.randomNormal(p.value.shape, mean: name.contains("scale") ? 1 : 0, std: 0.2, using: &rng)
+        }
+        let result = try SSFMerge.merge(tuned.stateDict(), family: "convnext")
+        var file = result.merged
+        for (k, v) in result.unfolded { file[k] = v }
+        let loaded = try Pretrained.loadState(file, model: "convnext_tiny")
+        XCTAssertEqual(loaded.report?.isExact, true, "\(String(describing: loaded.report))")
+        let images = Tensor.randomNormal([1, 3, 64, 64], using: &rng)
+        let diff = zip(loaded.model(images).scalars, tuned(images).scalars).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(diff, 1e-4)
+    }
+}
