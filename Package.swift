@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "SSFModels", targets: ["SSFModels"]),
         .library(name: "SSFData", targets: ["SSFData"]),
         .library(name: "SSFTuning", targets: ["SSFTuning"]),
+        .library(name: "SSFTraining", targets: ["SSFTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,10 +49,11 @@ let package = Package(
         .target(name: "SSFData", dependencies: ["SSFEngine", "CImageCodecs"], swiftSettings: hotSettings),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .target(name: "SSFTuning", dependencies: ["SSFEngine", "SSFNN", "SSFModels"], swiftSettings: hotSettings),
+        .target(name: "SSFTraining", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning",
+                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings

@@ -1,0 +1,93 @@
+// `ssf bench model`: images/s and peak memory of inference and training steps of a registered model.
+import ArgumentParser
+import Foundation
+import SSFEngine
+import SSFModels
+import SSFNN
+import SSFTraining
+import SSFTuning
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BenchModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Images/s and peak memory of a model's inference or training step.",
+        discussion: """
+        Modes: infer (the plain architecture), merged (the plain architecture running a merged SSF
+        checkpoint), ssf, linear, bias, full (a training step of that method: forward, backward,
+        AdamW update). `--mode infer --method ssf` times unmerged SSF inference. Weights are
+        random (speed does not depend on them); the figure is the median of the timed steps.
+        """)
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case infer, merged, ssf, linear, bias, full }
+
+    @Option(help: "Model name from `ssf models`.") var model: String
+    @Option(help: "infer, merged, ssf, linear, bias or full.") var mode: Mode = .infer
+    @Option(help: "Tuning method for --mode infer (ssf = unmerged SSF inference).") var method: TuningMethod = .full
+    @Option(help: "Images per step.") var batch = 8
+    @Option(name: .customLong("image-size"), help: "Input size (default: the model's).") var imageSize: Int?
+    @Option(help: "Timed steps after two warm-up steps.") var steps = 5
+    @Option(name: .customLong("num-classes"), help: "Classes of the head.") var numClasses = 100
+    @OptionGroup var threadOptions: ThreadOptions
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        threadOptions.apply()
+        let spec = try ModelRegistry.spec(model)
+        let size = imageSize ?? spec.preprocess.inputSize
+        var rng = RandomGenerator(seed: 0)
+        let net = try ModelRegistry.create(model, numClasses: numClasses)
+        switch mode {
+        case .infer:
+            method.apply(to: net, using: &rng)
+        case .merged:
+            TuningMethod.ssf.apply(to: net, using: &rng)
+            let result = try SSFMerge.merge(net.stateDict(), family: spec.family)
+            let merged = try Pretrained.loadState(result.merged.merging(result.unfolded) { a, _ in a }, model: model, numClasses: numClasses)
+            try merged.requireComplete(path: "(merged)")
+            try benchmark(merged.model, size: size, training: nil)
+            return
+        case .ssf: TuningMethod.ssf.apply(to: net, using: &rng)
+        case .linear: TuningMethod.linear.apply(to: net, using: &rng)
+        case .bias: TuningMethod.bias.apply(to: net, using: &rng)
+        case .full: TuningMethod.full.apply(to: net, using: &rng)
+        }
+        try benchmark(net, size: size, training: mode == .infer ? nil : TuningMethod(rawValue: mode.rawValue))
+    }
+
+    private func benchmark(_ net: ImageClassifier, size: Int, training: TuningMethod?) throws {
+        var rng = RandomGenerator(seed: 1)
+        let images = Tensor.randomNormal([batch, 3, size, size], using: &rng)
+        let labels = (0..<batch).map { $0 % max(net.numClasses, 1) }
+        let optimizer = training.map { _ in AdamW(net.trainableParameters.map(\.1), learningRate: 1e-3) }
+        net.setTraining(training != nil)
+        var times: [Double] = []
+        for step in 0..<(steps + 2) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            if let optimizer {
+                let tape = Tape()
+                let loss = tape.recording { crossEntropy(net(images), labels: labels) }
+                optimizer.update(tape.backward(from: loss))
+            } else {
+                _ = net(images)
+            }
+            if step >= 2 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        }
+        let median = times.sorted()[times.count / 2]
+        let imagesPerSecond = Double(batch) / median
+        let label = mode == .infer && method != .full ? "infer-\(method.rawValue)" : mode.rawValue
+        if json {
+            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"trainable\": \(net.trainableCount)}")
+        } else {
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB")
+        }
+    }
+}
+
+/// Peak resident memory of this process in MiB.
+func peakResidentMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
