@@ -20,8 +20,13 @@ and, for the gradient configuration:
   ssf.<key>, ssf_logits              SSF vectors at the reference sites (SSF-SPEC, named as in
                                      the reference models/convnext.py) and the logits with them,
                                      applied through forward hooks on timm's modules.
-The `fixture` object also carries `param_counts`: timm's parameter counts of the registered full-size
-models at 1000 classes. The run is deterministic (torch.manual_seed).
+convnext_ssf_grad holds a small configuration with SSF (the same hooks, vectors ~ N(1, 0.3²) /
+N(0, 0.3²)) as SSF trains it: backbone frozen, `head.norm` and `head.fc` trainable. model.<key>,
+ssf.<key>, input, R, logits (with SSF) and grad.<key> for every SSF vector and head parameter
+(gradients of (logits * R).sum(), computed in float64 from the stored float32 values); its
+`fixture` object has only `config`.
+The other files' `fixture` objects also carry `param_counts`: timm's parameter counts of the
+registered full-size models at 1000 classes. The run is deterministic (torch.manual_seed).
 """
 import json
 from pathlib import Path
@@ -44,6 +49,7 @@ CONFIGS = {
         kwargs=dict(depths=[2, 1, 1, 1], dims=[12, 8, 16, 20], num_classes=5, kernel_sizes=5),
         input_shape=(1, 3, 40, 72), gradients=False),
 }
+SSF_GRAD = dict(kwargs=dict(depths=[1, 1, 2, 1], dims=[8, 12, 16, 20], num_classes=6), input_shape=(2, 3, 32, 40))
 GRAD_PARAMS = [
     "stem.0.weight", "stem.1.weight", "stages.0.blocks.0.conv_dw.weight", "stages.0.blocks.0.norm.bias",
     "stages.0.blocks.0.mlp.fc1.weight", "stages.0.blocks.0.gamma", "stages.1.downsample.1.weight",
@@ -67,7 +73,7 @@ def randomise(model):
 
 
 def ssf_sites(model):
-    """(reference parameter-name prefix, module whose output gets SSF, channels, channels-first)."""
+    """(reference parameter-name prefix, module whose output gets SSF, channels-first, site number K)."""
     sites = [("stem.", model.stem[0], True, 1), ("stem.", model.stem[1], True, 2)]
     for si, stage in enumerate(model.stages):
         for bi, block in enumerate(stage.blocks):
@@ -78,17 +84,27 @@ def ssf_sites(model):
     return sites
 
 
-def add_ssf(model, tensors):
-    """Registers SSF hooks with random vectors, recording them under ssf.<name>."""
+def random_pair(std):
+    """A vector factory for add_ssf: scale ~ N(1, std²), shift ~ N(0, std²)."""
+    return lambda c: (1 + std * torch.randn(c), std * torch.randn(c))
+
+
+def leaf_pair(c):
+    """Float64 SSF leaves that collect gradients (values exact in float32; N(1, 0.3²), N(0, 0.3²))."""
+    return tuple(v.double().requires_grad_() for v in random_pair(0.3)(c))
+
+
+def add_ssf(model, vectors, make):
+    """Registers SSF hooks; a site's vectors come from make(channels) on its first call and are
+    kept in vectors[<reference name>]."""
     handles = []
     for prefix, module, channels_first, k in ssf_sites(model):
         def hook(_, __, out, prefix=prefix, channels_first=channels_first, k=k):
             c = out.shape[1] if channels_first else out.shape[-1]
-            scale_key, shift_key = f"ssf.{prefix}ssf_scale_{k}", f"ssf.{prefix}ssf_shift_{k}"
-            if scale_key not in tensors:
-                tensors[scale_key] = 1 + 0.2 * torch.randn(c)
-                tensors[shift_key] = 0.2 * torch.randn(c)
-            scale, shift = tensors[scale_key], tensors[shift_key]
+            scale_key, shift_key = f"{prefix}ssf_scale_{k}", f"{prefix}ssf_shift_{k}"
+            if scale_key not in vectors:
+                vectors[scale_key], vectors[shift_key] = make(c)
+            scale, shift = vectors[scale_key], vectors[shift_key]
             if channels_first:
                 return out * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
             return out * scale + shift
@@ -113,20 +129,48 @@ def generate(name, spec):
         params = dict(model.named_parameters())
         for k in GRAD_PARAMS:
             tensors[f"grad.model.{k}"] = params[k].grad.clone()
+        vectors = {}
         with torch.no_grad():
-            handles = add_ssf(model, tensors)
+            handles = add_ssf(model, vectors, random_pair(0.2))
             tensors["ssf_logits"] = model(x)
             for h in handles:
                 h.remove()
+        tensors.update({f"ssf.{k}": v for k, v in vectors.items()})
     else:
         with torch.no_grad():
             logits = model(x)
     tensors["logits"] = logits.detach()
+    save(name, tensors, {"config": spec["kwargs"], "param_counts": param_counts()})
+
+
+def generate_ssf_grad():
+    """SSF_GRAD's model with SSF, the backbone frozen and the head (`head.norm`, `head.fc`) trainable:
+    logits and the gradients of (logits * R).sum() for every SSF vector and head parameter, in
+    float64 from the stored values."""
+    torch.manual_seed(2)
+    model = timm.create_model("convnext_tiny", pretrained=False, **SSF_GRAD["kwargs"]).eval()
+    randomise(model)
+    x = torch.randn(SSF_GRAD["input_shape"])
+    tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
+    model.double()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("head."))
+    vectors = {}
+    add_ssf(model, vectors, leaf_pair)
+    logits = model(x.double())
+    r = torch.randn(logits.shape)
+    (logits * r.double()).sum().backward()
+    trainable = {**vectors, **{k: p for k, p in model.named_parameters() if p.requires_grad}}
+    tensors.update({"input": x, "R": r, "logits": logits, **{f"ssf.{k}": v for k, v in vectors.items()}})
+    tensors.update({f"grad.{k}": p.grad for k, p in trainable.items()})
+    save("convnext_ssf_grad", tensors, {"config": SSF_GRAD["kwargs"]})
+
+
+def save(name, tensors, fixture):
     tensors = {k: v.detach().contiguous().float() for k, v in tensors.items()}
     # One metadata key: safetensors writes several in a random order, and the file must be reproducible.
-    metadata = {"fixture": json.dumps({"config": spec["kwargs"], "param_counts": param_counts()})}
     path = OUT_DIR / f"{name}.safetensors"
-    safetensors.torch.save_file(tensors, str(path), metadata=metadata)
+    safetensors.torch.save_file(tensors, str(path), metadata={"fixture": json.dumps(fixture)})
     print(f"{path.name}: {len(tensors)} tensors, {path.stat().st_size} bytes")
 
 
@@ -143,3 +187,4 @@ def param_counts():
 if __name__ == "__main__":
     for name, spec in CONFIGS.items():
         generate(name, spec)
+    generate_ssf_grad()

@@ -23,6 +23,11 @@ symmetric), bn_eps):
                      through forward hooks on timm's BatchNormAct2d), and in the metadata the full
                      registered models' parameter and SSF counts;
   efficientnet_sym   the same blocks with symmetric padding and eps 1e-5 (timm `efficientnet_lite0` style);
+  efficientnet_ssf_grad  a smaller model of the same kind with SSF (the same hooks, vectors
+                     ~ N(1, 0.3²) / N(0, 0.3²)) as SSF trains it: backbone frozen, classifier
+                     trainable. model.<key>, ssf.<key>, input, R, logits (with SSF) and grad.<key>
+                     for every SSF vector and classifier parameter (gradients of (logits * R).sum(),
+                     computed in float64 from the stored float32 values);
   efficientnet_pt    a small model of efficientnet_lite_pytorch itself: pt.<key> (its state dict,
                      in its own names), input, logits — the Swift test maps the names to timm's;
   efficientnet_lite0_real (only when the real weights are present) the logits of
@@ -101,13 +106,23 @@ def bn_sites(model):
     return sites + [("", 2, model.bn2)]
 
 
-def add_ssf(model, tensors):
-    """SSF after each batch norm and before its activation: hooks on BatchNormAct2d's `drop`."""
+def random_pair(std):
+    """A vector factory for add_ssf: scale ~ N(1, std²), shift ~ N(0, std²)."""
+    return lambda c: (1 + std * torch.randn(c), std * torch.randn(c))
+
+
+def leaf_pair(c):
+    """Float64 SSF leaves that collect gradients (values exact in float32; N(1, 0.3²), N(0, 0.3²))."""
+    return tuple(v.double().requires_grad_() for v in random_pair(0.3)(c))
+
+
+def add_ssf(model, vectors, make):
+    """SSF after each batch norm and before its activation: hooks on BatchNormAct2d's `drop`,
+    with vectors from make(channels), kept in vectors[<Swift state-dict name>]."""
     handles = []
     for prefix, k, bn in bn_sites(model):
-        c = bn.num_features
-        scale, shift = 1 + 0.2 * torch.randn(c), 0.2 * torch.randn(c)
-        tensors[f"ssf.{prefix}ssf_scale_{k}"], tensors[f"ssf.{prefix}ssf_shift_{k}"] = scale, shift
+        scale, shift = make(bn.num_features)
+        vectors[f"{prefix}ssf_scale_{k}"], vectors[f"{prefix}ssf_shift_{k}"] = scale, shift
         hook = lambda _, __, out, a=scale, b=shift: out * a.view(1, -1, 1, 1) + b.view(1, -1, 1, 1)
         handles.append(bn.drop.register_forward_hook(hook))
     return handles
@@ -146,17 +161,42 @@ def generate_timm(name, config, input_shape, gradients):
         tensors.update({"R": r, "grad.input": x.grad})
         params = dict(model.named_parameters())
         tensors.update({f"grad.model.{k}": params[k].grad for k in GRAD_PARAMS})
+        vectors = {}
         with torch.no_grad():
-            handles = add_ssf(model, tensors)
+            handles = add_ssf(model, vectors, random_pair(0.2))
             tensors["ssf_logits"] = model(x)
             for h in handles:
                 h.remove()
+        tensors.update({f"ssf.{k}": v for k, v in vectors.items()})
         fixture["full_size"] = full_size_counts()
     else:
         with torch.no_grad():
             logits = model(x)
     tensors["logits"] = logits
     save(name, tensors, fixture)
+
+
+def generate_ssf_grad(config, input_shape):
+    """A small model with SSF, the backbone frozen and the classifier trainable: logits and the
+    gradients of (logits * R).sum() for every SSF vector and classifier parameter, in float64
+    from the stored values."""
+    torch.manual_seed(2)
+    model = timm_small(config)
+    randomise(model)
+    x = torch.randn(input_shape)
+    tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
+    model.double()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier."))
+    vectors = {}
+    add_ssf(model, vectors, leaf_pair)
+    logits = model(x.double())
+    r = torch.randn(logits.shape)
+    (logits * r.double()).sum().backward()
+    trainable = {**vectors, **{k: p for k, p in model.named_parameters() if p.requires_grad}}
+    tensors.update({"input": x, "R": r, "logits": logits, **{f"ssf.{k}": v for k, v in vectors.items()}})
+    tensors.update({f"grad.{k}": p.grad for k, p in trainable.items()})
+    save("efficientnet_ssf_grad", tensors, {"config": config})
 
 
 def pytorch_to_timm(sd):
@@ -256,5 +296,8 @@ if __name__ == "__main__":
                                         "pad_type": "same", "bn_eps": 1e-3}, (2, 3, 27, 34), gradients=True)
     generate_timm("efficientnet_sym", {"stages": SMALL_STAGES, "stem_size": 16, "num_features": 64, "num_classes": 5,
                                        "pad_type": "", "bn_eps": 1e-5}, (1, 3, 32, 32), gradients=False)
+    generate_ssf_grad({"stages": [["ds", 1, 3, 1, 1, 8], ["ir", 2, 3, 2, 3, 12], ["ir", 1, 5, 2, 2, 16]],
+                       "stem_size": 8, "num_features": 32, "num_classes": 6, "pad_type": "same", "bn_eps": 1e-3},
+                      (2, 3, 23, 29))
     generate_pytorch_small()
     generate_real()

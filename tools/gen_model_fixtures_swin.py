@@ -20,6 +20,11 @@ Files (`__metadata__` has one entry, `fixture`, a JSON object whose `config` is 
              null] of the timm 0.6 / SSF-reference layout of this model (PatchMerging at the end of
              a stage, `head.*`, the relative_position_index / attn_mask buffers), checked with
              timm's own checkpoint_filter_fn.
+  swin_ssf_grad  an 8x8 grid with window 4 (shifted, masked windows in stage 0, one window in stage 1)
+             with SSF (the same hooks, vectors ~ N(1, 0.3²) / N(0, 0.3²)) as SSF trains it: backbone
+             frozen, head trainable. model.<key>, ssf.<key>, input, R, logits (with SSF) and grad.<key>
+             for every SSF vector and head parameter (gradients of (logits * R).sum(), computed in
+             float64 from the stored float32 values).
   swin_pad   a 10x10 grid with window 4: the map is zero-padded to whole windows (12x12, then 8x8
              after merging 10 -> 5). model.<key>, input, logits; the `fixture` object also carries
              `param_counts`, timm's parameter counts of the registered models at 1000 classes.
@@ -42,6 +47,8 @@ torch.set_num_threads(1)
 
 GRAD_CONFIG = dict(img_size=32, patch_size=2, embed_dim=8, depths=[2, 2, 2], num_heads=[1, 2, 4],
                    window_size=4, mlp_ratio=2.0, num_classes=5)
+SSF_CONFIG = dict(img_size=16, patch_size=2, embed_dim=8, depths=[2, 2], num_heads=[2, 4],
+                  window_size=4, mlp_ratio=2.0, num_classes=5)
 PAD_CONFIG = dict(img_size=40, patch_size=4, embed_dim=12, depths=[2, 2], num_heads=[2, 3],
                   window_size=4, mlp_ratio=2.0, num_classes=3)
 GRAD_PARAMS = [
@@ -80,19 +87,29 @@ def ssf_sites(model):
     return sites
 
 
-def add_ssf(model, tensors):
-    """Registers SSF hooks with random vectors, recorded as ssf.<name> (the conv output is NCHW)."""
+def random_pair(std):
+    """A vector factory for add_ssf: scale ~ N(1, std²), shift ~ N(0, std²)."""
+    return lambda c: (1 + std * torch.randn(c), std * torch.randn(c))
+
+
+def leaf_pair(c):
+    """Float64 SSF leaves that collect gradients (values exact in float32; N(1, 0.3²), N(0, 0.3²))."""
+    return tuple(v.double().requires_grad_() for v in random_pair(0.3)(c))
+
+
+def add_ssf(model, vectors, make):
+    """Registers SSF hooks (the conv output is NCHW); a site's vectors come from make(channels) on
+    its first call and are kept in vectors[<reference name>]."""
     handles = []
     for prefix, module, k in ssf_sites(model):
         channels_first = isinstance(module, torch.nn.Conv2d)
 
         def hook(_, __, out, prefix=prefix, k=k, channels_first=channels_first):
             c = out.shape[1] if channels_first else out.shape[-1]
-            scale_key, shift_key = f"ssf.{prefix}ssf_scale_{k}", f"ssf.{prefix}ssf_shift_{k}"
-            if scale_key not in tensors:
-                tensors[scale_key] = 1 + 0.2 * torch.randn(c)
-                tensors[shift_key] = 0.2 * torch.randn(c)
-            scale, shift = tensors[scale_key], tensors[shift_key]
+            scale_key, shift_key = f"{prefix}ssf_scale_{k}", f"{prefix}ssf_shift_{k}"
+            if scale_key not in vectors:
+                vectors[scale_key], vectors[shift_key] = make(c)
+            scale, shift = vectors[scale_key], vectors[shift_key]
             if channels_first:
                 return out * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
             return out * scale + shift
@@ -142,12 +159,35 @@ def generate_grad():
     params = dict(model.named_parameters())
     for k in GRAD_PARAMS:
         tensors[f"grad.model.{k}"] = params[k].grad
+    vectors = {}
     with torch.no_grad():
-        handles = add_ssf(model, tensors)
+        handles = add_ssf(model, vectors, random_pair(0.2))
         tensors["ssf_logits"] = model(x)
         for h in handles:
             h.remove()
+    tensors.update({f"ssf.{k}": v for k, v in vectors.items()})
     save("swin_grad", tensors, {"config": GRAD_CONFIG, "legacy_keys": legacy_keys(model)})
+
+
+def generate_ssf_grad():
+    """SSF_CONFIG with SSF, the backbone frozen and the head trainable: logits and the gradients
+    of (logits * R).sum() for every SSF vector and head parameter, in float64 from the stored values."""
+    torch.manual_seed(2)
+    model = small_model(SSF_CONFIG)
+    x = torch.randn(2, 3, SSF_CONFIG["img_size"], SSF_CONFIG["img_size"])
+    tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
+    model.double()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("head."))
+    vectors = {}
+    add_ssf(model, vectors, leaf_pair)
+    logits = model(x.double())
+    r = torch.randn(logits.shape)
+    (logits * r.double()).sum().backward()
+    trainable = {**vectors, **{k: p for k, p in model.named_parameters() if p.requires_grad}}
+    tensors.update({"input": x, "R": r, "logits": logits, **{f"ssf.{k}": v for k, v in vectors.items()}})
+    tensors.update({f"grad.{k}": p.grad for k, p in trainable.items()})
+    save("swin_ssf_grad", tensors, {"config": SSF_CONFIG})
 
 
 def generate_pad():
@@ -164,4 +204,5 @@ def generate_pad():
 
 if __name__ == "__main__":
     generate_grad()
+    generate_ssf_grad()
     generate_pad()

@@ -16,6 +16,10 @@ Files (`__metadata__` has one entry, `fixture`, a JSON object whose `config` is 
                R, grad.input, grad.model.<key> (gradients of (logits * R).sum()),
                ssf.<key>, ssf_logits (SSF vectors at the reference sites of
                SSF's models/vision_transformer.py, applied through forward hooks, and the logits).
+  vit_ssf_grad small variant with SSF (the same hooks, vectors ~ N(1, 0.3²) / N(0, 0.3²)) as SSF
+               trains it: backbone frozen, head trainable. model.<key>, ssf.<key>, input, R, logits
+               (with SSF) and grad.<key> for every SSF vector and head parameter (gradients of
+               (logits * R).sum(), computed in float64 from the stored float32 values).
   vit_jax      small variant with qkv bias: model.<key>, input, logits, and jax.<name>: the same
                weights under Google's .npz names and layouts (checked by loading them back with
                timm's own `_load_weights`); posembed.* : timm's resample_abs_pos_embed of the
@@ -47,6 +51,8 @@ torch.set_num_threads(1)
 
 GRAD_CONFIG = dict(img_size=24, patch_size=6, embed_dim=24, depth=2, num_heads=3, mlp_ratio=3.0,
                    num_classes=10, qkv_bias=False, init_values=0.3)
+SSF_CONFIG = dict(img_size=20, patch_size=5, embed_dim=20, depth=2, num_heads=2, mlp_ratio=2.0,
+                  num_classes=6, qkv_bias=True)
 JAX_CONFIG = dict(img_size=24, patch_size=8, embed_dim=16, depth=2, num_heads=2, mlp_ratio=2.5,
                   num_classes=7, qkv_bias=True)
 GRAD_PARAMS = [
@@ -125,16 +131,26 @@ def ssf_sites(model):
     return sites
 
 
-def add_ssf(model, tensors):
-    """Registers SSF hooks (x * scale + shift on the last axis) with random vectors, recorded as ssf.<name>."""
+def random_pair(std):
+    """A vector factory for add_ssf: scale ~ N(1, std²), shift ~ N(0, std²)."""
+    return lambda c: (1 + std * torch.randn(c), std * torch.randn(c))
+
+
+def leaf_pair(c):
+    """Float64 SSF leaves that collect gradients (values exact in float32; N(1, 0.3²), N(0, 0.3²))."""
+    return tuple(v.double().requires_grad_() for v in random_pair(0.3)(c))
+
+
+def add_ssf(model, vectors, make):
+    """Registers SSF hooks (x * scale + shift on the last axis); a site's vectors come from
+    make(channels) on its first call and are kept in vectors[<reference name>]."""
     handles = []
     for prefix, module, k in ssf_sites(model):
         def hook(_, __, out, prefix=prefix, k=k):
-            scale_key, shift_key = f"ssf.{prefix}ssf_scale_{k}", f"ssf.{prefix}ssf_shift_{k}"
-            if scale_key not in tensors:
-                tensors[scale_key] = 1 + 0.2 * torch.randn(out.shape[-1])
-                tensors[shift_key] = 0.2 * torch.randn(out.shape[-1])
-            return out * tensors[scale_key] + tensors[shift_key]
+            scale_key, shift_key = f"{prefix}ssf_scale_{k}", f"{prefix}ssf_shift_{k}"
+            if scale_key not in vectors:
+                vectors[scale_key], vectors[shift_key] = make(out.shape[-1])
+            return out * vectors[scale_key] + vectors[shift_key]
         handles.append(module.register_forward_hook(hook))
     return handles
 
@@ -211,12 +227,35 @@ def generate_grad():
     params = dict(model.named_parameters())
     for k in GRAD_PARAMS:
         tensors[f"grad.model.{k}"] = params[k].grad
+    vectors = {}
     with torch.no_grad():
-        handles = add_ssf(model, tensors)
+        handles = add_ssf(model, vectors, random_pair(0.2))
         tensors["ssf_logits"] = model(x)
         for h in handles:
             h.remove()
+    tensors.update({f"ssf.{k}": v for k, v in vectors.items()})
     save("vit_grad", tensors, {"config": GRAD_CONFIG})
+
+
+def generate_ssf_grad():
+    """SSF_CONFIG with SSF, the backbone frozen and the head trainable: logits and the gradients
+    of (logits * R).sum() for every SSF vector and head parameter, in float64 from the stored values."""
+    torch.manual_seed(2)
+    model = small_model(SSF_CONFIG)
+    x = torch.randn(2, 3, SSF_CONFIG["img_size"], SSF_CONFIG["img_size"])
+    tensors = {f"model.{k}": v.clone() for k, v in model.state_dict().items()}
+    model.double()
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("head."))
+    vectors = {}
+    add_ssf(model, vectors, leaf_pair)
+    logits = model(x.double())
+    r = torch.randn(logits.shape)
+    (logits * r.double()).sum().backward()
+    trainable = {**vectors, **{k: p for k, p in model.named_parameters() if p.requires_grad}}
+    tensors.update({"input": x, "R": r, "logits": logits, **{f"ssf.{k}": v for k, v in vectors.items()}})
+    tensors.update({f"grad.{k}": p.grad for k, p in trainable.items()})
+    save("vit_ssf_grad", tensors, {"config": SSF_CONFIG})
 
 
 def generate_jax():
@@ -257,5 +296,6 @@ def generate_seeded():
 
 if __name__ == "__main__":
     generate_grad()
+    generate_ssf_grad()
     generate_jax()
     generate_seeded()

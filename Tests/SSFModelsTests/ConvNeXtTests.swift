@@ -1,4 +1,5 @@
-// ConvNeXt against timm: state-dict keys, eval logits, gradients, SSF placement and parameter counts.
+// ConvNeXt against timm: state-dict keys, eval logits, gradients, SSF placement, SSF training
+// gradients and parameter counts.
 // Fixtures come from tools/gen_model_fixtures_convnext.py.
 import Foundation
 import XCTest
@@ -14,7 +15,7 @@ final class ConvNeXtTests: XCTestCase {
             let kernel_sizes: Int?
         }
         let config: TimmKwargs
-        let param_counts: [String: Int]
+        let param_counts: [String: Int]?
     }
 
     private struct Fixture {
@@ -106,9 +107,17 @@ final class ConvNeXtTests: XCTestCase {
         XCTAssertLessThanOrEqual(err, 1e-4)
     }
 
+    /// The reference trains `head.norm` with the SSF vectors and `head.fc`.
+    func testSSFTrainingGradientsMatchTorch() throws {
+        let f = try fixture("convnext_ssf_grad")
+        var rng = RandomGenerator(seed: 2)
+        f.model.enableSSF(using: &rng)
+        checkSSFTrainingGradients(f.model, fixture: f.file, label: "convnext_ssf_grad") { $0.hasPrefix("head.") }
+    }
+
     func testRegisteredModelsHaveTimmParameterCountsAndSSFBudget() throws {
         let f = try fixture("convnext_odd")
-        let counts = f.metadata.param_counts
+        let counts = try XCTUnwrap(f.metadata.param_counts)
         XCTAssertEqual(counts.count, 3)
         for (name, expected) in counts.sorted(by: { $0.key < $1.key }) {
             let spec = try ModelRegistry.spec(name)

@@ -1,6 +1,6 @@
 // EfficientNet-Lite against timm and efficientnet_lite_pytorch: state-dict keys, eval logits with
-// TensorFlow 'SAME' and symmetric padding, gradients, SSF sites, parameter counts, the
-// efficientnet_pytorch → timm renaming, and (when the file is present) the real Lite0 weights.
+// TensorFlow 'SAME' and symmetric padding, gradients, SSF sites and training gradients, parameter
+// counts, the efficientnet_pytorch → timm renaming, and (when the file is present) the real Lite0 weights.
 // Fixtures come from tools/gen_model_fixtures_efficientnet.py.
 import Foundation
 import XCTest
@@ -126,6 +126,13 @@ final class EfficientNetTests: XCTestCase {
         let err = error(f.model(f["input"]), f["ssf_logits"], floor: 1)
         print("efficientnet_grad with SSF: max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
+    }
+
+    func testSSFTrainingGradientsMatchTorch() throws {
+        let f = try fixture("efficientnet_ssf_grad")
+        var rng = RandomGenerator(seed: 2)
+        f.model.enableSSF(using: &rng)
+        checkSSFTrainingGradients(f.model, fixture: f.file, label: "efficientnet_ssf_grad") { $0.hasPrefix("classifier.") }
     }
 
     func testRegisteredModelsHaveTimmParameterAndSSFCounts() throws {

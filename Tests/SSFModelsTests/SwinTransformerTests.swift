@@ -1,5 +1,5 @@
 // Swin Transformer against timm: state-dict keys, eval logits (shifted windows, padding), gradients,
-// SSF placement, parameter counts, and the conversion of timm 0.6 / SSF-reference checkpoints.
+// SSF placement and training gradients, parameter counts, and the conversion of timm 0.6 / SSF-reference checkpoints.
 // Fixtures come from tools/gen_model_fixtures_swin.py.
 import Foundation
 import XCTest
@@ -116,6 +116,14 @@ final class SwinTransformerTests: XCTestCase {
         let err = relativeError(model(f["input"]), f["ssf_logits"], floor: 1)
         print("swin_grad with SSF: max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
+    }
+
+    func testSSFTrainingGradientsMatchTorch() throws {
+        let f = try fixture("swin_ssf_grad")
+        let model = f.makeModel()
+        var rng = RandomGenerator(seed: 2)
+        model.enableSSF(using: &rng)
+        checkSSFTrainingGradients(model, fixture: f.file, label: "swin_ssf_grad") { $0.hasPrefix("head.") }
     }
 
     func testLegacyCheckpointLayoutIsConverted() throws {

@@ -1,5 +1,6 @@
 // Vision Transformer against timm: state-dict keys, eval logits, gradients, SSF placement, parameter
-// counts, position-embedding resampling, and a full-size ViT-B/16 with closed-form weights.
+// counts, SSF training gradients, position-embedding resampling, and a full-size ViT-B/16 with
+// closed-form weights.
 // Fixtures come from tools/gen_model_fixtures_vit.py.
 import Foundation
 import XCTest
@@ -54,6 +55,43 @@ func relativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
     guard a.shape == b.shape else { return .infinity }
     let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
     return diff / max(b.scalars.map(abs).max() ?? 0, floor)
+}
+
+/// SSF training as the reference sets it up, checked against a `<family>_ssf_grad` fixture: loads the
+/// backbone (`model.`) and SSF vectors (`ssf.`) into `model` (SSF enabled), trains only the SSF vectors
+/// and the head, and compares the logits and the gradients of (logits · R).sum() with the fixture's
+/// `logits` and `grad.<key>` (one per SSF vector and head parameter). Frozen tensors must get none.
+func checkSSFTrainingGradients(_ model: some ImageClassifier, fixture file: SafeTensorsFile, label: String,
+                               isHead: (String) -> Bool) {
+    let state = tensors(withPrefix: "model.", in: file).merging(tensors(withPrefix: "ssf.", in: file)) { a, _ in a }
+    let report = model.load(stateDict: state)
+    XCTAssertTrue(report.isExact, "\(label): \(report)")
+    func trains(_ name: String) -> Bool { name.contains("ssf_scale") || name.contains("ssf_shift_") || isHead(name) }
+    model.setTrainable(where: trains)
+    let tape = Tape()
+    let logits = tape.recording { model(file.tensors["input"]!) }
+    let logitsError = relativeError(logits, file.tensors["logits"]!, floor: 1)
+    XCTAssertLessThanOrEqual(logitsError, 1e-4, "\(label) logits")
+    let grads = tape.backward(from: logits, seed: file.tensors["R"]!)
+    let expected = tensors(withPrefix: "grad.", in: file)
+    let params = model.namedParameters()
+    XCTAssertEqual(Set(params.map(\.0).filter(trains)), Set(expected.keys), "\(label): trained tensors")
+    var worst: (error: Float, name: String) = (0, "")
+    for (name, p) in params {
+        guard trains(name) else {
+            XCTAssertNil(grads[key: p], "\(label): frozen \(name) got a gradient")
+            continue
+        }
+        guard let g = grads[key: p], let want = expected[name] else {
+            XCTFail("\(label): no gradient for \(name)")
+            continue
+        }
+        let err = relativeError(g, want, floor: 1e-3)
+        XCTAssertLessThanOrEqual(err, 1e-3, "\(label) \(name)")
+        if err >= worst.error { worst = (err, name) }
+    }
+    print("\(label) (SSF + head trainable): max |Δlogits| (scaled) = \(logitsError), "
+          + "worst relative gradient error = \(worst.error) (\(worst.name)) over \(expected.count) tensors")
 }
 
 final class VisionTransformerTests: XCTestCase {
@@ -116,6 +154,14 @@ final class VisionTransformerTests: XCTestCase {
         let err = relativeError(model(f["input"]), f["ssf_logits"], floor: 1)
         print("vit_grad with SSF: max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
+    }
+
+    func testSSFTrainingGradientsMatchTorch() throws {
+        let f = try ViTFixture("vit_ssf_grad")
+        let model = f.makeModel()
+        var rng = RandomGenerator(seed: 2)
+        model.enableSSF(using: &rng)
+        checkSSFTrainingGradients(model, fixture: f.file, label: "vit_ssf_grad") { $0.hasPrefix("head.") }
     }
 
     func testPositionEmbeddingResampleMatchesTimm() throws {
