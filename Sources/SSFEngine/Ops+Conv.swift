@@ -159,17 +159,18 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
     }
 
     if let tape = Tape.active(for: x, weight, bias) {
-        let ux = x.untracked, uw = weight.untracked
+        // The input is kept only for the weight gradient: a frozen weight's conv keeps no activation.
+        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
         out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
             var gx: Tensor?, gw: Tensor?, gb: Tensor?
             if needs[0] || needs[1] {
                 let chunks = imageChunkCount(n)
-                var dx = needs[0] ? (geo.isPointwise ? Tensor(uninitializedShape: ux.shape) : Tensor.zeros(ux.shape)) : nil
+                var dx = needs[0] ? (geo.isPointwise ? Tensor(uninitializedShape: xShape) : Tensor.zeros(xShape)) : nil
                 // Chunk 0 accumulates its weight gradient in the result, the others in partial sums.
                 var dw = needs[1] ? Tensor(uninitializedShape: uw.shape) : nil
                 var partials = needs[1] && chunks > 1 ? Tensor(uninitializedShape: [chunks - 1, o * patch]) : nil
                 let pdx = dx?.mutablePointer(), pdw = dw?.mutablePointer(), ppart = partials?.mutablePointer()
-                let gData = g.pointer, xData = ux.pointer, wData = uw.pointer
+                let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
                 Threading.parallelFor(chunks) { range in
                     let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
                     defer { col?.deallocate() }

@@ -233,7 +233,8 @@ public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     }
 
     if let tape = Tape.active(for: x, weight, bias) {
-        let ux = x.untracked, uw = weight.untracked
+        // The input is kept only for the weight gradient: a frozen filter keeps no activation.
+        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked
         out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
             var gx: Tensor?, gw: Tensor?, gb: Tensor?
             var planeWeightGrads = needs[1] ? Tensor(uninitializedShape: [n, c, taps]) : nil
@@ -241,7 +242,7 @@ public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
                 var dx = needs[0] ? Tensor(uninitializedShape: [n, c, h, w]) : nil
                 let gradientOffsets = geo.gradientTapOffsets
                 let pdx = dx?.mutablePointer(), pdw = planeWeightGrads?.mutablePointer()
-                let gData = g.pointer, xData = ux.pointer, wData = uw.pointer
+                let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
                 let gRowLength = (ow + 7) / 8 * 8
                 gradientOffsets.withUnsafeBufferPointer { gOffsets in
                     inputOffsets.withUnsafeBufferPointer { xOffsets in

@@ -112,16 +112,17 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
                a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
     if let tape = Tape.active(for: x, weight, bias) {
-        let ux = x.untracked, uw = weight.untracked
+        // The input is kept only for the weight gradient: a frozen layer keeps no activation.
+        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
         out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
             var gx: Tensor?, gw: Tensor?, gb: Tensor?
             if needs[0] {
-                var t = Tensor(uninitializedShape: ux.shape)
+                var t = Tensor(uninitializedShape: xShape)
                 BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
                            a: g.pointer, lda: outF, b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
                 gx = t
             }
-            if needs[1] {
+            if needs[1], let ux {
                 var t = Tensor(uninitializedShape: [outF, inF])
                 BLAS.sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
                            a: g.pointer, lda: outF, b: ux.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)

@@ -15,11 +15,16 @@ private let heapReuseConfigured: Bool = {
 public enum StorageStats {
     static let liveBytesCounter = Atomic<Int>(0)
     static let allocationsCounter = Atomic<Int>(0)
+    static let peakLiveBytesCounter = Atomic<Int>(0)
 
     /// Bytes currently held by tensor storages.
     public static var liveBytes: Int { liveBytesCounter.load(ordering: .relaxed) }
     /// Number of storages allocated since the process started.
     public static var allocations: Int { allocationsCounter.load(ordering: .relaxed) }
+    /// The most bytes held at once since the last `resetPeak()`.
+    public static var peakLiveBytes: Int { peakLiveBytesCounter.load(ordering: .relaxed) }
+    /// Starts a new peak measurement from the current live bytes.
+    public static func resetPeak() { peakLiveBytesCounter.store(liveBytes, ordering: .relaxed) }
 }
 
 /// A fixed-size Float32 buffer aligned to 64 bytes (one cache line, one AVX-512 vector).
@@ -37,7 +42,8 @@ public final class TensorStorage: @unchecked Sendable {
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        StorageStats.liveBytesCounter.add(bytes, ordering: .relaxed)
+        let live = StorageStats.liveBytesCounter.add(bytes, ordering: .relaxed).newValue
+        StorageStats.peakLiveBytesCounter.max(live, ordering: .relaxed)
         StorageStats.allocationsCounter.add(1, ordering: .relaxed)
     }
 

@@ -63,6 +63,7 @@ struct BenchModelCommand: ParsableCommand {
         let optimizer = training.map { _ in AdamW(net.trainableParameters.map(\.1), learningRate: 1e-3) }
         net.setTraining(training != nil)
         var times: [Double] = []
+        StorageStats.resetPeak()
         for step in 0..<(steps + 2) {
             let start = DispatchTime.now().uptimeNanoseconds
             if let optimizer {
@@ -78,9 +79,9 @@ struct BenchModelCommand: ParsableCommand {
         let imagesPerSecond = Double(batch) / median
         let label = mode == .infer && method != .full ? "infer-\(method.rawValue)" : mode.rawValue
         if json {
-            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"trainable\": \(net.trainableCount)}")
+            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)}")
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB")
         }
     }
 }
