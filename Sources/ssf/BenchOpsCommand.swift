@@ -83,6 +83,19 @@ struct BenchOpsCommand: ParsableCommand {
         let geluGBps = gbps(bytes: 8 * hidden.count, ms: geluMs)
         report.line(op: "gelu", shape: "\(tokens)x3072", ms: geluMs, extra: ["gbps": geluGBps, "ratio_to_copy": geluGBps / copyGBps])
 
+        // SSF's scale-shift, forward and backward (input, γ and β gradients), at the MLP width.
+        let gamma = Tensor.randomNormal([3072], mean: 1, std: 0.02, using: &rng)
+        let betaVector = Tensor.randomNormal([3072], std: 0.02, using: &rng)
+        let ssfSeed = Tensor.randomNormal([tokens, 3072], using: &rng)
+        let ssfMs = median(repeats) {
+            let tape = Tape()
+            let (xw, gw, bw) = (tape.watch(hidden), tape.watch(gamma), tape.watch(betaVector))
+            let y = tape.recording { scaleShift(xw, scale: gw, shift: bw) }
+            _ = tape.backward(from: y, seed: ssfSeed)
+        }
+        // Bytes: forward reads x, writes y; backward reads y and g (twice) and writes dx.
+        report.line(op: "scale_shift_fwd_bwd", shape: "\(tokens)x3072", ms: ssfMs, extra: ["gbps": gbps(bytes: 4 * 6 * hidden.count, ms: ssfMs)])
+
         // Attention and depthwise convolution.
         let qkv = Tensor.randomNormal([8, 197, 2304], using: &rng)
         let attnMs = median(repeats) { _ = scaledDotProductAttention(qkv: qkv, heads: 12) }
