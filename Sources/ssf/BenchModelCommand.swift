@@ -19,6 +19,8 @@ struct BenchModelCommand: ParsableCommand {
         checkpoint), ssf, linear, bias, full (a training step of that method: forward, backward,
         AdamW update). `--mode infer --method ssf` times unmerged SSF inference. Weights are
         random (speed does not depend on them); the figure is the median of the timed steps.
+        For merged and unmerged SSF inference the plain model runs too, step by step in
+        alternation, and `ratio_to_plain` compares the two medians of the same run.
         """)
     enum Mode: String, ExpressibleByArgument, CaseIterable { case infer, merged, ssf, linear, bias, full }
 
@@ -46,25 +48,31 @@ struct BenchModelCommand: ParsableCommand {
             let result = try SSFMerge.merge(net.stateDict(), family: spec.family)
             let merged = try Pretrained.loadState(result.merged.merging(result.unfolded) { a, _ in a }, model: model, numClasses: numClasses)
             try merged.requireComplete(path: "(merged)")
-            try benchmark(merged.model, size: size, training: nil)
+            try benchmark(merged.model, size: size, training: nil, plain: try ModelRegistry.create(model, numClasses: numClasses))
             return
         case .ssf: TuningMethod.ssf.apply(to: net, using: &rng)
         case .linear: TuningMethod.linear.apply(to: net, using: &rng)
         case .bias: TuningMethod.bias.apply(to: net, using: &rng)
         case .full: TuningMethod.full.apply(to: net, using: &rng)
         }
-        try benchmark(net, size: size, training: mode == .infer ? nil : TuningMethod(rawValue: mode.rawValue))
+        let plain = mode == .infer && method != .full ? try ModelRegistry.create(model, numClasses: numClasses) : nil
+        try benchmark(net, size: size, training: mode == .infer ? nil : TuningMethod(rawValue: mode.rawValue), plain: plain)
     }
 
-    private func benchmark(_ net: ImageClassifier, size: Int, training: TuningMethod?) throws {
+    private func benchmark(_ net: ImageClassifier, size: Int, training: TuningMethod?, plain: ImageClassifier? = nil) throws {
         var rng = RandomGenerator(seed: 1)
         let images = Tensor.randomNormal([batch, 3, size, size], using: &rng)
         let labels = (0..<batch).map { $0 % max(net.numClasses, 1) }
         let optimizer = training.map { _ in AdamW(net.trainableParameters.map(\.1), learningRate: 1e-3) }
         net.setTraining(training != nil)
-        var times: [Double] = []
+        var times: [Double] = [], plainTimes: [Double] = []
         StorageStats.resetPeak()
         for step in 0..<(steps + 2) {
+            if let plain {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = plain(images)
+                if step >= 2 { plainTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            }
             let start = DispatchTime.now().uptimeNanoseconds
             if let optimizer {
                 let tape = Tape()
@@ -77,11 +85,14 @@ struct BenchModelCommand: ParsableCommand {
         }
         let median = times.sorted()[times.count / 2]
         let imagesPerSecond = Double(batch) / median
+        let plainRate = plainTimes.isEmpty ? nil : Double(batch) / plainTimes.sorted()[plainTimes.count / 2]
+        let comparison = plainRate.map { String(format: ", \"plain_img_per_s\": %.3f, \"ratio_to_plain\": %.4f", $0, imagesPerSecond / $0) } ?? ""
+        let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
         let label = mode == .infer && method != .full ? "infer-\(method.rawValue)" : mode.rawValue
         if json {
-            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)}")
+            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)\(comparison)}")
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
         }
     }
 }
