@@ -46,7 +46,11 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
         ),
-        .target(name: "SSFData", dependencies: ["SSFEngine", "CImageCodecs"], swiftSettings: hotSettings),
+        .target(
+            name: "SSFData",
+            dependencies: ["SSFEngine", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: hotSettings
+        ),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .target(name: "SSFTuning", dependencies: ["SSFEngine", "SSFNN", "SSFModels"], swiftSettings: hotSettings),
         .target(name: "SSFTraining", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),

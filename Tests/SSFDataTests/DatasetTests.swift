@@ -1,0 +1,83 @@
+// Every dataset format on the samples of tools/gen_dataset_fixtures.py, spec parsing, and malformed input.
+import Foundation
+import XCTest
+@testable import SSFData
+
+final class DatasetTests: XCTestCase {
+    private func root() throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: "datasets", withExtension: nil, subdirectory: "Fixtures"))
+    }
+
+    func testEveryFormatMatchesItsExpectation() throws {
+        let root = try root()
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("expected.json")))
+        let all = try XCTUnwrap(json as? [String: [String: Any]])
+        XCTAssertGreaterThanOrEqual(all.count, 20)
+        for (key, want) in all.sorted(by: { $0.key < $1.key }) {
+            let parts = key.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            let path = root.appendingPathComponent(parts[1]).path
+            let text = (parts[0].isEmpty ? "" : parts[0] + ":") + path + (parts[2].isEmpty ? "" : ":" + parts[2])
+            let spec = try DatasetSpec(parsing: text)
+            if !parts[0].isEmpty { XCTAssertEqual(spec.format.rawValue, parts[0], key) }
+            let data = try spec.open(split: "train")
+            let labels = try (0..<data.count).map { try data.sample(at: $0).label }
+            XCTAssertEqual(labels, want["labels"] as? [Int], key)
+            if let classes = want["classes"] as? [String] { XCTAssertEqual(data.classNames, classes, key) }
+            if let prefix = want["classes_prefix"] as? [String] { XCTAssertEqual(Array(data.classNames.prefix(prefix.count)), prefix, key) }
+            if let n = want["class_count"] as? Int { XCTAssertEqual(data.classNames.count, n, key) }
+            if let files = want["files"] as? [String] {
+                XCTAssertEqual((0..<data.count).map { data.identity(at: $0) }, files.map { root.appendingPathComponent($0).path }, key)
+            }
+            let probeAt = want["probe_at"] as? [Int] ?? [0, 0]
+            for i in 0..<data.count {
+                let image = try data.sample(at: i).image
+                let p = (probeAt[0] * image.width + probeAt[1]) * 3
+                if let probes = want["probe"] as? [[Int]] {
+                    XCTAssertEqual(image.pixels[p..<p + 3].map(Int.init), probes[i], "\(key) record \(i)")
+                    XCTAssertEqual(image.pixels.reduce(0) { $0 + Int($1) }, (want["sums"] as! [Int])[i], "\(key) record \(i)")
+                }
+                if let gray = want["gray_probe"] as? [Int] {
+                    XCTAssertEqual([image.width, image.height], want["size"] as? [Int], key)
+                    XCTAssertEqual(image.pixels[p..<p + 3].map(Int.init), [Int](repeating: gray[i], count: 3), "\(key) record \(i)")
+                }
+            }
+        }
+    }
+
+    func testSpecParsingAndDetection() throws {
+        let spec = try DatasetSpec(parsing: "cifar100:/data/cifar-100-python")
+        XCTAssertEqual(spec, DatasetSpec(format: .cifar100, path: "/data/cifar-100-python"))
+        XCTAssertEqual(try DatasetSpec(parsing: "vtab:/data/vtab-1k/dtd:test"), DatasetSpec(format: .vtab, path: "/data/vtab-1k/dtd", split: "test"))
+        XCTAssertEqual(try DatasetSpec(parsing: "fashion-mnist:/d/fm").format, .fashionMnist)
+        let root = try root()
+        for (folder, format) in [("folder", DatasetSpec.Format.imagefolder), ("cifar-10-batches-bin", .cifar10), ("cifar-100-binary", .cifar100),
+                                 ("cub/CUB_200_2011", .cub), ("nabirds", .nabirds), ("dogs", .dogs), ("mnist", .mnist),
+                                 ("fashion-mnist", .fashionMnist), ("vtab/dtd", .vtab), ("list/labels.txt", .list)] {
+            XCTAssertEqual(try DatasetSpec.detect(root.appendingPathComponent(folder)), format, folder)
+        }
+        XCTAssertThrowsError(try DatasetSpec(parsing: "/nonexistent/data")) { XCTAssertTrue("\($0)".contains("/nonexistent/data")) }
+    }
+
+    func testBadImagesAndMalformedFilesNameThePath() throws {
+        let root = try root()
+        let data = try DatasetSpec(parsing: "imagefolder:" + root.appendingPathComponent("bad").path).open(split: "train")
+        XCTAssertEqual(data.count, 2)
+        XCTAssertThrowsError(try data.sample(at: 0)) { XCTAssertTrue("\($0)".contains("bad/train/x/broken.jpg"), "\($0)") }
+        XCTAssertThrowsError(try PixelArrayDataset.cifar(root.appendingPathComponent("cifar-bad"), variant: .cifar10, split: "train")) {
+            XCTAssertTrue("\($0)".contains("cifar-bad/data_batch_1") && "\($0)".contains("collections.OrderedDict"), "\($0)")
+        }
+        XCTAssertThrowsError(try DatasetSpec(format: .imagefolder, path: root.appendingPathComponent("folder").path).open(split: "val")) {
+            XCTAssertTrue("\($0)".contains("no val folder"), "\($0)")
+        }
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-bad-list-\(getpid()).txt")
+        try "a.jpg cat\n".write(to: tmp, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        XCTAssertThrowsError(try FileListDataset.list(tmp)) { XCTAssertTrue("\($0)".contains(tmp.path) && "\($0)".contains("line 1"), "\($0)") }
+        let mat = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-bad-\(getpid()).mat")
+        var bytes = try [UInt8](Data(contentsOf: root.appendingPathComponent("dogs/test_list.mat")))
+        bytes.removeLast(40)
+        try Data(bytes).write(to: mat)
+        defer { try? FileManager.default.removeItem(at: mat) }
+        XCTAssertThrowsError(try readMatFile(mat)) { XCTAssertTrue("\($0)".contains(mat.path) && "\($0)".contains("truncated"), "\($0)") }
+    }
+}
