@@ -1,5 +1,6 @@
 // The engine's thread budget, shared by our parallel loops and by BLAS so the two never oversubscribe the cores.
 import CBLAS
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,7 +8,7 @@ import Darwin
 #endif
 
 /// A minimal mutex over pthread_mutex_t.
-final class NSLockLike: @unchecked Sendable {
+final class PthreadMutex: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     init() { pthread_mutex_init(mutex, nil) }
     func locked<R>(_ body: () -> R) -> R {
@@ -23,9 +24,8 @@ final class NSLockLike: @unchecked Sendable {
 /// each worker already occupies a core, so BLAS is switched to one thread for the duration.
 public enum Threading {
     nonisolated(unsafe) private static var budget = defaultThreadCount()
-    nonisolated(unsafe) private static var insideParallelRegion = false
     nonisolated(unsafe) private static var pool: WorkerPool?
-    private static let poolLock = NSLockLike()
+    private static let poolLock = PthreadMutex()
 
     /// The number of threads in use.
     public static var threads: Int { budget }
@@ -53,8 +53,8 @@ public enum Threading {
         runParallel(count: count, workers: workers, body)
     }
 
-    /// Whether the caller is already a worker of `parallelFor`.
-    public static var isInParallelRegion: Bool { insideParallelRegion }
+    /// Whether a parallel loop is running (its workers, and other threads meanwhile, run loops serially).
+    public static var isInParallelRegion: Bool { poolInUse.load(ordering: .relaxed) }
 
     /// The shared pool, grown when the budget needs more threads than it has.
     private static func workerPool(for workers: Int) -> WorkerPool {
@@ -66,16 +66,23 @@ public enum Threading {
         }
     }
 
+    /// Set while one thread uses the worker pool; another thread asking for it meanwhile (a data
+    /// loader's, say) runs its loop itself instead of sharing the pool.
+    private static let poolInUse = Atomic<Bool>(false)
+
     @usableFromInline static func runParallel(count: Int, workers: Int, _ body: (Range<Int>) -> Void) {
+        guard poolInUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            body(0..<count)
+            return
+        }
+        defer { poolInUse.store(false, ordering: .releasing) }
         let blasThreads = budget
         if blasThreads > 1 { ssf_blas_set_threads(1) }
-        insideParallelRegion = true
         workerPool(for: workers).run(parts: workers) { w in
             let lo = count * w / workers
             let hi = count * (w + 1) / workers
             if lo < hi { body(lo..<hi) }
         }
-        insideParallelRegion = false
         if blasThreads > 1 { ssf_blas_set_threads(Int32(blasThreads)) }
     }
 }
