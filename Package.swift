@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine", "SSFData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"]),
+        .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],
     swiftLanguageModes: [.v5]

@@ -118,6 +118,8 @@ public final class SwinBlock: Module {
     /// The shifted-window mask for the configured resolution (nil without a shift).
     let attentionMask: Tensor?
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
+    /// A bottleneck adapter on the block's output (the Adapter method); nil in the plain architecture.
+    var adapter: Adapter?
 
     /// A block for a `resolution × resolution` map; odd blocks (`shifted`) shift by half a window
     /// unless the map fits in one window, which then shrinks to the map.
@@ -139,6 +141,7 @@ public final class SwinBlock: Module {
     /// The drop-path modules hold no tensors; they are listed so `setTraining` reaches them.
     public var children: [(String, Module)] {
         [("norm1", norm1), ("attn", attn), ("drop_path1", dropPath1), ("norm2", norm2), ("mlp", mlp), ("drop_path2", dropPath2)]
+            + (adapter.map { [("adapter", $0 as Module)] } ?? [])
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
@@ -151,7 +154,8 @@ public final class SwinBlock: Module {
     /// `[B, H, W, C]` → `[B, H, W, C]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = x + dropPath1(windowAttention(applySSF(ssfNorm1, norm1(x))))
-        return y + dropPath2(mlp(applySSF(ssfNorm2, norm2(y))))
+        let out = y + dropPath2(mlp(applySSF(ssfNorm2, norm2(y))))
+        return adapter.map { $0(out) } ?? out
     }
 
     /// Shift, zero-pad to whole windows, attend within windows, and undo all three.

@@ -72,6 +72,8 @@ public final class VisionTransformer: ImageClassifier {
     public let norm: LayerNorm
     public private(set) var head: Linear?
     var ssfNorm: ScaleShift?
+    /// VPT prompt tokens (`prompt.embeddings`); nil in the plain architecture.
+    var prompts: VisualPrompts?
 
     /// A randomly initialised model (timm's default scheme: truncated-normal linears and position
     /// embedding, N(0, 1e-6²) class token, PyTorch's default patch-projection init).
@@ -99,10 +101,12 @@ public final class VisionTransformer: ImageClassifier {
     }
 
     public var children: [(String, Module)] {
-        [("patch_embed", patchEmbed), ("blocks", blocks), ("norm", norm)] + (head.map { [("head", $0 as Module)] } ?? [])
+        (prompts.map { [("prompt", $0 as Module)] } ?? []) + [("patch_embed", patchEmbed), ("blocks", blocks), ("norm", norm)]
+            + (head.map { [("head", $0 as Module)] } ?? [])
     }
 
-    /// The normalised token sequence `[B, 1 + grid², D]` (after the final SSF site when enabled), timm's `forward_features`.
+    /// The normalised token sequence `[B, 1 + grid², D]` (after the final SSF site when enabled), timm's `forward_features`;
+    /// with VPT prompts `[B, 1 + N + grid², D]`, the prompts following the class token.
     public func forwardFeatures(_ images: Tensor) -> Tensor {
         precondition(images.rank == 4 && images.shape[2] == config.imgSize && images.shape[3] == config.imgSize,
                      "ViT: input \(images.shape) must be [B, \(config.inChannels), \(config.imgSize), \(config.imgSize)]")
@@ -110,7 +114,11 @@ public final class VisionTransformer: ImageClassifier {
         let batch = patches.shape[0]
         let cls = clsToken.tensor.expanded(to: [batch, 1, config.embedDim])
         var x = concat([cls, patches], axis: 1) + posEmbed.tensor
-        for block in blocks.modules { x = block(x) }
+        if let prompts { x = prompts.insert(x) }
+        for (i, block) in blocks.modules.enumerated() {
+            if i > 0, let prompts, prompts.isDeep { x = prompts.replace(x, layer: i) }
+            x = block(x)
+        }
         return applySSF(ssfNorm, norm(x))
     }
 

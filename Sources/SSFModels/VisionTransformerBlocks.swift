@@ -106,6 +106,8 @@ public final class ViTBlock: Module {
     public let ls1: LayerScale?, ls2: LayerScale?
     public let dropPath1: DropPath, dropPath2: DropPath
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
+    /// A bottleneck adapter on the block's output (the Adapter method); nil in the plain architecture.
+    var adapter: Adapter?
 
     init(config: VisionTransformerConfig, dropPathRate: Float, using rng: inout RandomGenerator) {
         let dim = config.embedDim
@@ -126,7 +128,7 @@ public final class ViTBlock: Module {
         if let ls1 { out.append(("ls1", ls1)) }
         out += [("drop_path1", dropPath1), ("norm2", norm2), ("mlp", mlp)]
         if let ls2 { out.append(("ls2", ls2)) }
-        return out + [("drop_path2", dropPath2)]
+        return out + [("drop_path2", dropPath2)] + (adapter.map { [("adapter", $0 as Module)] } ?? [])
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
@@ -142,6 +144,7 @@ public final class ViTBlock: Module {
         let y = x + dropPath1(branch)
         branch = mlp(applySSF(ssfNorm2, norm2(y)))
         if let ls2 { branch = ls2(branch) }
-        return y + dropPath2(branch)
+        let out = y + dropPath2(branch)
+        return adapter.map { $0(out) } ?? out
     }
 }

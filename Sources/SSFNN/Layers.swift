@@ -11,6 +11,8 @@ func defaultUniform(_ shape: [Int], fanIn: Int, using rng: inout RandomGenerator
 public final class Linear: Module {
     public let weight: Parameter
     public let bias: Parameter?
+    /// An optional LoRA branch added to the output (`lora_A`/`lora_B`); nil for a plain layer.
+    public var lora: LowRankUpdate?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Parameter(weight)
@@ -26,9 +28,14 @@ public final class Linear: Module {
 
     public var inFeatures: Int { weight.value.shape[1] }
     public var outFeatures: Int { weight.value.shape[0] }
-    public var localParameters: [(String, Parameter)] { [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) }
+    public var localParameters: [(String, Parameter)] {
+        [("weight", weight)] + (bias.map { [("bias", $0)] } ?? []) + (lora?.namedParameters ?? [])
+    }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight.tensor, bias: bias?.tensor) }
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let y = linear(x, weight: weight.tensor, bias: bias?.tensor)
+        return lora.map { y + $0(x) } ?? y
+    }
 }
 
 /// 2-D convolution over NCHW input (`weight` is `[out, in/groups, kh, kw]`).

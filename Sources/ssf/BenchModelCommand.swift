@@ -17,16 +17,19 @@ struct BenchModelCommand: ParsableCommand {
         discussion: """
         Modes: infer (the plain architecture), merged (the plain architecture running a merged SSF
         checkpoint), ssf, linear, bias, full (a training step of that method: forward, backward,
-        AdamW update). `--mode infer --method ssf` times unmerged SSF inference. Weights are
+        AdamW update), train (a training step of --method, e.g. lora or ssf+lora).
+        `--mode infer --method ssf` times unmerged SSF inference. Weights are
         random (speed does not depend on them); the figure is the median of the timed steps.
         For merged and unmerged SSF inference the plain model runs too, step by step in
         alternation, and `ratio_to_plain` compares the two medians of the same run.
         """)
-    enum Mode: String, ExpressibleByArgument, CaseIterable { case infer, merged, ssf, linear, bias, full }
+    enum Mode: String, ExpressibleByArgument, CaseIterable { case infer, merged, ssf, linear, bias, full, train }
 
     @Option(help: "Model name from `ssf models`.") var model: String
-    @Option(help: "infer, merged, ssf, linear, bias or full.") var mode: Mode = .infer
-    @Option(help: "Tuning method for --mode infer (ssf = unmerged SSF inference).") var method: TuningMethod = .full
+    @Option(help: "infer, merged, ssf, linear, bias, full or train.") var mode: Mode = .infer
+    /// The method of --mode infer (ssf = unmerged SSF inference) and --mode train.
+    @OptionGroup var methodOptions: MethodOptions
+    private var method: TuningMethod { methodOptions.method(default: .full) }
     @Option(help: "Images per step.") var batch = 8
     @Option(name: .customLong("image-size"), help: "Input size (default: the model's).") var imageSize: Int?
     @Option(help: "Timed steps after two warm-up steps.") var steps = 5
@@ -41,8 +44,8 @@ struct BenchModelCommand: ParsableCommand {
         var rng = RandomGenerator(seed: 0)
         let net = try ModelRegistry.create(model, numClasses: numClasses)
         switch mode {
-        case .infer:
-            method.apply(to: net, using: &rng)
+        case .infer, .train:
+            try method.apply(to: net, family: spec.family, using: &rng)
         case .merged:
             TuningMethod.ssf.apply(to: net, using: &rng)
             let result = try SSFMerge.merge(net.stateDict(), family: spec.family)
@@ -55,8 +58,9 @@ struct BenchModelCommand: ParsableCommand {
         case .bias: TuningMethod.bias.apply(to: net, using: &rng)
         case .full: TuningMethod.full.apply(to: net, using: &rng)
         }
-        let plain = mode == .infer && method != .full ? try ModelRegistry.create(model, numClasses: numClasses) : nil
-        try benchmark(net, size: size, training: mode == .infer ? nil : TuningMethod(rawValue: mode.rawValue), plain: plain)
+        let plain = mode == .infer && method.components != [.full] ? try ModelRegistry.create(model, numClasses: numClasses) : nil
+        let training = mode == .infer ? nil : mode == .train ? method : TuningMethod(rawValue: mode.rawValue)
+        try benchmark(net, size: size, training: training, plain: plain)
     }
 
     private func benchmark(_ net: ImageClassifier, size: Int, training: TuningMethod?, plain: ImageClassifier? = nil) throws {
@@ -88,7 +92,8 @@ struct BenchModelCommand: ParsableCommand {
         let plainRate = plainTimes.isEmpty ? nil : Double(batch) / plainTimes.sorted()[plainTimes.count / 2]
         let comparison = plainRate.map { String(format: ", \"plain_img_per_s\": %.3f, \"ratio_to_plain\": %.4f", $0, imagesPerSecond / $0) } ?? ""
         let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
-        let label = mode == .infer && method != .full ? "infer-\(method.rawValue)" : mode.rawValue
+        let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
+            : mode == .train ? "train-\(method.rawValue)" : mode.rawValue
         if json {
             print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)\(comparison)}")
         } else {

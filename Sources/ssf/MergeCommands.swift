@@ -1,4 +1,5 @@
-// `ssf merge` and `ssf delta extract|apply`: fold SSF into plain checkpoints and keep per-task deltas.
+// `ssf merge` and `ssf delta extract|apply`: fold tuned models (SSF, LoRA, bias, linear, full) into plain
+// checkpoints and keep per-task SSF deltas.
 import ArgumentParser
 import Foundation
 import SSFEngine
@@ -6,10 +7,10 @@ import SSFModels
 import SSFNN
 import SSFTuning
 
-/// Folds an SSF model state and checks the plain model reproduces the SSF model's logits.
-private func mergeAndVerify(_ loaded: LoadedModel, numClasses: Int) throws -> MergeResult {
+/// Folds a model state tuned with `method` and checks the plain model reproduces the tuned model's logits.
+private func mergeAndVerify(_ loaded: LoadedModel, method: TuningMethod, numClasses: Int) throws -> MergeResult {
     let state = loaded.model.stateDict()
-    let result = try SSFMerge.merge(state, family: loaded.spec.family)
+    let result = try MethodMerge.merge(state, family: loaded.spec.family, method: method)
     let plain = try ModelRegistry.create(loaded.spec.name, numClasses: numClasses)
     let report = plain.load(stateDict: result.merged)
     guard report.isExact else {
@@ -20,9 +21,9 @@ private func mergeAndVerify(_ loaded: LoadedModel, numClasses: Int) throws -> Me
         let size = loaded.spec.preprocess.inputSize
         let probe = Tensor.randomNormal([1, 3, size, size], using: &rng)
         let diff = zip(plain(probe).scalars, loaded.model(probe).scalars).map { abs($0 - $1) }.max() ?? 0
-        printError("folded \(result.foldedSites) SSF sites; merged vs SSF logits on a random image: max |Δ| = \(diff)")
+        printError("folded \(result.foldedSites) \(method.rawValue) sites; merged vs tuned logits on a random image: max |Δ| = \(diff)")
     } else {
-        printError("folded \(result.foldedSites) SSF sites; kept \(result.unfolded.keys.sorted().joined(separator: ", ")) (no op precedes that site; it scales the pooled features)")
+        printError("folded \(result.foldedSites) \(method.rawValue) sites; kept \(result.unfolded.keys.sorted().joined(separator: ", ")) (no op precedes that site; it scales the pooled features)")
     }
     return result
 }
@@ -30,26 +31,40 @@ private func mergeAndVerify(_ loaded: LoadedModel, numClasses: Int) throws -> Me
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Fold SSF scale/shift vectors into the frozen weights: a plain checkpoint with the original architecture.")
+        abstract: "Fold a tuned model into the frozen weights: a plain checkpoint with the original architecture.",
+        discussion: """
+        ssf folds its scale/shift vectors into the preceding ops; lora folds W + (alpha/rank)·B·A
+        (give the --lora-* options it was trained with); bias, linear and full only changed
+        existing tensors. adapter and vpt-* cannot fold (they add a nonlinear branch or tokens).
+        """)
     @Option(help: "Model name from `ssf models`.") var model: String
-    @Option(help: "SSF model state: base weights + ssf_scale_K/ssf_shift_K vectors + head (.safetensors or .pth).") var weights: String
+    @Option(help: "Tuned model state: base weights + the method's tensors (e.g. ssf_scale_K/ssf_shift_K) + head (.safetensors or .pth).") var weights: String
+    @OptionGroup var methodOptions: MethodOptions
     @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's).") var numClasses: Int?
     @Option(help: "Merged checkpoint to write (.safetensors).") var output: String
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
         threadOptions.apply()
+        let method = methodOptions.method(default: .ssf)
+        let family = try ModelRegistry.spec(model).family
+        if let reason = MethodMerge.unfoldableReason(method, family: family) {
+            throw ValidationError("cannot merge \(method.rawValue): \(reason)")
+        }
+        var problem: Error?
         let loaded = try Pretrained.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses) { m in
             var rng = RandomGenerator(seed: 1)
-            TuningMethod.ssf.apply(to: m, using: &rng)
+            do { try method.apply(to: m, family: family, using: &rng) } catch { problem = error }
         }
-        if let report = loaded.report, !report.missing.filter(TuningMethod.isSSF).isEmpty {
-            throw ValidationError("\(weights): holds no SSF vectors for \(report.missing.filter(TuningMethod.isSSF).count) of \(model)'s SSF parameters (e.g. \(report.missing.filter(TuningMethod.isSSF)[0])); is it an SSF checkpoint?")
+        if let problem { throw problem }
+        if let report = loaded.report, !report.missing.filter(TuningMethod.isAdded).isEmpty {
+            let missing = report.missing.filter(TuningMethod.isAdded)
+            throw ValidationError("\(weights): holds none of \(missing.count) of \(model)'s \(method.rawValue) parameters (e.g. \(missing[0])); was it trained with --method \(method.rawValue)?")
         }
-        let result = try mergeAndVerify(loaded, numClasses: loaded.model.numClasses)
+        let result = try mergeAndVerify(loaded, method: method, numClasses: loaded.model.numClasses)
         var out = result.merged
         for (k, v) in result.unfolded { out[k] = v }
-        try SafeTensors.save(out, metadata: ["model": model, "merged_from": "ssf"], to: URL(fileURLWithPath: output))
+        try SafeTensors.save(out, metadata: ["model": model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
         printError("wrote \(output) (\(out.count) tensors)")
     }
 }
@@ -107,7 +122,7 @@ struct DeltaApplyCommand: ParsableCommand {
             var rng = RandomGenerator(seed: 1)
             TuningMethod.ssf.apply(to: m, using: &rng)
         }
-        let result = try mergeAndVerify(tuned, numClasses: tuned.model.numClasses)
+        let result = try mergeAndVerify(tuned, method: .ssf, numClasses: tuned.model.numClasses)
         var out = result.merged
         for (k, v) in result.unfolded { out[k] = v }
         var metadata = ["model": model, "merged_from": "ssf-delta"]

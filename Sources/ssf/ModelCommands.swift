@@ -7,28 +7,33 @@ import SSFModels
 import SSFNN
 import SSFTuning
 
-extension TuningMethod: ExpressibleByArgument {}
-
 /// Options naming a model and its weights.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model name from `ssf models` (timm naming).") var model: String
     @Option(help: "Checkpoint: .safetensors, PyTorch .pth/.pth.tar/.bin, or Google .npz.") var weights: String?
     @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's, else the model's).") var numClasses: Int?
-    @Option(help: "Tuning method: \(TuningMethod.allCases.map(\.rawValue).joined(separator: ", ")). With ssf the model gets its SSF sites, and the weights may hold the SSF vectors.")
-    var method: TuningMethod = .full
+    /// The method's parameters (SSF sites, adapters, prompts, LoRA) are added before the weights
+    /// load, so the weights may hold them.
+    @OptionGroup var methodOptions: MethodOptions
+
+    /// The tuning method (default: full).
+    var method: TuningMethod { methodOptions.method(default: .full) }
 
     /// Builds the model (with the method's parameters), loads the weights and prints what did
     /// not match to standard error.
     func load(seed: UInt64 = 0) throws -> LoadedModel {
         let method = self.method
+        let family = try ModelRegistry.spec(model).family
+        var problem: Error?
         let loaded = try Pretrained.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses, seed: seed) { model in
             var rng = RandomGenerator(seed: seed &+ 1)
-            method.apply(to: model, using: &rng)
+            do { try method.apply(to: model, family: family, using: &rng) } catch { problem = error }
         }
+        if let problem { throw problem }
         for note in loaded.notes { printError("note: \(note)") }
         if let weights {
-            // SSF vectors may be absent (a base checkpoint): they keep their initialisation.
-            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isSSF)
+            // A method's parameters may be absent (a base checkpoint): they keep their initialisation.
+            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isAdded)
         }
         if let report = loaded.report, !report.unexpected.isEmpty {
             printError("warning: \(weights ?? ""): \(report.unexpected.count) tensor(s) the model does not use: \(report.unexpected.prefix(8).joined(separator: ", "))")
