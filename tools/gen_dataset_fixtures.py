@@ -202,3 +202,84 @@ with open(os.path.join(OUT, "expected.json"), "w") as f:
     # Keys are FORMAT|PATH|SPLIT (empty FORMAT: detected); the tests make PATH absolute.
     json.dump(expected, f, indent=1, sort_keys=True)
 print("datasets:", sum(os.path.getsize(os.path.join(d, n)) for d, _, ns in os.walk(OUT) for n in ns), "bytes")
+
+
+# ---- Transform references (Fixtures/transforms.safetensors) ----
+import random  # noqa: E402
+
+import timm  # noqa: E402
+import timm.data.auto_augment as aa  # noqa: E402
+import torch  # noqa: E402
+import torchvision.transforms as T  # noqa: E402
+import torchvision.transforms.functional as TF  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
+from timm.data.mixup import Mixup  # noqa: E402
+
+assert timm.__version__ == "1.0.11", timm.__version__
+tensors, meta = {}, {}
+yy, xx = np.mgrid[0:13, 0:17]
+src = np.stack([xx * 15, yy * 20, (xx * yy) % 256], -1)
+src = np.clip(src + rng.integers(-30, 30, src.shape), 0, 255).astype(np.uint8)
+tensors["source"] = src
+source = Image.fromarray(src)
+
+# RandAugment ops at fixed magnitudes; the random sign of signed levels is forced through random.random.
+ops = []
+for name in aa._RAND_INCREASING_TRANSFORMS + ["Posterize", "Solarize", "Color", "Contrast", "Brightness", "Sharpness"]:
+    geometric = name in ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
+    for m in (3, 9):
+        for sign, forced in ((1, 0.0), (-1, 1.0)):
+            for filt, pil in ((("bilinear", Image.BILINEAR), ("nearest", Image.NEAREST)) if geometric else (("none", Image.BILINEAR),)):
+                op = aa.AugmentOp(name, prob=1.0, magnitude=m, hparams={"img_mean": (128, 128, 128), "interpolation": pil, "translate_pct": 0.45})
+                saved = aa.random.random
+                aa.random.random = lambda: forced
+                try:
+                    out = op(source)
+                finally:
+                    aa.random.random = saved
+                key = f"op.{name}.{m}.{sign}.{filt}"
+                tensors[key] = np.asarray(out)
+                ops.append(key)
+meta["ops"] = ops
+
+# Resized crops with fixed boxes (torchvision resized_crop on PIL), and the fallback box.
+crops = [(2, 3, 10, 11, 8, "bilinear"), (0, 0, 13, 17, 12, "bicubic"), (5, 1, 7, 7, 20, "bilinear")]
+for top, left, h, w, size, interp in crops:
+    mode = T.InterpolationMode.BILINEAR if interp == "bilinear" else T.InterpolationMode.BICUBIC
+    out = TF.resized_crop(source, top, left, h, w, [size, size], interpolation=mode)
+    tensors[f"crop.{top}.{left}.{h}.{w}.{size}.{interp}"] = np.asarray(out)
+meta["crops"] = [list(c) for c in crops]
+fallback = []
+for w, h in [(40, 10), (10, 40), (20, 18)]:
+    i, j, ch, cw = T.RandomResizedCrop.get_params(Image.new("RGB", (w, h)), scale=[2.0, 3.0], ratio=[3 / 4, 4 / 3])
+    fallback.append([w, h, j, i, cw, ch])
+meta["fallback"] = fallback
+
+# VTAB direct resize + ToTensor + Normalize (ImageNet mean/std).
+vtab = T.Compose([T.Resize((12, 12), interpolation=T.InterpolationMode.BICUBIC), T.ToTensor(),
+                  T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
+tensors["vtab.12"] = vtab(source).numpy()
+
+# Mixup / CutMix with fixed λ and CutMix centre: images, mixed images and targets.
+x = torch.from_numpy(rng.standard_normal((4, 3, 6, 5)).astype(np.float32))
+y = torch.tensor([0, 2, 1, 4])
+tensors["mix.x"] = x.numpy()
+for kind, lam, center in (("mixup", 0.7, None), ("cutmix", 0.6, (2, 3)), ("cutmix", 0.2, (5, 0))):
+    mix = Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=5)
+    mix._params_per_batch = lambda lam=lam, kind=kind: (lam, kind == "cutmix")
+    saved = np.random.randint
+    if center:
+        calls = iter(center)
+        np.random.randint = lambda *a, **k: next(calls)
+    try:
+        xm = x.clone()
+        xm, target = mix(xm, y.clone())
+    finally:
+        np.random.randint = saved
+    key = f"mix.{kind}.{lam}.{center[0] if center else 0}.{center[1] if center else 0}"
+    tensors[key + ".x"] = xm.numpy()
+    tensors[key + ".targets"] = target.numpy()
+meta["mix"] = [k[:-2] for k in tensors if k.startswith("mix.") and k.endswith(".x") and k != "mix.x"]
+save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, os.path.join(FIX, "transforms.safetensors"),
+          metadata={k: json.dumps(v) for k, v in meta.items()})
+print("transforms:", os.path.getsize(os.path.join(FIX, "transforms.safetensors")), "bytes")

@@ -1,0 +1,57 @@
+// Per-sample transforms producing normalised tensors: timm's training pipeline, VTAB's direct
+// resize, and the evaluation transform, behind one protocol the loader drives.
+import Foundation
+import SSFEngine
+
+/// Turns a decoded image into a `[3, H, W]` tensor, drawing any randomness from `rng`.
+public protocol SampleTransform: Sendable {
+    func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor
+}
+
+/// timm's `transforms_imagenet_train`: random-resized crop, horizontal flip, optional
+/// RandAugment, normalisation, optional random erasing.
+public struct TrainTransform: SampleTransform {
+    public var crop: RandomResizedCrop
+    public var flipProbability: Double
+    public var randAugment: RandAugment?
+    public var mean: [Float]
+    public var std: [Float]
+    public var erasing: RandomErasing?
+
+    public init(crop: RandomResizedCrop, flipProbability: Double = 0.5, randAugment: RandAugment? = nil,
+                mean: [Float], std: [Float], erasing: RandomErasing? = nil) {
+        self.crop = crop; self.flipProbability = flipProbability; self.randAugment = randAugment
+        self.mean = mean; self.std = std; self.erasing = erasing
+    }
+
+    public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor {
+        var img = crop(image, using: &rng)
+        if rng.uniform(0, 1) < flipProbability { img = img.flippedHorizontally() }
+        if let randAugment { img = randAugment(img, using: &rng) }
+        var t = normalizedTensor(img, mean: mean, std: std)
+        erasing?(&t, using: &rng)
+        return t
+    }
+}
+
+/// VTAB-1k's preprocessing in the SSF reference: a direct (aspect-changing) resize to
+/// `size × size`, bicubic by default, then normalisation.
+public struct DirectResizeTransform: SampleTransform {
+    public var size: Int
+    public var filter: ResampleFilter
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(size: Int = 224, filter: ResampleFilter = .bicubic, mean: [Float], std: [Float]) {
+        self.size = size; self.filter = filter; self.mean = mean; self.std = std
+    }
+
+    public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor {
+        let resized = image.width == size && image.height == size ? image : image.resized(width: size, height: size, filter: filter)
+        return normalizedTensor(resized, mean: mean, std: std)
+    }
+}
+
+extension EvalTransform: SampleTransform {
+    public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor { self(image) }
+}
