@@ -49,7 +49,7 @@ struct MergeCommand: ParsableCommand {
         let method = methodOptions.method(default: .ssf)
         let family = try ModelRegistry.spec(model).family
         if let reason = MethodMerge.unfoldableReason(method, family: family) {
-            throw ValidationError("cannot merge \(method.rawValue): \(reason)")
+            throw MergeError(problem: "cannot merge \(method.rawValue): \(reason)")
         }
         var problem: Error?
         let loaded = try Pretrained.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses) { m in
@@ -61,6 +61,8 @@ struct MergeCommand: ParsableCommand {
             let missing = report.missing.filter(TuningMethod.isAdded)
             throw ValidationError("\(weights): holds none of \(missing.count) of \(model)'s \(method.rawValue) parameters (e.g. \(missing[0])); was it trained with --method \(method.rawValue)?")
         }
+        // Shapes must match too: a LoRA checkpoint of another rank would otherwise merge as zero updates.
+        try loaded.requireComplete(path: weights)
         let result = try mergeAndVerify(loaded, method: method, numClasses: loaded.model.numClasses)
         var out = result.merged
         for (k, v) in result.unfolded { out[k] = v }
