@@ -113,6 +113,8 @@ for split, rows in dogs.items():
     labels = np.array([[float(l)] for _, l in rows])
     scipy.io.savemat(path(f"dogs/{split}_list.mat"), {"file_list": files, "labels": labels,
                                                       "annotation_list": files}, do_compression=(split == "train"))
+    with open(path(f"dogs/{split}_list.mat"), "r+b") as f:  # a fixed header text (scipy writes the date)
+        f.write(b"MATLAB 5.0 MAT-file, written by tools/gen_dataset_fixtures.py".ljust(116))
 expected["dogs|dogs|train"] = {"classes_prefix": ["Chihuahua", "Japanese_spaniel"], "class_count": 120, "labels": [0, 1],
                                "files": ["dogs/Images/" + r for r, _ in dogs["train"]]}
 expected["|dogs|test"] = {"class_count": 120, "labels": [1], "files": ["dogs/Images/" + dogs["test"][0][0]]}
@@ -131,9 +133,12 @@ def pixel_expectation(recs, labels, classes):
 
 
 class Py2Pickler(pickle._Pickler):
-    """Writes bytes as Python 2's str opcodes (SHORT_BINSTRING / BINSTRING), as the original CIFAR files have."""
+    """Writes bytes and str as Python 2's str opcodes (SHORT_BINSTRING / BINSTRING), as the original CIFAR files
+    have (including the numpy dtype code 'u1')."""
 
     def save_bytes(self, obj):
+        if isinstance(obj, str):
+            obj = obj.encode("latin1")
         if len(obj) < 256:
             self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
         else:
@@ -142,6 +147,7 @@ class Py2Pickler(pickle._Pickler):
 
     dispatch = pickle._Pickler.dispatch.copy()
     dispatch[bytes] = save_bytes
+    dispatch[str] = save_bytes
 
 
 def py2_dump(obj, rel):
@@ -189,8 +195,8 @@ def idx(arr):
 for folder, fashion in [("mnist", False), ("fashion-mnist", True)]:
     tr_im, te_im = rng.integers(0, 256, (3, 7, 5), dtype=np.uint8), rng.integers(0, 256, (1, 7, 5), dtype=np.uint8)
     tr_l, te_l = np.array([7, 0, 9], dtype=np.uint8), np.array([4], dtype=np.uint8)
-    write(f"{folder}/train-images-idx3-ubyte.gz", gzip.compress(idx(tr_im)), "wb")
-    write(f"{folder}/train-labels-idx1-ubyte.gz", gzip.compress(idx(tr_l)), "wb")
+    write(f"{folder}/train-images-idx3-ubyte.gz", gzip.compress(idx(tr_im), mtime=0), "wb")
+    write(f"{folder}/train-labels-idx1-ubyte.gz", gzip.compress(idx(tr_l), mtime=0), "wb")
     write(f"{folder}/t10k-images-idx3-ubyte", idx(te_im), "wb")
     write(f"{folder}/t10k-labels-idx1-ubyte", idx(te_l), "wb")
     for split, ims, ls in [("train", tr_im, tr_l), ("test", te_im, te_l)]:

@@ -111,7 +111,7 @@ func readCIFARPickle(_ bytes: [UInt8], path: String) throws -> PickleItem {
                 guard a.count == 2, case .text(let s) = a[0], case .text(let enc) = a[1], enc == "latin1" else { throw fail("unsupported _codecs.encode") }
                 stack.append(.bytes(s.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }))
             case "numpy.dtype":
-                guard case .text(let t)? = a.first else { throw fail("bad dtype") }
+                guard let t = a.first?.keyText else { throw fail("bad dtype") }
                 stack.append(.dtype(t))
             default:
                 stack.append(.array(shape: [], dtype: "", data: []))
