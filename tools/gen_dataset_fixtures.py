@@ -235,7 +235,7 @@ for name in aa._RAND_INCREASING_TRANSFORMS + ["Posterize", "Solarize", "Color", 
     geometric = name in ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel")
     for m in (3, 9):
         for sign, forced in ((1, 0.0), (-1, 1.0)):
-            for filt, pil in ((("bilinear", Image.BILINEAR), ("nearest", Image.NEAREST)) if geometric else (("none", Image.BILINEAR),)):
+            for filt, pil in ((("bilinear", Image.BILINEAR), ("nearest", Image.NEAREST), ("bicubic", Image.BICUBIC)) if geometric else (("none", Image.BILINEAR),)):
                 op = aa.AugmentOp(name, prob=1.0, magnitude=m, hparams={"img_mean": (128, 128, 128), "interpolation": pil, "translate_pct": 0.45})
                 saved = aa.random.random
                 aa.random.random = lambda: forced

@@ -1,10 +1,16 @@
 // Pillow-semantics image operations used by RandAugment: lookup-table colour ops, enhancement
-// blends, the 3×3 smoothing filter, affine warps (nearest/bilinear, constant fill) and flips.
+// blends, the 3×3 smoothing filter, affine warps (nearest/bilinear/bicubic, constant fill) and flips.
 import Foundation
 
 /// How an affine warp samples the source image.
 public enum WarpFilter: Sendable {
-    case nearest, bilinear
+    case nearest, bilinear, bicubic
+}
+
+/// Pillow's cubic through four samples at fractional position `d` (its a = −1 kernel).
+@inline(__always) private func cubic(_ v1: Double, _ v2: Double, _ v3: Double, _ v4: Double, _ d: Double) -> Double {
+    let p2 = v3 - v1, p3 = 2 * (v1 - v2) + v3 - v4, p4 = -v1 + v2 - v3 + v4
+    return v2 + d * (p2 + d * (p3 + d * p4))
 }
 
 extension RGBImage {
@@ -178,6 +184,27 @@ extension RGBImage {
                             bottom = a2 + (b2 - a2) * dx
                         }
                         out[o + c] = UInt8(top + (bottom - top) * dy)
+                    }
+                case .bicubic:
+                    let fx = (xs - 0.5).rounded(.down), fy = (ys - 0.5).rounded(.down)
+                    let dx = xs - 0.5 - fx, dy = ys - 0.5 - fy
+                    let xi = (0..<4).map { min(max(Int(fx) - 1 + $0, 0), width - 1) }
+                    let y0 = Int(fy) - 1
+                    for c in 0..<3 {
+                        // Rows outside the image repeat the previous row; the first is clamped.
+                        var rows = [Double](repeating: 0, count: 4)
+                        for k in 0..<4 {
+                            let yk = y0 + k
+                            if k == 0 || (yk >= 0 && yk < height) {
+                                let r = min(max(yk, 0), height - 1) * width
+                                let v = xi.map { Double(pixels[(r + $0) * 3 + c]) }
+                                rows[k] = cubic(v[0], v[1], v[2], v[3], dx)
+                            } else {
+                                rows[k] = rows[k - 1]
+                            }
+                        }
+                        let v = cubic(rows[0], rows[1], rows[2], rows[3], dy)
+                        out[o + c] = v <= 0 ? 0 : v >= 255 ? 255 : UInt8(v)
                     }
                 }
             }

@@ -33,7 +33,7 @@ public struct RandAugment: Sendable {
     public var probability: Double
     /// Fill for pixels a geometric op uncovers (timm: the dataset mean × 255, or 128).
     public var fill: [UInt8]
-    /// Resampling of the geometric ops.
+    /// Resampling of the geometric ops (timm passes the training interpolation here).
     public var filter: WarpFilter
     /// Maximum relative translation (timm's `translate_pct`).
     public var translatePercent: Double = 0.45

@@ -31,7 +31,7 @@ final class TransformTests: XCTestCase {
             let parts = key.split(separator: ".").map(String.init)
             let op = try XCTUnwrap(RandAugment.Op(rawValue: parts[1]), key)
             var aug = try RandAugment(config: "rand-m9")
-            aug.filter = parts[4] == "nearest" ? .nearest : .bilinear
+            aug.filter = ["nearest": .nearest, "bicubic": .bicubic][parts[4]] ?? .bilinear
             let out = aug.apply(op, magnitude: Double(parts[2])!, sign: Double(parts[3])!, to: source)
             let expected = try XCTUnwrap(file.tensors[key]).scalars
             let diffs = zip(out.pixels, expected).map { abs(Int($0) - Int($1)) }
