@@ -22,7 +22,7 @@ extension FileListDataset {
         }
         var entries: [(url: URL, label: Int)] = [], names: [Int: String] = [:]
         for (item, value) in zip(items, values) {
-            guard case .text(let file) = item, value >= 1, value == value.rounded() else {
+            guard case .text(let file) = item, value >= 1, value <= 100_000, value == value.rounded() else {
                 throw DatasetError(path: url.path, problem: "file_list holds a non-string or labels a value that is not a positive integer")
             }
             let label = Int(value) - 1
@@ -73,7 +73,8 @@ extension PixelArrayDataset {
             throw DatasetError(path: url.path, problem: "is not an unsigned-byte IDX file of rank \(rank)")
         }
         let dims = (0..<rank).map { d in (0..<4).reduce(0) { $0 << 8 | Int(bytes[4 + 4 * d + $1]) } }
-        guard bytes.count == header + dims.reduce(1, *) else {
+        let size = dims.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        guard bytes.count - header == size else {
             throw DatasetError(path: url.path, problem: "holds \(bytes.count - header) bytes of data for dimensions \(dims)")
         }
         return dims

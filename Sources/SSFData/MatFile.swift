@@ -24,7 +24,7 @@ public func readMatFile(_ url: URL) throws -> [String: MatValue] {
             ? "is a big-endian MAT file, which is not supported" : "is not a MATLAB v5 .mat file (v7.3/HDF5 files are not supported)")
     }
     var result: [String: MatValue] = [:]
-    var reader = MatReader(bytes: bytes, pos: 128, path: path)
+    var reader = MatReader(bytes: bytes, pos: 128, path: path, depth: 0)
     while reader.pos + 8 <= bytes.count {
         if let (name, value) = try reader.element() { result[name] = value }
     }
@@ -35,6 +35,8 @@ private struct MatReader {
     var bytes: [UInt8]
     var pos: Int
     let path: String
+    /// Nesting depth of cell arrays, bounded so a hostile file cannot exhaust the stack.
+    let depth: Int
 
     func fail(_ problem: String) -> DatasetError { DatasetError(path: path, problem: "MAT file: \(problem)") }
 
@@ -62,11 +64,11 @@ private struct MatReader {
     mutating func element() throws -> (String, MatValue)? {
         let (type, data) = try tagged()
         if type == 15 {
-            var inner = MatReader(bytes: try inflateZlib(Array(data), limit: 1 << 30, path: path), pos: 0, path: path)
+            var inner = MatReader(bytes: try inflateZlib(Array(data), limit: 1 << 30, path: path), pos: 0, path: path, depth: depth)
             return try inner.element()
         }
         guard type == 14 else { return nil }
-        var sub = MatReader(bytes: Array(data), pos: 0, path: path)
+        var sub = MatReader(bytes: Array(data), pos: 0, path: path, depth: depth)
         return try sub.matrix()
     }
 
@@ -77,19 +79,26 @@ private struct MatReader {
         let flagWord = (0..<4).reduce(0) { $0 | Int(flags[flags.startIndex + $1]) << (8 * $1) }
         let arrayClass = flagWord & 0xFF, complex = flagWord & 0x800 != 0
         let (_, dimBytes) = try tagged()
+        guard dimBytes.count % 4 == 0, dimBytes.count >= 8 else { throw fail("bad array dimensions") }
         let dims = stride(from: dimBytes.startIndex, to: dimBytes.endIndex, by: 4).map { at in
             Int(Int32(truncatingIfNeeded: (0..<4).reduce(0) { acc, k in acc | Int(dimBytes[at + k]) << (8 * k) }))
         }
         let (_, nameBytes) = try tagged()
         let name = String(decoding: nameBytes, as: UTF8.self)
-        let total = dims.reduce(1, *)
+        guard dims.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw fail("\(name) has dimensions \(dims)") }
+        let (total, overflow) = dims.reduce((1, false)) { acc, d in
+            let (product, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (product, acc.1 || o || product > 1 << 31)
+        }
+        guard !overflow else { throw fail("\(name) has dimensions \(dims)") }
         switch arrayClass {
         case 1:                                                 // mxCELL_CLASS
+            guard depth < 16 else { throw fail("cell arrays nest more than 16 deep") }
             var items: [MatValue] = []
             for _ in 0..<total {
                 let (type, data) = try tagged()
                 guard type == 14 else { throw fail("cell \(name) holds a non-matrix element") }
-                var sub = MatReader(bytes: Array(data), pos: 0, path: path)
+                var sub = MatReader(bytes: Array(data), pos: 0, path: path, depth: depth + 1)
                 items.append(try sub.matrix().1)
             }
             return (name, .cell(dims: dims, items: items))

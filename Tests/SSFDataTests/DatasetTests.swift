@@ -1,6 +1,7 @@
 // Every dataset format on the samples of tools/gen_dataset_fixtures.py, spec parsing, and malformed input.
 import Foundation
 import XCTest
+import SSFEngine
 @testable import SSFData
 
 final class DatasetTests: XCTestCase {
@@ -79,5 +80,35 @@ final class DatasetTests: XCTestCase {
         try Data(bytes).write(to: mat)
         defer { try? FileManager.default.removeItem(at: mat) }
         XCTAssertThrowsError(try readMatFile(mat)) { XCTAssertTrue("\($0)".contains(mat.path) && "\($0)".contains("truncated"), "\($0)") }
+    }
+
+    /// Truncated and bit-flipped pickles, MAT files and gzip streams give errors, never crashes.
+    func testDamagedFilesNeverCrash() throws {
+        let root = try root()
+        var rng = SSFEngine.RandomGenerator(seed: 21)
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-fuzz-\(getpid()).mat")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        for name in ["cifar-10-batches-py/test_batch", "cifar-100-python/meta", "dogs/train_list.mat", "dogs/test_list.mat",
+                     "mnist/train-images-idx3-ubyte.gz"] {
+            let bytes = try [UInt8](Data(contentsOf: root.appendingPathComponent(name)))
+            var variants = stride(from: 0, to: bytes.count - 1, by: max(1, bytes.count / 60)).map { Array(bytes[..<$0]) }
+            for _ in 0..<150 {
+                var damaged = bytes
+                for _ in 0..<3 { damaged[rng.integer(0, bytes.count - 1)] ^= UInt8(1 << rng.integer(0, 7)) }
+                variants.append(damaged)
+            }
+            for (k, variant) in variants.enumerated() {
+                if name.hasSuffix(".mat") {
+                    try Data(variant).write(to: tmp)
+                    _ = try? readMatFile(tmp)
+                } else if name.hasSuffix(".gz") {
+                    _ = try? gunzipIfNeeded(variant, limit: 1 << 20, path: name)
+                } else if k < 60 {
+                    XCTAssertThrowsError(try readCIFARPickle(variant, path: name), "\(name) cut at \(variant.count)")
+                } else {
+                    _ = try? readCIFARPickle(variant, path: name)
+                }
+            }
+        }
     }
 }
