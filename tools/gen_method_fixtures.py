@@ -2,7 +2,8 @@
 
 PyTorch reference implementations of the baselines on timm's VisionTransformer, with the parameter
 names the Swift package uses:
-  adapter      after every block: out + up(gelu(down(out)))   blocks.N.adapter.{down,up}.{weight,bias}
+  adapter      on every block's MLP output, before the residual sum: f + up(gelu(down(f)))
+                                                               blocks.N.adapter.{down,up}.{weight,bias}
   vpt-shallow  prompts [1, P, D] inserted after the class token, after the position embedding
   vpt-deep     prompts [depth, P, D]; block i > 0 gets its own prompts in place of the previous
                block's prompt outputs                          prompt.embeddings
@@ -106,7 +107,7 @@ def install(model, method, t):
     if method == "adapter":
         for i, b in enumerate(model.blocks):
             p = f"blocks.{i}.adapter."
-            b.register_forward_hook(lambda _, __, out, p=p: out + F.linear(
+            b.mlp.register_forward_hook(lambda _, __, out, p=p: out + F.linear(
                 F.gelu(F.linear(out, t[p + "down.weight"], t[p + "down.bias"])), t[p + "up.weight"], t[p + "up.bias"]))
     if "lora" in method:
         scaling = OPTIONS["lora_alpha"] / OPTIONS["lora_rank"]

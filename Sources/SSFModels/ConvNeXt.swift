@@ -119,6 +119,8 @@ public final class ConvNeXtBlock: Module {
     public let gamma: Parameter
     public let dropPath: DropPath
     var ssfConv: ScaleShift?, ssfNorm: ScaleShift?
+    /// A bottleneck adapter on the MLP's output, before the layer scale (the Adapter method); nil in the plain architecture.
+    var adapter: Adapter?
 
     init(dim: Int, kernelSize: Int, mlpRatio: Int, layerScaleInit: Float, dropPath: DropPath, using rng: inout RandomGenerator) {
         convDW = makeConv(dim, dim, kernel: kernelSize, padding: kernelSize / 2, groups: dim, using: &rng)
@@ -129,7 +131,9 @@ public final class ConvNeXtBlock: Module {
     }
 
     public var localParameters: [(String, Parameter)] { [("gamma", gamma)] + ssfParameters([ssfConv, ssfNorm]) }
-    public var children: [(String, Module)] { [("conv_dw", convDW), ("norm", norm), ("mlp", mlp), ("drop_path", dropPath)] }
+    public var children: [(String, Module)] {
+        [("conv_dw", convDW), ("norm", norm), ("mlp", mlp), ("drop_path", dropPath)] + (adapter.map { [("adapter", $0 as Module)] } ?? [])
+    }
 
     func enableSSF(using rng: inout RandomGenerator) {
         let dim = gamma.count
@@ -140,7 +144,9 @@ public final class ConvNeXtBlock: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = applySSF(ssfConv, convDW(x)).permuted([0, 2, 3, 1])
-        y = mlp(applySSF(ssfNorm, norm(y))) * gamma.tensor
+        y = mlp(applySSF(ssfNorm, norm(y)))
+        if let adapter { y = adapter(y) }
+        y = y * gamma.tensor
         return dropPath(y.permuted([0, 3, 1, 2])) + x
     }
 }

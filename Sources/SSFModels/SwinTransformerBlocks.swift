@@ -118,7 +118,7 @@ public final class SwinBlock: Module {
     /// The shifted-window mask for the configured resolution (nil without a shift).
     let attentionMask: Tensor?
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
-    /// A bottleneck adapter on the block's output (the Adapter method); nil in the plain architecture.
+    /// A bottleneck adapter on the MLP's output, before the residual sum (the Adapter method); nil in the plain architecture.
     var adapter: Adapter?
 
     /// A block for a `resolution × resolution` map; odd blocks (`shifted`) shift by half a window
@@ -154,8 +154,8 @@ public final class SwinBlock: Module {
     /// `[B, H, W, C]` → `[B, H, W, C]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let y = x + dropPath1(windowAttention(applySSF(ssfNorm1, norm1(x))))
-        let out = y + dropPath2(mlp(applySSF(ssfNorm2, norm2(y))))
-        return adapter.map { $0(out) } ?? out
+        let branch = mlp(applySSF(ssfNorm2, norm2(y)))
+        return y + dropPath2(adapter.map { $0(branch) } ?? branch)
     }
 
     /// Shift, zero-pad to whole windows, attend within windows, and undo all three.

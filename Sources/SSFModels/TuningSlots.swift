@@ -2,7 +2,7 @@
 import SSFEngine
 import SSFNN
 
-/// A model whose blocks can carry a bottleneck adapter on their output (`….adapter.*`).
+/// A model whose blocks can carry a bottleneck adapter on their MLP's output (`….adapter.*`).
 public protocol AdapterTunable: ImageClassifier {
     /// Gives every block a fresh adapter with `bottleneck` hidden units.
     func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator)
@@ -22,6 +22,14 @@ extension VisionTransformer: AdapterTunable, PromptTunable {
     public func enablePrompts(count: Int, deep: Bool, dropout: Float, using rng: inout RandomGenerator) {
         prompts = VisualPrompts(count: count, layers: deep ? config.depth : 1, dim: config.embedDim,
                                 patchSize: config.patchSize, dropout: dropout, using: &rng)
+    }
+}
+
+extension ConvNeXt: AdapterTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for (stage, dim) in zip(stages.modules, config.dims) {
+            for block in stage.blocks.modules { block.adapter = Adapter(dim: dim, bottleneck: bottleneck, using: &rng) }
+        }
     }
 }
 

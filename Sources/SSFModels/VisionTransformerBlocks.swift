@@ -106,7 +106,7 @@ public final class ViTBlock: Module {
     public let ls1: LayerScale?, ls2: LayerScale?
     public let dropPath1: DropPath, dropPath2: DropPath
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
-    /// A bottleneck adapter on the block's output (the Adapter method); nil in the plain architecture.
+    /// A bottleneck adapter on the MLP's output, before the residual sum (the Adapter method); nil in the plain architecture.
     var adapter: Adapter?
 
     init(config: VisionTransformerConfig, dropPathRate: Float, using rng: inout RandomGenerator) {
@@ -143,8 +143,8 @@ public final class ViTBlock: Module {
         if let ls1 { branch = ls1(branch) }
         let y = x + dropPath1(branch)
         branch = mlp(applySSF(ssfNorm2, norm2(y)))
+        if let adapter { branch = adapter(branch) }
         if let ls2 { branch = ls2(branch) }
-        let out = y + dropPath2(branch)
-        return adapter.map { $0(out) } ?? out
+        return y + dropPath2(branch)
     }
 }

@@ -1,5 +1,6 @@
-// A bottleneck adapter (Houlsby et al. 2019, as the SSF and VPT papers' Adapter baseline):
-// down-projection → GELU → up-projection, added to its input.
+// A bottleneck adapter (Houlsby et al. 2019, placed as the VPT paper's Adapter baseline that SSF compares
+// with: on a block's MLP output, before the residual sum): down-projection → GELU → up-projection,
+// added to its input.
 import SSFEngine
 
 /// `x + up(gelu(down(x)))` over the last axis; `up` starts at zero, so a fresh adapter is the identity.

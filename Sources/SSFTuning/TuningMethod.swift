@@ -49,7 +49,7 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
         /// SSF scale/shift vectors and the head train (the reference's rule: a name containing
         /// `head.`, `ssf_scale` or `ssf_shift_`).
         case ssf
-        /// A bottleneck adapter after each block (`….adapter.down/up.*`) and the head train.
+        /// A bottleneck adapter on each block's MLP output (`….adapter.down/up.*`) and the head train.
         case adapter
         /// Prompt tokens at the input (`prompt.embeddings`, `[1, N, D]`) and the head train.
         case vptShallow = "vpt-shallow"
@@ -120,7 +120,7 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
     /// Throws when a component does not apply to `model` (of the registry family `family`), with the reason.
     public func check(_ model: ImageClassifier, family: String) throws {
         if contains(.adapter), !(model is AdapterTunable) {
-            throw TuningMethodError("adapter does not apply to \(family): adapters are defined for the token blocks of ViT and Swin")
+            throw TuningMethodError("adapter does not apply to \(family): its blocks have no channels-last MLP for an adapter (ViT, Swin and ConvNeXt have)")
         }
         for vpt in [Component.vptShallow, .vptDeep] where contains(vpt) && !(model is PromptTunable) {
             let reason = family == "swin" ? "it attends within (shifted) windows and has no global token sequence for prompts"

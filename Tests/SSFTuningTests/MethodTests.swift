@@ -225,13 +225,18 @@ final class MethodTests: XCTestCase {
         }
         XCTAssertEqual(message(.vptDeep, convNeXt, "convnext"), "vpt-deep does not apply to convnext: it has no token sequence")
         XCTAssertTrue(message(.vptShallow, swin, "swin").hasPrefix("vpt-shallow does not apply to swin"))
-        XCTAssertTrue(message(.adapter, convNeXt, "convnext").hasPrefix("adapter does not apply to convnext"))
+        let asmlp = ASMLP(config: .init(embedDim: 8, depths: [1, 1], numClasses: 5, dropPathRate: 0), using: &rng)
+        XCTAssertTrue(message(.adapter, asmlp, "asmlp").hasPrefix("adapter does not apply to asmlp"))
+        XCTAssertEqual(message(.adapter, convNeXt, "convnext"), "")
         XCTAssertTrue(message(.lora, convNeXt, "convnext").contains("try --lora-targets fc1,fc2"), message(.lora, convNeXt, "convnext"))
         var mlpLoRA = TuningMethod.lora
         mlpLoRA.options.loraTargets = ["fc1", "fc2"]
         XCTAssertEqual(message(mlpLoRA, convNeXt, "convnext"), "")
         mlpLoRA.apply(to: convNeXt, using: &rng)
         XCTAssertEqual(convNeXt.namedParameters().filter { TuningMethod.isLoRA($0.0) }.count, 8)
+        // ConvNeXt adapters (r = 8) on widths 8 and 16: (2·8·8 + 8 + 8) + (2·16·8 + 8 + 16) plus the head.
+        TuningMethod.adapter.apply(to: convNeXt, using: &rng)
+        XCTAssertEqual(TrainableSummary(convNeXt).total, 144 + 280 + 16 * 5 + 5 + 2 * 16)
     }
 
     func testMethodNamesParse() {
