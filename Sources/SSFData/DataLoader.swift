@@ -6,7 +6,7 @@ import SSFEngine
 
 /// One batch of samples.
 public struct Batch: @unchecked Sendable {
-    /// `[N, 3, H, W]` normalised images.
+    /// `[N, 3, H, W]` normalised images (shape `[0]` when every sample of the batch was skipped).
     public var images: Tensor
     /// Hard labels, in batch order.
     public var labels: [Int]
@@ -84,8 +84,10 @@ public struct DataLoader: Sendable {
         return Batch(images: images, labels: labels, targets: targets, indices: kept, skipped: skipped)
     }
 
-    /// The batches of `epoch`, produced ahead by the worker threads.
-    public func epoch(_ epoch: Int) -> EpochIterator { EpochIterator(loader: self, epoch: epoch) }
+    /// The batches of `epoch` from batch `firstBatch` on (to resume mid-epoch), produced ahead by the worker threads.
+    public func epoch(_ epoch: Int, from firstBatch: Int = 0) -> EpochIterator {
+        EpochIterator(loader: self, epoch: epoch, firstBatch: firstBatch)
+    }
 }
 
 /// SplitMix-style mixing of three words into one seed.
@@ -100,9 +102,9 @@ private func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
 public final class EpochIterator: @unchecked Sendable {
     private let state: EpochState
 
-    init(loader: DataLoader, epoch: Int) {
-        state = EpochState(loader: loader, epoch: epoch)
-        for _ in 0..<min(loader.workers, state.total) {
+    init(loader: DataLoader, epoch: Int, firstBatch: Int) {
+        state = EpochState(loader: loader, epoch: epoch, firstBatch: firstBatch)
+        for _ in 0..<min(loader.workers, max(state.total - firstBatch, 0)) {
             let thread = Thread { [state] in state.work() }
             thread.stackSize = 1 << 22
             thread.start()
@@ -130,10 +132,11 @@ private final class EpochState: @unchecked Sendable {
     private var nextToReturn = 0
     private var stopped = false
 
-    init(loader: DataLoader, epoch: Int) {
+    init(loader: DataLoader, epoch: Int, firstBatch: Int) {
         self.loader = loader; self.epoch = epoch
         order = loader.order(epoch: epoch)
         total = loader.batchCount
+        nextToClaim = firstBatch; nextToReturn = firstBatch
     }
 
     func stop() {

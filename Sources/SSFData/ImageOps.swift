@@ -26,7 +26,10 @@ extension RGBImage {
     /// Each channel mapped through its own 256-entry table.
     func mapped(_ tables: [[UInt8]]) -> RGBImage {
         var out = pixels
-        for i in out.indices { out[i] = tables[i % 3][Int(out[i])] }
+        for c in 0..<3 {
+            let table = tables[c]
+            for i in stride(from: c, to: out.count, by: 3) { out[i] = table[Int(out[i])] }
+        }
         return RGBImage(width: width, height: height, pixels: out)
     }
 
@@ -188,22 +191,21 @@ extension RGBImage {
                 case .bicubic:
                     let fx = (xs - 0.5).rounded(.down), fy = (ys - 0.5).rounded(.down)
                     let dx = xs - 0.5 - fx, dy = ys - 0.5 - fy
-                    let xi = (0..<4).map { min(max(Int(fx) - 1 + $0, 0), width - 1) }
-                    let y0 = Int(fy) - 1
+                    let xb = Int(fx) - 1, y0 = Int(fy) - 1
+                    let x0 = min(max(xb, 0), width - 1), x1 = min(max(xb + 1, 0), width - 1)
+                    let x2 = min(max(xb + 2, 0), width - 1), x3 = min(max(xb + 3, 0), width - 1)
                     for c in 0..<3 {
                         // Rows outside the image repeat the previous row; the first is clamped.
-                        var rows = [Double](repeating: 0, count: 4)
-                        for k in 0..<4 {
-                            let yk = y0 + k
-                            if k == 0 || (yk >= 0 && yk < height) {
-                                let r = min(max(yk, 0), height - 1) * width
-                                let v = xi.map { Double(pixels[(r + $0) * 3 + c]) }
-                                rows[k] = cubic(v[0], v[1], v[2], v[3], dx)
-                            } else {
-                                rows[k] = rows[k - 1]
-                            }
+                        func row(_ y: Int) -> Double {
+                            let r = min(max(y, 0), height - 1) * width
+                            return cubic(Double(pixels[(r + x0) * 3 + c]), Double(pixels[(r + x1) * 3 + c]),
+                                         Double(pixels[(r + x2) * 3 + c]), Double(pixels[(r + x3) * 3 + c]), dx)
                         }
-                        let v = cubic(rows[0], rows[1], rows[2], rows[3], dy)
+                        let r0 = row(y0)
+                        let r1 = y0 + 1 >= 0 && y0 + 1 < height ? row(y0 + 1) : r0
+                        let r2 = y0 + 2 >= 0 && y0 + 2 < height ? row(y0 + 2) : r1
+                        let r3 = y0 + 3 >= 0 && y0 + 3 < height ? row(y0 + 3) : r2
+                        let v = cubic(r0, r1, r2, r3, dy)
                         out[o + c] = v <= 0 ? 0 : v >= 255 ? 255 : UInt8(v)
                     }
                 }

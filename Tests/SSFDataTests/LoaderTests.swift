@@ -53,6 +53,13 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(loader.order(epoch: 2), loader.order(epoch: 2))
         XCTAssertEqual(try collect(loader, epoch: 3).map(\.images.scalars), try collect(loader, epoch: 3).map(\.images.scalars))
         XCTAssertEqual(DataLoader(dataset: data, batchSize: 5, shuffle: true, dropLast: true, transform: try trainTransform()).batchCount, 4)
+        // Resuming at batch 3 gives the uninterrupted run's batches 3 and 4.
+        let full = try collect(loader, epoch: 4)
+        let it = loader.epoch(4, from: 3)
+        var resumed: [Batch] = []
+        while let b = try it.next() { resumed.append(b) }
+        XCTAssertEqual(resumed.map(\.indices), full[3...].map(\.indices))
+        XCTAssertEqual(resumed.map(\.images.scalars), full[3...].map(\.images.scalars))
     }
 
     func testEvalLoaderKeepsOrderAndStopsEarly() throws {
