@@ -148,6 +148,46 @@ final class MethodTests: XCTestCase {
         }
     }
 
+    /// LoRA (with SSF) merges on the hierarchical families too: Swin on every target, ConvNeXt on its MLP.
+    func testHierarchicalLoRAMerges() throws {
+        var rng = RandomGenerator(seed: 13)
+        let images = Tensor.randomNormal([2, 3, 32, 32], using: &rng)
+        let builds: [(String, [String], () -> ImageClassifier)] = [
+            ("swin", ["qkv", "proj", "fc1", "fc2"], {
+                var r = RandomGenerator(seed: 1)
+                return SwinTransformer(config: .init(imgSize: 32, patchSize: 4, numClasses: 5, embedDim: 12, depths: [2, 1],
+                                                     numHeads: [2, 2], windowSize: 4, dropPathRate: 0), using: &r)
+            }),
+            ("convnext", ["fc1", "fc2"], {
+                var r = RandomGenerator(seed: 1)
+                return ConvNeXt(config: ConvNeXtConfig(depths: [1, 1], dims: [8, 16], numClasses: 5), using: &r)
+            }),
+        ]
+        for (family, targets, build) in builds {
+            var method = try XCTUnwrap(TuningMethod(rawValue: "ssf+lora"))
+            method.options.loraTargets = targets
+            method.options.loraRank = 2
+            method.options.loraAlpha = 3
+            let model = build()
+            try method.apply(to: model, family: family, using: &rng)
+            // Non-trivial method tensors, and a head that makes the logits O(1).
+            for (name, p) in model.namedParameters() where TuningMethod.isAdded(name) || name.hasPrefix("head.") {
+                let scale = name.contains("ssf_scale") || name.hasSuffix("norm.weight")
+                p.value = Tensor.randomNormal(p.value.shape, mean: scale ? 1 : 0, std: 0.3, using: &rng)
+            }
+            let expected = model(images)
+            let result = try MethodMerge.merge(model.stateDict(), family: family, method: method)
+            let plain = build()
+            var file = result.merged
+            for (k, v) in result.unfolded { file[k] = v }
+            if let convNeXt = plain as? ConvNeXt { convNeXt.enableOutputSSF(using: &rng) }
+            XCTAssertTrue(plain.load(stateDict: file).isExact, family)
+            let diff = zip(plain(images).scalars, expected.scalars).map { abs($0 - $1) }.max()!
+            print("\(family) ssf+lora: merged vs unmerged max |Δlogits| = \(diff) (max |logit| \(expected.scalars.map(abs).max()!))")
+            XCTAssertLessThanOrEqual(diff, 1e-4, family)
+        }
+    }
+
     func testAdapterAndVPTRefuseToMergeWithAReason() throws {
         let f = try Fixture()
         for name in ["adapter", "vpt-shallow", "vpt-deep"] {
@@ -237,6 +277,21 @@ final class MethodTests: XCTestCase {
         // ConvNeXt adapters (r = 8) on widths 8 and 16: (2·8·8 + 8 + 8) + (2·16·8 + 8 + 16) plus the head.
         TuningMethod.adapter.apply(to: convNeXt, using: &rng)
         XCTAssertEqual(TrainableSummary(convNeXt).total, 144 + 280 + 16 * 5 + 5 + 2 * 16)
+    }
+
+    /// Prompt dropout acts only in training mode; evaluation is deterministic.
+    func testPromptDropoutOnlyWhileTraining() throws {
+        let f = try Fixture()
+        var method = try f.method("vpt-deep")
+        method.options.promptDropout = 0.5
+        let model = f.plainModel()
+        var rng = RandomGenerator(seed: 4)
+        method.apply(to: model, using: &rng)
+        let images = f.tensors["input"]!
+        let a = model(images).scalars, b = model(images).scalars
+        XCTAssertEqual(a, b)
+        model.setTraining(true)
+        XCTAssertNotEqual(model(images).scalars, a)
     }
 
     func testMethodNamesParse() {
