@@ -91,6 +91,9 @@ public final class AxialShiftedBlock: Module {
     public let mlp: ASMLPMlp
     let dropPath: DropPath
     var ssf: [ScaleShift?] = [nil, nil]
+    /// A bottleneck adapter on the MLP's output (applied channels-last), before the residual sum
+    /// (the Adapter method); nil in the plain architecture.
+    var adapter: Adapter?
 
     init(dim: Int, shiftSize: Int, mlpRatio: Float, bias: Bool, dropPath rate: Float, using rng: inout RandomGenerator) {
         norm1 = channelNorm(dim)
@@ -103,6 +106,7 @@ public final class AxialShiftedBlock: Module {
     public var localParameters: [(String, Parameter)] { ssfParameters(ssf) }
     public var children: [(String, Module)] {
         [("norm1", norm1), ("axial_shift", axialShift), ("drop_path", dropPath), ("norm2", norm2), ("mlp", mlp)]
+            + (adapter.map { [("adapter", $0 as Module)] } ?? [])
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
@@ -115,7 +119,9 @@ public final class AxialShiftedBlock: Module {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         let x = x + dropPath(axialShift(applySSF(ssf[0], norm1(x))))
-        return x + dropPath(mlp(applySSF(ssf[1], norm2(x))))
+        var branch = mlp(applySSF(ssf[1], norm2(x)))
+        if let adapter { branch = adapter(branch.permuted([0, 2, 3, 1])).permuted([0, 3, 1, 2]) }
+        return x + dropPath(branch)
     }
 }
 

@@ -33,6 +33,16 @@ extension ConvNeXt: AdapterTunable {
     }
 }
 
+extension ASMLP: AdapterTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for (i, stage) in layers.modules.enumerated() {
+            for block in stage.blocks.modules {
+                block.adapter = Adapter(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng)
+            }
+        }
+    }
+}
+
 extension SwinTransformer: AdapterTunable {
     public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
         for (i, stage) in layers.modules.enumerated() {

@@ -120,7 +120,7 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
     /// Throws when a component does not apply to `model` (of the registry family `family`), with the reason.
     public func check(_ model: ImageClassifier, family: String) throws {
         if contains(.adapter), !(model is AdapterTunable) {
-            throw TuningMethodError("adapter does not apply to \(family): its blocks have no channels-last MLP for an adapter (ViT, Swin and ConvNeXt have)")
+            throw TuningMethodError("adapter does not apply to \(family): it has no MLP blocks (adapters go on the MLP output of ViT, Swin, ConvNeXt and AS-MLP blocks)")
         }
         for vpt in [Component.vptShallow, .vptDeep] where contains(vpt) && !(model is PromptTunable) {
             let reason = family == "swin" ? "it attends within (shifted) windows and has no global token sequence for prompts"

@@ -265,8 +265,11 @@ final class MethodTests: XCTestCase {
         }
         XCTAssertEqual(message(.vptDeep, convNeXt, "convnext"), "vpt-deep does not apply to convnext: it has no token sequence")
         XCTAssertTrue(message(.vptShallow, swin, "swin").hasPrefix("vpt-shallow does not apply to swin"))
-        let asmlp = ASMLP(config: .init(embedDim: 8, depths: [1, 1], numClasses: 5, dropPathRate: 0), using: &rng)
-        XCTAssertTrue(message(.adapter, asmlp, "asmlp").hasPrefix("adapter does not apply to asmlp"))
+        let stages: [EfficientNetConfig.Stage] = [.init(.depthwiseSeparable, repeats: 1, kernelSize: 3, stride: 1, expansion: 1, channels: 8)]
+        let efficientNet = EfficientNet(config: .init(stages: stages, stemChannels: 8, numFeatures: 16, numClasses: 5,
+                                                      padding: .tensorFlowSame, batchNormEps: 1e-3), using: &rng)
+        XCTAssertTrue(message(.adapter, efficientNet, "efficientnet").hasPrefix("adapter does not apply to efficientnet"))
+        XCTAssertTrue(message(.lora, efficientNet, "efficientnet").hasPrefix("lora target(s) qkv, proj do not apply to efficientnet"))
         XCTAssertEqual(message(.adapter, convNeXt, "convnext"), "")
         XCTAssertTrue(message(.lora, convNeXt, "convnext").contains("try --lora-targets fc1,fc2"), message(.lora, convNeXt, "convnext"))
         var mlpLoRA = TuningMethod.lora
@@ -277,6 +280,13 @@ final class MethodTests: XCTestCase {
         // ConvNeXt adapters (r = 8) on widths 8 and 16: (2·8·8 + 8 + 8) + (2·16·8 + 8 + 16) plus the head.
         TuningMethod.adapter.apply(to: convNeXt, using: &rng)
         XCTAssertEqual(TrainableSummary(convNeXt).total, 144 + 280 + 16 * 5 + 5 + 2 * 16)
+        // AS-MLP adapters run channels-last on the NCHW MLP output; fresh ones change nothing.
+        let asmlp = ASMLP(config: .init(embedDim: 8, depths: [1, 1], numClasses: 5, dropPathRate: 0), using: &rng)
+        let images = Tensor.randomNormal([1, 3, 32, 32], using: &rng)
+        let before = asmlp(images)
+        try TuningMethod.adapter.apply(to: asmlp, family: "asmlp", using: &rng)
+        XCTAssertEqual(TrainableSummary(asmlp).total, 144 + 280 + 16 * 5 + 5)
+        XCTAssertEqual(asmlp(images).scalars, before.scalars)
     }
 
     /// Prompt dropout acts only in training mode; evaluation is deterministic.
