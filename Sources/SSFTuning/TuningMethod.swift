@@ -195,10 +195,11 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
 
 /// Trainable parameters of a model, split by kind.
 public struct TrainableSummary: Sendable {
-    public var ssf = 0, head = 0, other = 0
+    /// SSF vectors, head, other added tensors (adapters, prompts, LoRA) and the rest (biases, backbone).
+    public var ssf = 0, head = 0, added = 0, other = 0
     /// Parameters of the model without its head and without the parameters a method added.
     public var backbone = 0
-    public var total: Int { ssf + head + other }
+    public var total: Int { ssf + head + added + other }
     /// Trainable parameters as a percentage of the backbone.
     public var percentOfBackbone: Double { backbone == 0 ? 0 : 100 * Double(total) / Double(backbone) }
 
@@ -207,7 +208,7 @@ public struct TrainableSummary: Sendable {
             let isSSF = TuningMethod.isSSF(name), isHead = TuningMethod.isHead(name)
             if !TuningMethod.isAdded(name) && !isHead { backbone += p.count }
             guard p.trainable else { continue }
-            if isSSF { ssf += p.count } else if isHead { head += p.count } else { other += p.count }
+            if isSSF { ssf += p.count } else if isHead { head += p.count } else if TuningMethod.isAdded(name) { added += p.count } else { other += p.count }
         }
     }
 }

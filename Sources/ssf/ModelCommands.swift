@@ -85,7 +85,7 @@ struct InspectCommand: ParsableCommand {
         let summary = TrainableSummary(model)
         if json {
             let modules = byModule.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
-            print("{\"model\": \"\(modelOptions.model)\", \"method\": \"\(modelOptions.method.rawValue)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(summary.total), \"trainable_ssf\": \(summary.ssf), \"trainable_head\": \(summary.head), \"trainable_other\": \(summary.other), \"backbone_params\": \(summary.backbone), \"trainable_percent_of_backbone\": \(String(format: "%.4f", summary.percentOfBackbone)), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
+            print("{\"model\": \"\(modelOptions.model)\", \"method\": \"\(modelOptions.method.rawValue)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(summary.total), \"trainable_ssf\": \(summary.ssf), \"trainable_head\": \(summary.head), \"trainable_added\": \(summary.added), \"trainable_other\": \(summary.other), \"backbone_params\": \(summary.backbone), \"trainable_percent_of_backbone\": \(String(format: "%.4f", summary.percentOfBackbone)), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
         } else {
             print("\(modelOptions.model): \(model.numClasses) classes, input \(size)×\(size)")
             for (name, count) in byModule { print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(count).leftPadded(12))") }
@@ -93,6 +93,7 @@ struct InspectCommand: ParsableCommand {
             print("  trainable (\(modelOptions.method.rawValue))".padding(toLength: 26, withPad: " ", startingAt: 0) + "\(String(summary.total).leftPadded(12))  (\(String(format: "%.3f", summary.percentOfBackbone))% of the backbone's \(summary.backbone))")
             print("    SSF vectors           \(String(summary.ssf).leftPadded(12))")
             print("    head                  \(String(summary.head).leftPadded(12))")
+            print("    adapters/prompts/LoRA \(String(summary.added).leftPadded(12))")
             print("    other                 \(String(summary.other).leftPadded(12))")
             print("  GMACs per image          \(String(format: "%11.3f", Double(macs) / 1e9))  (multiply-adds of linear, conv and attention ops)")
         }
