@@ -15,9 +15,10 @@ public final class AdamW {
     public let parameters: [Parameter]
     public var learningRate: Float
     public var beta1: Float, beta2: Float, eps: Float, weightDecay: Float
-    private var m: [Tensor], v: [Tensor]
+    /// First and second moment estimates, one per parameter (saved in resumable checkpoints).
+    var m: [Tensor], v: [Tensor]
     /// Steps taken so far.
-    public private(set) var step = 0
+    public internal(set) var step = 0
 
     public init(_ parameters: [Parameter], learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999,
                 eps: Float = 1e-8, weightDecay: Float = 0.05) {
@@ -28,11 +29,14 @@ public final class AdamW {
     }
 
     /// Applies one update from `gradients` (a parameter without a gradient is left alone).
-    public func update(_ gradients: Gradients) {
+    public func update(_ gradients: Gradients) { update(parameters.map { gradients[key: $0] }) }
+
+    /// Applies one update from gradients index-aligned with `parameters` (nil: left alone).
+    public func update(_ gradients: [Tensor?]) {
         step += 1
         let c1 = 1 - Float(pow(Double(beta1), Double(step))), c2 = 1 - Float(pow(Double(beta2), Double(step)))
         for (i, p) in parameters.enumerated() {
-            guard let g = gradients[key: p] else { continue }
+            guard let g = gradients[i] else { continue }
             let decay: Float = p.value.rank >= 2 ? 1 - learningRate * weightDecay : 1
             let pp = p.value.mutablePointer(), mp = m[i].mutablePointer(), vp = v[i].mutablePointer(), gp = g.pointer
             let (b1, b2, lr, e) = (beta1, beta2, learningRate, eps)

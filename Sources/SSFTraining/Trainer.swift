@@ -1,0 +1,319 @@
+// The training loop: per-update cosine schedule, gradient accumulation and clipping, EMA,
+// evaluation and best-checkpoint selection each epoch, the run directory, and resumable stops.
+import Foundation
+import SSFData
+import SSFEngine
+import SSFModels
+import SSFNN
+import SSFTuning
+
+/// What a training run reports while it runs.
+public enum TrainingEvent {
+    /// A training batch finished: its loss, the epoch's images/s so far and the estimated seconds left in the epoch.
+    case batch(epoch: Int, batch: Int, batches: Int, loss: Double, imagesPerSecond: Double, etaSeconds: Double)
+    /// An epoch finished and was evaluated.
+    case epoch(EpochMetrics)
+    /// A note for the log.
+    case message(String)
+}
+
+/// One line of `metrics.jsonl`.
+public struct EpochMetrics: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var evalLoss: Double
+    public var top1: Double
+    public var top5: Double
+    public var lr: Double
+    public var imagesPerS: Double
+    public var epochSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", evalLoss = "eval_loss", top1, top5, lr, imagesPerS = "images_per_s", epochSeconds = "epoch_seconds"
+    }
+}
+
+/// How a run ended.
+public enum TrainingOutcome: Equatable {
+    /// Every epoch ran; `summary.json` is written.
+    case finished
+    /// Stopped on request after a completed update; `resume.safetensors` holds the state to continue from.
+    case interrupted(epoch: Int, batch: Int)
+}
+
+/// A training run that cannot go on.
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Trains the trainable parameters of a model and writes the run directory:
+/// `config.yaml`, `metrics.jsonl`, `last.safetensors`, `best.safetensors`, `task.delta.safetensors`
+/// (SSF), `summary.json`, and `resume.safetensors` when stopped early.
+public final class Trainer {
+    public let config: TrainingConfig
+    public let model: ImageClassifier
+    public let directory: URL
+    /// Registry name of the model (checkpoint metadata and the delta file).
+    public let modelName: String
+    /// Whether to write `task.delta.safetensors` (the method trains SSF vectors and the head only).
+    public var writesDelta: Bool
+    public let data: TrainingData
+    let trainLoader: DataLoader
+    let evalLoader: DataLoader
+    let trainable: [(String, Parameter)]
+    let optimizer: Optimizer
+    let ema: WeightEMA?
+    public let schedule: CosineSchedule
+    public let updatesPerEpoch: Int
+
+    /// Checked after every update; true saves a resumable checkpoint and stops (Ctrl-C).
+    public var shouldStop: () -> Bool = { false }
+    /// Called before each training batch (epoch, batch index).
+    public var beforeBatch: ((Int, Int) -> Void)?
+    /// Progress and log reports.
+    public var onEvent: (TrainingEvent) -> Void = { _ in }
+
+    // Progress, saved in resumable checkpoints.
+    private var epoch = 0, batch = 0
+    private var bestTop1 = -1.0, bestEpoch = -1
+    private var trainSeconds = 0.0
+    private var epochLossSum = 0.0, epochLossCount = 0
+
+    public init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
+                preprocess: PreprocessConfig, directory: URL, writesDelta: Bool) throws {
+        try config.validate()
+        self.config = config; self.model = model; self.modelName = modelName; self.data = data
+        self.directory = directory; self.writesDelta = writesDelta
+        trainLoader = try data.trainLoader(config: config, preprocess: preprocess)
+        evalLoader = data.evalLoader(config: config, preprocess: preprocess)
+        guard trainLoader.batchCount > 0 else { throw TrainingError("the training split has no samples") }
+        trainable = model.trainableParameters
+        guard !trainable.isEmpty else { throw TrainingError("the model has no trainable parameters") }
+        let parameters = trainable.map(\.1)
+        optimizer = config.opt == "sgd"
+            ? SGD(parameters, learningRate: Float(config.lr), momentum: Float(config.momentum), nesterov: config.nesterov,
+                  weightDecay: Float(config.weightDecay))
+            : AdamW(parameters, learningRate: Float(config.lr), weightDecay: Float(config.weightDecay))
+        ema = config.emaDecay.map { WeightEMA(parameters, decay: Float($0)) }
+        updatesPerEpoch = (trainLoader.batchCount + config.gradAccum - 1) / config.gradAccum
+        schedule = CosineSchedule(baseLR: config.lr, epochs: config.epochs, warmupEpochs: config.warmupEpochs,
+                                  updatesPerEpoch: updatesPerEpoch, warmupLR: config.warmupLR, minLR: config.minLR)
+    }
+
+    /// Number of trainable scalars.
+    public var trainableCount: Int { trainable.reduce(0) { $0 + $1.1.count } }
+
+    private func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
+
+    /// Runs (or, with `resume`, continues from `resume.safetensors`) to the last epoch or a stop request.
+    public func run(resume: Bool = false) throws -> TrainingOutcome {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if resume {
+            try restore()
+            onEvent(.message("resuming at epoch \(epoch + 1), batch \(batch + 1) of \(trainLoader.batchCount)"))
+        } else {
+            try Data(try config.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
+            try Data().write(to: file("metrics.jsonl"))
+        }
+        try? FileManager.default.removeItem(at: file("summary.json"))
+        var lastMetrics: EpochMetrics?
+        var lastEval: EvaluationResult?
+        while epoch < config.totalEpochs {
+            if let stop = try trainEpoch() { return stop }
+            let evaluated = try evaluateCurrent()
+            let metrics = EpochMetrics(epoch: epoch, trainLoss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
+                                       evalLoss: evaluated.loss, top1: evaluated.top1, top5: evaluated.top5,
+                                       lr: Double(optimizer.learningRate), imagesPerS: epochImagesPerSecond, epochSeconds: epochSeconds)
+            try appendMetrics(metrics)
+            try saveWeights(to: "last.safetensors")
+            if evaluated.top1 > bestTop1 {
+                bestTop1 = evaluated.top1; bestEpoch = epoch
+                try saveWeights(to: "best.safetensors")
+                if writesDelta { try saveDelta() }
+            }
+            onEvent(.epoch(metrics))
+            lastMetrics = metrics; lastEval = evaluated
+            epoch += 1; batch = 0; epochLossSum = 0; epochLossCount = 0
+        }
+        try? FileManager.default.removeItem(at: file("resume.safetensors"))
+        try writeSummary(final: lastMetrics, finalEval: lastEval)
+        return .finished
+    }
+
+    private var epochImages = 0, epochSeconds = 0.0
+    private var epochImagesPerSecond: Double { epochSeconds > 0 ? Double(epochImages) / epochSeconds : 0 }
+
+    /// Trains the rest of the current epoch; returns an outcome when stopped early.
+    private func trainEpoch() throws -> TrainingOutcome? {
+        model.setTraining(true)
+        let batches = trainLoader.batchCount, accum = config.gradAccum
+        let iterator = trainLoader.epoch(epoch, from: batch)
+        defer { iterator.stop() }
+        var accumulated: [Tensor?] = Array(repeating: nil, count: trainable.count)
+        epochImages = 0; epochSeconds = 0
+        var clock = DispatchTime.now().uptimeNanoseconds
+        let firstBatch = batch
+        while batch < batches {
+            beforeBatch?(epoch, batch)
+            guard let next = try iterator.next() else { break }
+            let groupStart = batch / accum * accum, groupSize = min(groupStart + accum, batches) - groupStart
+            if !next.labels.isEmpty {
+                let tape = Tape()
+                let loss = tape.recording { () -> Tensor in
+                    let logits = model(next.images)
+                    if let targets = next.targets { return crossEntropy(logits, softTargets: targets) }
+                    return crossEntropy(logits, labels: next.labels, labelSmoothing: Float(config.smoothing))
+                }
+                let value = Double(loss.item)
+                guard value.isFinite else {
+                    throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (the last good checkpoint is \(file("last.safetensors").path))")
+                }
+                let grads = tape.backward(from: loss, seed: Tensor(scalar: 1 / Float(groupSize)))
+                for (i, (_, p)) in trainable.enumerated() {
+                    guard let g = grads[key: p] else { continue }
+                    if accumulated[i] == nil { accumulated[i] = g } else { accumulated[i]!.addInPlace(g) }
+                }
+                epochLossSum += value; epochLossCount += 1
+                epochImages += next.labels.count
+            }
+            if batch + 1 == groupStart + groupSize {
+                applyUpdate(&accumulated, index: epoch * updatesPerEpoch + batch / accum)
+            }
+            batch += 1
+            let now = DispatchTime.now().uptimeNanoseconds
+            let elapsed = Double(now - clock) / 1e9
+            clock = now
+            epochSeconds += elapsed; trainSeconds += elapsed
+            let perBatch = epochSeconds / Double(max(batch - firstBatch, 1))
+            onEvent(.batch(epoch: epoch, batch: batch, batches: batches, loss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
+                           imagesPerSecond: epochImagesPerSecond, etaSeconds: perBatch * Double(batches - batch)))
+            if accumulated.allSatisfy({ $0 == nil }), batch < batches, shouldStop() {
+                try saveResume()
+                return .interrupted(epoch: epoch, batch: batch)
+            }
+        }
+        return nil
+    }
+
+    /// Clips, sets the scheduled learning rate and updates the optimiser and the EMA.
+    private func applyUpdate(_ accumulated: inout [Tensor?], index: Int) {
+        if let clip = config.clipGrad {
+            var squares = 0.0
+            for g in accumulated.compactMap({ $0 }) { for j in 0..<g.count { squares += Double(g.pointer[j]) * Double(g.pointer[j]) } }
+            let coefficient = clip / (squares.squareRoot() + 1e-6)
+            if coefficient < 1 { for i in accumulated.indices { accumulated[i]?.scaleInPlace(Float(coefficient)) } }
+        }
+        optimizer.learningRate = Float(schedule.learningRate(at: Double(index)))
+        optimizer.update(accumulated)
+        ema?.update()
+        accumulated = Array(repeating: nil, count: accumulated.count)
+    }
+
+    /// Evaluates the weights checkpoints hold (the EMA when on).
+    private func evaluateCurrent() throws -> EvaluationResult {
+        let evaluate = { try SSFTraining.evaluate(self.model, loader: self.evalLoader) }
+        return try ema.map { try $0.withAveragedWeights(evaluate) } ?? evaluate()
+    }
+
+    /// The trainable tensors checkpoints hold (the EMA's when on).
+    private func checkpointTensors() -> [String: Tensor] {
+        let values = ema?.values ?? trainable.map(\.1.value)
+        return Dictionary(uniqueKeysWithValues: zip(trainable.map(\.0), values))
+    }
+
+    private func saveWeights(to name: String) throws {
+        try SafeTensors.save(checkpointTensors(), metadata: ["model": modelName, "method": config.method, "epoch": String(epoch + 1),
+                                                             "format": "ssf-train-weights/1"], to: file(name))
+    }
+
+    private func saveDelta() throws {
+        var state = model.stateDict()
+        for (k, v) in checkpointTensors() { state[k] = v }
+        try DeltaFile(ssfState: state, baseModel: modelName, classNames: data.train.classNames).save(to: file("task.delta.safetensors"))
+    }
+
+    private func appendMetrics(_ metrics: EpochMetrics) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let handle = try FileHandle(forWritingTo: file("metrics.jsonl"))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: try encoder.encode(metrics) + Data("\n".utf8))
+    }
+
+    private func writeSummary(final: EpochMetrics?, finalEval: EvaluationResult?) throws {
+        var summary: [String: Any] = [
+            "model": modelName, "method": config.method, "data": config.data, "epochs": config.totalEpochs,
+            "best_top1": bestTop1, "best_epoch": bestEpoch + 1, "final_top1": final?.top1 ?? 0, "final_top5": final?.top5 ?? 0,
+            "final_eval_loss": final?.evalLoss ?? 0, "trainable_params": trainableCount, "train_seconds": trainSeconds,
+            "selected_on": data.evalSplit, "train_images": data.train.count, "eval_images": data.eval.count,
+            "ema": ema != nil,
+        ]
+        if let finalEval {
+            let names = data.eval.classNames
+            summary["per_class_top1"] = Dictionary(uniqueKeysWithValues: finalEval.perClassTop1.enumerated().compactMap { i, acc in
+                acc.map { (i < names.count ? names[i] : String(i), $0) }
+            })
+        }
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        try json.write(to: file("summary.json"), options: .atomic)
+    }
+
+    // MARK: Resumable checkpoints
+
+    private func saveResume() throws {
+        var tensors: [String: Tensor] = [:]
+        for (name, p) in trainable { tensors["param/" + name] = p.value }
+        for (slot, values) in optimizer.stateTensors() {
+            for ((name, _), t) in zip(trainable, values) { tensors["opt/\(slot)/" + name] = t }
+        }
+        if let ema { for ((name, _), t) in zip(trainable, ema.values) { tensors["ema/" + name] = t } }
+        let metadata = [
+            "format": "ssf-resume/1", "model": modelName, "method": config.method, "seed": String(config.seed),
+            "epoch": String(epoch), "batch": String(batch), "optimizer_step": String(optimizer.step),
+            "best_top1": String(bestTop1.bitPattern), "best_epoch": String(bestEpoch), "train_seconds": String(trainSeconds),
+            "loss_sum": String(epochLossSum.bitPattern), "loss_count": String(epochLossCount),
+        ]
+        try SafeTensors.save(tensors, metadata: metadata, to: file("resume.safetensors"))
+        onEvent(.message("stopped at epoch \(epoch + 1), batch \(batch) of \(trainLoader.batchCount); resume with --resume \(directory.path)"))
+    }
+
+    private func restore() throws {
+        let url = file("resume.safetensors")
+        let saved = try SafeTensors.load(url)
+        let m = saved.metadata
+        func integer(_ key: String) throws -> Int {
+            guard let text = m[key], let value = Int(text) else { throw TrainingError("\(url.path): no '\(key)' in its metadata") }
+            return value
+        }
+        func double(_ key: String) throws -> Double {
+            guard let text = m[key], let bits = UInt64(text) else { throw TrainingError("\(url.path): no '\(key)' in its metadata") }
+            return Double(bitPattern: bits)
+        }
+        guard m["format"] == "ssf-resume/1" else { throw TrainingError("\(url.path) is not a resumable checkpoint") }
+        guard m["model"] == modelName, m["method"] == config.method else {
+            throw TrainingError("\(url.path) was saved by a \(m["model"] ?? "?") \(m["method"] ?? "?") run, not \(modelName) \(config.method)")
+        }
+        func tensors(_ prefix: String) throws -> [Tensor] {
+            try trainable.map { name, p in
+                guard let t = saved.tensors[prefix + name], t.shape == p.value.shape else {
+                    throw TrainingError("\(url.path): \(prefix + name) is missing or has another shape")
+                }
+                return t
+            }
+        }
+        for ((_, p), t) in zip(trainable, try tensors("param/")) { p.value = t }
+        var state: [String: [Tensor]] = [:]
+        for slot in optimizer.stateTensors().keys { state[slot] = try tensors("opt/\(slot)/") }
+        try optimizer.restore(state: state, step: try integer("optimizer_step"))
+        if let ema { try ema.restore(try tensors("ema/")) }
+        epoch = try integer("epoch"); batch = try integer("batch")
+        bestTop1 = try double("best_top1"); bestEpoch = try integer("best_epoch")
+        trainSeconds = Double(m["train_seconds"] ?? "") ?? 0
+        epochLossSum = try double("loss_sum"); epochLossCount = try integer("loss_count")
+        // Keep the metrics of the epochs that completed before the stop.
+        let lines = (try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").prefix(epoch) ?? []
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: file("metrics.jsonl"))
+    }
+}

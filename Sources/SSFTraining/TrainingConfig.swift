@@ -1,0 +1,146 @@
+// The training recipe: every hyperparameter of a run, the reference's presets, and the merge of
+// preset ← YAML config file ← command-line flags.
+import Foundation
+import Yams
+
+/// Everything a training run is configured by; saved resolved as the run's `config.yaml`.
+public struct TrainingConfig: Codable, Equatable, Sendable {
+    public var model = ""
+    public var weights: String?
+    public var data = ""
+    public var method = "ssf"
+    /// Cosine epochs; the run lasts `epochs + cooldownEpochs` (timm's convention).
+    public var epochs = 100
+    public var cooldownEpochs = 10
+    public var warmupEpochs = 10
+    public var batchSize = 128
+    public var lr = 1e-3
+    public var warmupLR = 1e-7
+    public var minLR = 1e-8
+    public var weightDecay = 0.05
+    /// `adamw` or `sgd`.
+    public var opt = "adamw"
+    /// SGD momentum (Nesterov unless `nesterov` is false).
+    public var momentum = 0.9
+    public var nesterov = true
+    /// Input resolution (default: the model's).
+    public var imageSize: Int?
+    public var seed: UInt64 = 42
+    public var workers = 2
+    /// Label smoothing.
+    public var smoothing = 0.1
+    /// Mixup and CutMix alphas (0 turns each off), the probability a batch is mixed and of CutMix.
+    public var mixup = 0.0
+    public var cutmix = 0.0
+    public var mixupProb = 1.0
+    public var mixupSwitchProb = 0.5
+    /// RandAugment config string (`rand-m9-mstd0.5-inc1`), nil for none.
+    public var aa: String?
+    /// Random erasing probability.
+    public var reprob = 0.0
+    /// Random-resized-crop scale range and horizontal flip probability.
+    public var scaleMin = 0.08
+    public var hflip = 0.5
+    /// VTAB's preprocessing: a direct bicubic resize, no augmentation.
+    public var directResize = false
+    /// EMA decay of the trainable weights (nil: no EMA); with EMA the averaged weights are evaluated.
+    public var emaDecay: Double?
+    /// Batches whose gradients are summed per update.
+    public var gradAccum = 1
+    /// Global gradient-norm clip (nil: none).
+    public var clipGrad: Double?
+    public var trainSplit = "train"
+    /// Split for best-checkpoint selection (nil: `val` when present, else `test`).
+    public var evalSplit: String?
+    public var badImages = "fail"
+    /// Limits on samples used per split (nil: all), for quick runs on a subset.
+    public var trainLimit: Int?
+    public var evalLimit: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, weights, data, method, epochs, cooldownEpochs = "cooldown_epochs", warmupEpochs = "warmup_epochs"
+        case batchSize = "batch_size", lr, warmupLR = "warmup_lr", minLR = "min_lr", weightDecay = "weight_decay"
+        case opt, momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
+        case mixupProb = "mixup_prob", mixupSwitchProb = "mixup_switch_prob", aa, reprob, scaleMin = "scale_min", hflip
+        case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
+        case trainSplit = "train_split", evalSplit = "eval_split", badImages = "bad_images"
+        case trainLimit = "train_limit", evalLimit = "eval_limit"
+    }
+
+    public init() {}
+
+    /// The configuration keys (as in YAML files).
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// Preset names.
+    public static let presetNames = ["cifar100", "imagenet", "vtab", "fgvc-cub", "fgvc-nabirds", "fgvc-flowers", "fgvc-cars", "fgvc-dogs"]
+
+    /// The reference's recipe for a benchmark (SSF-SPEC): AdamW, cosine with 10 warmup epochs from
+    /// 1e-7 to a 1e-8 floor, 10 cooldown epochs, seed 42. `imagenet` uses the CIFAR-100 recipe.
+    public static func preset(_ name: String) throws -> TrainingConfig {
+        var c = TrainingConfig()
+        switch name {
+        case "cifar100", "imagenet":
+            c.batchSize = 128; c.lr = 1e-3; c.weightDecay = 0.05; c.emaDecay = 0.99992
+            c.mixup = 0.8; c.cutmix = 1.0; c.smoothing = 0.1; c.aa = "rand-m9-mstd0.5-inc1"; c.reprob = 0.25
+        case "vtab":
+            c.batchSize = 64; c.lr = 1e-3; c.weightDecay = 5e-5; c.directResize = true; c.smoothing = 0
+            c.trainSplit = "train800val200"; c.evalSplit = "test"
+        case let fgvc where fgvc.hasPrefix("fgvc-"):
+            let rates = ["fgvc-cub": 1e-2, "fgvc-nabirds": 2e-4, "fgvc-flowers": 1e-2, "fgvc-cars": 2e-2, "fgvc-dogs": 2.5e-4]
+            guard let rate = rates[fgvc] else { fallthrough }
+            c.batchSize = 64; c.lr = rate; c.weightDecay = 0.05; c.smoothing = 0
+        default:
+            throw ConfigError("unknown preset '\(name)' (choose from \(presetNames.joined(separator: ", ")))")
+        }
+        return c
+    }
+
+    /// This configuration with `overrides` (configuration keys to JSON-compatible values) laid over it.
+    public func merging(_ overrides: [String: Any]) throws -> TrainingConfig {
+        let known = Set(Self.keys)
+        if let unknown = overrides.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ConfigError("unknown configuration key '\(unknown)' (known: \(Self.keys.joined(separator: ", ")))")
+        }
+        var dictionary = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self)) as? [String: Any] ?? [:]
+        for (key, value) in overrides { dictionary[key] = value is NSNull ? nil : value }
+        do {
+            return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: dictionary))
+        } catch {
+            throw ConfigError("invalid configuration value: \(error)")
+        }
+    }
+
+    /// The overrides a YAML file holds (a mapping of configuration keys).
+    public static func overrides(yaml text: String, path: String) throws -> [String: Any] {
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw ConfigError("\(path): not valid YAML (\(error))") }
+        guard let loaded else { return [:] }
+        guard let mapping = loaded as? [String: Any] else { throw ConfigError("\(path): expected a mapping of configuration keys") }
+        return mapping
+    }
+
+    /// The configuration as YAML.
+    public func yaml() throws -> String { try YAMLEncoder().encode(self) }
+
+    /// Throws when a value is out of range.
+    public func validate() throws {
+        guard epochs > 0, batchSize > 0, gradAccum > 0, workers >= 0, cooldownEpochs >= 0, warmupEpochs >= 0 else {
+            throw ConfigError("epochs, batch_size and grad_accum must be positive; workers, warmup and cooldown epochs not negative")
+        }
+        guard ["adamw", "sgd"].contains(opt) else { throw ConfigError("opt must be adamw or sgd, not '\(opt)'") }
+        guard lr > 0, minLR >= 0, warmupLR >= 0, weightDecay >= 0 else { throw ConfigError("learning rates and weight decay must not be negative") }
+        if let emaDecay, !(emaDecay > 0 && emaDecay < 1) { throw ConfigError("ema_decay must be in (0, 1)") }
+        if let clipGrad, !(clipGrad > 0) { throw ConfigError("clip_grad must be positive") }
+        guard ["fail", "skip"].contains(badImages) else { throw ConfigError("bad_images must be fail or skip") }
+    }
+
+    /// Total epochs of the run, cooldown included.
+    public var totalEpochs: Int { epochs + cooldownEpochs }
+}
+
+/// A configuration that cannot be used.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,92 @@
+// The datasets, transforms and loaders of a training run, built from its configuration.
+import Foundation
+import SSFData
+import SSFEngine
+import SSFModels
+
+/// The first `limit` samples of a dataset taken at an even stride (so sorted class folders stay balanced).
+public struct SubsetDataset: ImageDataset {
+    public let base: any ImageDataset
+    public let indices: [Int]
+
+    public init(_ base: any ImageDataset, limit: Int) {
+        self.base = base
+        let n = min(limit, base.count)
+        indices = (0..<n).map { $0 * base.count / n }
+    }
+
+    public var count: Int { indices.count }
+    public var classNames: [String] { base.classNames }
+    public func sample(at index: Int) throws -> (image: RGBImage, label: Int) { try base.sample(at: indices[index]) }
+    public func identity(at index: Int) -> String { base.identity(at: indices[index]) }
+}
+
+/// The training and evaluation data of a run.
+public struct TrainingData {
+    public let train: any ImageDataset
+    public let eval: any ImageDataset
+    /// The split the best checkpoint is selected on (`val`, or `test` when the dataset has no validation split).
+    public let evalSplit: String
+
+    public init(train: any ImageDataset, eval: any ImageDataset, evalSplit: String) {
+        self.train = train; self.eval = eval; self.evalSplit = evalSplit
+    }
+
+    /// Opens the configured dataset's training split and its evaluation split (`val` when it has one, else `test`).
+    public init(config: TrainingConfig) throws {
+        let spec = try DatasetSpec(parsing: config.data)
+        var train = try spec.open(split: config.trainSplit)
+        var eval: any ImageDataset, split: String
+        if let requested = config.evalSplit {
+            eval = try spec.open(split: requested); split = requested
+        } else if let val = try? spec.open(split: "val") {
+            eval = val; split = "val"
+        } else {
+            eval = try spec.open(split: "test"); split = "test"
+        }
+        if let limit = config.trainLimit { train = SubsetDataset(train, limit: limit) }
+        if let limit = config.evalLimit { eval = SubsetDataset(eval, limit: limit) }
+        self.init(train: train, eval: eval, evalSplit: split)
+    }
+
+    /// The shuffled, augmented training loader (the last partial batch dropped, as timm does).
+    public func trainLoader(config: TrainingConfig, preprocess: PreprocessConfig) throws -> DataLoader {
+        let size = config.imageSize ?? preprocess.inputSize
+        let filter: ResampleFilter = preprocess.interpolation == .bicubic ? .bicubic : .bilinear
+        let transform: any SampleTransform
+        if config.directResize {
+            transform = DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std)
+        } else {
+            let fill = preprocess.mean.map { UInt8(($0 * 255).rounded()) }
+            transform = TrainTransform(
+                crop: RandomResizedCrop(size: size, scale: config.scaleMin...1, filter: filter), flipProbability: config.hflip,
+                randAugment: try config.aa.map { try RandAugment(config: $0, fill: fill) },
+                mean: preprocess.mean, std: preprocess.std,
+                erasing: config.reprob > 0 ? RandomErasing(probability: config.reprob) : nil)
+        }
+        let classes = train.classNames.count
+        let mixup = config.mixup > 0 || config.cutmix > 0
+            ? Mixup(mixupAlpha: config.mixup, cutmixAlpha: config.cutmix, probability: config.mixupProb,
+                    switchProbability: config.mixupSwitchProb, labelSmoothing: Float(config.smoothing), classCount: classes)
+            : nil
+        return DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: train.count >= config.batchSize,
+                          transform: transform, mixup: mixup, workers: config.workers, seed: config.seed,
+                          badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+    }
+
+    /// The evaluation loader (timm's resize + center crop, or VTAB's direct resize).
+    public func evalLoader(config: TrainingConfig, preprocess: PreprocessConfig) -> DataLoader {
+        TrainingData.evalLoader(eval, config: config, preprocess: preprocess)
+    }
+
+    /// An evaluation loader over `dataset`.
+    public static func evalLoader(_ dataset: any ImageDataset, config: TrainingConfig, preprocess: PreprocessConfig) -> DataLoader {
+        let size = config.imageSize ?? preprocess.inputSize
+        let filter: ResampleFilter = preprocess.interpolation == .bicubic ? .bicubic : .bilinear
+        let transform: any SampleTransform = config.directResize
+            ? DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std)
+            : EvalTransform(imageSize: size, cropFraction: preprocess.cropFraction, filter: filter, mean: preprocess.mean, std: preprocess.std)
+        return DataLoader(dataset: dataset, batchSize: config.batchSize, shuffle: false, transform: transform,
+                          workers: config.workers, seed: config.seed, badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+    }
+}

@@ -1,0 +1,62 @@
+// `ssf eval`: top-1/top-5 accuracy, loss and images/s of a model on a dataset split.
+import ArgumentParser
+import Foundation
+import SSFData
+import SSFEngine
+import SSFModels
+import SSFNN
+import SSFTraining
+import SSFTuning
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model on a dataset split: top-1, top-5, loss, images/s.",
+        discussion: """
+        --checkpoint lays tensors over the loaded model: a run's best.safetensors or last.safetensors
+        (with the run's --method), or a task.delta.safetensors. The head is sized for the dataset's classes.
+        """)
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Dataset as FORMAT:PATH[:split].") var data: String
+    @Option(help: "Split to evaluate (default: val when present, else test).") var split: String?
+    @Option(help: "Tensors to load over the weights (a run's best/last checkpoint or a delta file).") var checkpoint: String?
+    @Option(name: .customLong("batch-size"), help: "Images per batch.") var batchSize = 64
+    @Option(name: .customLong("image-size"), help: "Input resolution (default: the model's).") var imageSize: Int?
+    @Flag(name: .customLong("direct-resize"), help: "VTAB preprocessing: a direct bicubic resize instead of resize + center crop.") var directResize = false
+    @Option(help: "Evaluate on this many samples (an even stride through the split).") var limit: Int?
+    @Option(help: "Loader worker threads.") var workers = 2
+    @OptionGroup var threadOptions: ThreadOptions
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        threadOptions.apply()
+        var config = TrainingConfig()
+        config.data = data; config.evalSplit = split; config.batchSize = batchSize; config.imageSize = imageSize
+        config.directResize = directResize; config.workers = workers
+        let spec = try DatasetSpec(parsing: data)
+        let chosen = split ?? ((try? spec.open(split: "val")) != nil ? "val" : "test")
+        var dataset = try spec.open(split: chosen)
+        if let limit { dataset = SubsetDataset(dataset, limit: limit) }
+        var options = modelOptions
+        if options.numClasses == nil { options.numClasses = dataset.classNames.count }
+        let loaded = try options.load()
+        if let checkpoint {
+            let tensors = try SafeTensors.load(URL(fileURLWithPath: checkpoint)).tensors
+            let report = loaded.model.load(stateDict: tensors, ignoring: [])
+            guard report.shapeMismatches.isEmpty, report.unexpected.isEmpty else {
+                throw ValidationError("\(checkpoint) does not fit \(options.model) with --method \(options.method.rawValue): \(report.unexpected.prefix(4) + report.shapeMismatches.prefix(4).map(\.name))")
+            }
+        }
+        var preprocess = loaded.spec.preprocess
+        if let imageSize { preprocess.inputSize = imageSize }
+        let loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
+        let result = try evaluate(loaded.model, loader: loader)
+        if json {
+            print(String(format: "{\"model\": \"%@\", \"data\": \"%@\", \"split\": \"%@\", \"images\": %d, \"top1\": %.4f, \"top5\": %.4f, \"loss\": %.6f, \"images_per_s\": %.3f}",
+                         options.model, data, chosen, result.images, result.top1, result.top5, result.loss, result.imagesPerSecond))
+        } else {
+            print(String(format: "%@ on %@ (%@, %d images): top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.1f images/s",
+                         options.model, data, chosen, result.images, result.top1, result.top5, result.loss, result.imagesPerSecond))
+        }
+    }
+}

@@ -1,0 +1,86 @@
+// AdamW and SGD (Nesterov momentum) steps and the cosine-warmup schedule against PyTorch/timm
+// values from tools/gen_training_fixtures.py, plus evaluation counts and configuration merging.
+import Foundation
+import SSFEngine
+import SSFNN
+import SSFTraining
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+    private func fixture() throws -> [String: Any] {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "training_reference", withExtension: "json", subdirectory: "Fixtures"))
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    }
+
+    private func floats(_ value: Any?) -> [Float] { (value as? [Double] ?? []).map(Float.init) }
+
+    /// Runs three steps of `optimizer` on the fixture's parameters (3×4 with decay, 4 without) and compares.
+    private func check(_ reference: [String: Any], make: ([Parameter]) -> Optimizer) throws {
+        let w = Parameter(Tensor(shape: [3, 4], floats(reference["w"]))), b = Parameter(Tensor(shape: [4], floats(reference["b"])))
+        let optimizer = make([w, b])
+        for pair in try XCTUnwrap(reference["grads"] as? [[[Double]]]) {
+            optimizer.update([Tensor(shape: [3, 4], pair[0].map(Float.init)), Tensor(shape: [4], pair[1].map(Float.init))])
+        }
+        for (got, want) in zip(w.value.scalars + b.value.scalars, floats(reference["w_after"]) + floats(reference["b_after"])) {
+            XCTAssertEqual(got, want, accuracy: 2e-6)
+        }
+        XCTAssertEqual(optimizer.step, 3)
+    }
+
+    func testAdamWMatchesPyTorch() throws {
+        let reference = try XCTUnwrap(try fixture()["adamw"] as? [String: Any])
+        try check(reference) { AdamW($0, learningRate: Float(reference["lr"] as! Double), weightDecay: 0.05) }
+    }
+
+    func testNesterovSGDMatchesPyTorch() throws {
+        let reference = try XCTUnwrap(try fixture()["sgd"] as? [String: Any])
+        try check(reference) { SGD($0, learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.05) }
+    }
+
+    func testCosineWarmupMatchesTimm() throws {
+        for s in try XCTUnwrap(try fixture()["schedules"] as? [[String: Any]]) {
+            let epochs = s["epochs"] as! Int, warmup = s["warmup"] as! Int, steps = s["steps_per_epoch"] as! Int
+            let (base, warmupLR, minLR) = (s["base"] as! Double, s["warmup_lr"] as! Double, s["min_lr"] as! Double)
+            let perUpdate = CosineSchedule(baseLR: base, epochs: epochs, warmupEpochs: warmup, updatesPerEpoch: steps, warmupLR: warmupLR, minLR: minLR)
+            for (u, want) in (s["per_update"] as! [Double]).enumerated() {
+                XCTAssertEqual(perUpdate.learningRate(at: Double(u)), want, accuracy: 1e-12 * base, "update \(u)")
+            }
+            let perEpoch = CosineSchedule(baseLR: base, tInitial: Double(epochs), warmupT: Double(warmup), warmupLR: warmupLR, minLR: minLR)
+            for (e, want) in (s["per_epoch"] as! [Double]).enumerated() {
+                XCTAssertEqual(perEpoch.learningRate(at: Double(e)), want, accuracy: 1e-12 * base, "epoch \(e)")
+            }
+        }
+    }
+
+    func testEvaluationCounts() {
+        var result = EvaluationResult(classes: 6)
+        // Row 0: class 2 is best (correct). Row 1: label 0 ranks 3rd (top-5 hit). Row 2: label 5 ranks last.
+        let logits = Tensor(shape: [3, 6], [0, 1, 5, 2, 3, 4,
+                                            1, 0, 3, 2, 0, 0,
+                                            6, 5, 4, 3, 2, 1])
+        result.add(logits: logits, labels: [2, 0, 5])
+        XCTAssertEqual(result.top1, 100.0 / 3, accuracy: 1e-9)
+        XCTAssertEqual(result.top5, 200.0 / 3, accuracy: 1e-9)
+        XCTAssertEqual(result.perClassTop1[2], 100)
+        XCTAssertEqual(result.perClassTop1[0], 0)
+        XCTAssertNil(result.perClassTop1[1])
+        let rowLoss = { (row: [Double], label: Int) in log(row.map(exp).reduce(0, +)) - row[label] }
+        let expected = (rowLoss([0, 1, 5, 2, 3, 4], 2) + rowLoss([1, 0, 3, 2, 0, 0], 0) + rowLoss([6, 5, 4, 3, 2, 1], 5)) / 3
+        XCTAssertEqual(result.loss, expected, accuracy: 1e-6)
+    }
+
+    func testPresetConfigFileAndFlagsMerge() throws {
+        let fromFile = try TrainingConfig.overrides(yaml: "lr: 0.5\nepochs: 3\naa: null\n", path: "test.yaml")
+        let config = try TrainingConfig.preset("cifar100").merging(fromFile).merging(["epochs": 4])
+        XCTAssertEqual(config.lr, 0.5)
+        XCTAssertEqual(config.epochs, 4)
+        XCTAssertNil(config.aa)
+        XCTAssertEqual(config.emaDecay, 0.99992)
+        XCTAssertEqual(config.batchSize, 128)
+        XCTAssertEqual(try TrainingConfig.preset("fgvc-cars").lr, 2e-2)
+        XCTAssertThrowsError(try config.merging(["learning_rate": 1]))
+        XCTAssertThrowsError(try TrainingConfig.preset("cifar10"))
+        // The saved YAML reads back to the same configuration.
+        XCTAssertEqual(try TrainingConfig().merging(try TrainingConfig.overrides(yaml: try config.yaml(), path: "saved")), config)
+    }
+}

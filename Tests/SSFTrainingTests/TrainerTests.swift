@@ -1,0 +1,115 @@
+// Training runs of a tiny ViT on an in-memory dataset: the run directory and summary, a stop
+// mid-epoch resumed to the uninterrupted run's metrics and weights, and the non-finite-loss stop.
+import Foundation
+import SSFData
+import SSFEngine
+import SSFModels
+import SSFNN
+import SSFTraining
+import SSFTuning
+import XCTest
+
+final class TrainerTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-trainer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// Three colour classes of noisy 16×16 images.
+    private func dataset(count: Int, seed: UInt64) -> PixelArrayDataset {
+        var rng = RandomGenerator(seed: seed)
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for i in 0..<count {
+            let label = i % 3
+            labels.append(label)
+            for c in 0..<3 {
+                for _ in 0..<256 { pixels.append(UInt8(max(0, min(255, (c == label ? 200 : 60) + Int(rng.nextNormal() * 30))))) }
+            }
+        }
+        return PixelArrayDataset(width: 16, height: 16, channels: 3, pixels: pixels, labels: labels, classNames: ["r", "g", "b"], source: "memory")
+    }
+
+    private let preprocess = PreprocessConfig(inputSize: 16, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], cropFraction: 1, interpolation: .bicubic)
+
+    private func config() -> TrainingConfig {
+        var c = TrainingConfig()
+        c.model = "tiny-vit"; c.data = "memory"; c.method = "ssf"
+        c.epochs = 2; c.cooldownEpochs = 1; c.warmupEpochs = 1; c.batchSize = 4; c.lr = 1e-2; c.smoothing = 0.1
+        c.directResize = true; c.workers = 1; c.gradAccum = 2; c.clipGrad = 1; c.emaDecay = 0.9
+        return c
+    }
+
+    /// A fresh SSF-tuned tiny ViT (the same weights for the same seed) and its trainer.
+    private func trainer(_ directory: String, config: TrainingConfig? = nil) throws -> Trainer {
+        var rng = RandomGenerator(seed: 3)
+        let model = VisionTransformer(config: VisionTransformerConfig(imgSize: 16, patchSize: 8, numClasses: 3, embedDim: 16, depth: 1, numHeads: 2),
+                                      using: &rng)
+        TuningMethod.ssf.apply(to: model, using: &rng)
+        let data = TrainingData(train: dataset(count: 12, seed: 1), eval: dataset(count: 6, seed: 2), evalSplit: "val")
+        return try Trainer(config: config ?? self.config(), model: model, modelName: "tiny-vit", data: data, preprocess: preprocess,
+                           directory: scratch.appendingPathComponent(directory), writesDelta: true)
+    }
+
+    private func metrics(_ directory: String) throws -> [[String: Double]] {
+        let text = try String(contentsOf: scratch.appendingPathComponent(directory).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            var row = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double])
+            row["images_per_s"] = nil; row["epoch_seconds"] = nil
+            return row
+        }
+    }
+
+    func testRunDirectoryAndResumeMidEpochMatchesUninterruptedRun() throws {
+        let full = try trainer("full")
+        XCTAssertEqual(try full.run(), .finished)
+        let names = try Set(FileManager.default.contentsOfDirectory(atPath: scratch.appendingPathComponent("full").path))
+        XCTAssertEqual(names, ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "task.delta.safetensors", "summary.json"])
+        let summaryData = try Data(contentsOf: scratch.appendingPathComponent("full/summary.json"))
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: summaryData) as? [String: Any])
+        for key in ["best_top1", "final_top1", "trainable_params", "train_seconds"] { XCTAssertNotNil(summary[key], key) }
+        XCTAssertEqual(summary["trainable_params"] as? Int, full.model.trainableCount)
+        XCTAssertEqual(summary["selected_on"] as? String, "val")
+        XCTAssertEqual(try metrics("full").count, 3)
+        XCTAssertEqual(try DeltaFile(contentsOf: scratch.appendingPathComponent("full/task.delta.safetensors")).baseModel, "tiny-vit")
+
+        // Stop in the second epoch after its first update (two batches), then resume with a fresh model and trainer.
+        let first = try trainer("resumed")
+        var stop = false
+        first.beforeBatch = { epoch, batch in if epoch == 1 && batch == 1 { stop = true } }
+        first.shouldStop = { stop }
+        XCTAssertEqual(try first.run(), .interrupted(epoch: 1, batch: 2))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("resumed/resume.safetensors").path))
+        XCTAssertEqual(try metrics("resumed").count, 1)
+        XCTAssertEqual(try trainer("resumed").run(resume: true), .finished)
+        XCTAssertEqual(try metrics("resumed"), try metrics("full"))
+        for name in ["last.safetensors", "best.safetensors"] {
+            let a = try SafeTensors.load(scratch.appendingPathComponent("full/" + name)).tensors
+            let b = try SafeTensors.load(scratch.appendingPathComponent("resumed/" + name)).tensors
+            XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+            for (key, tensor) in a { XCTAssertEqual(tensor.scalars, b[key]?.scalars, "\(name) \(key)") }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("resumed/resume.safetensors").path))
+    }
+
+    func testNonFiniteLossStopsAndKeepsLastGoodCheckpoint() throws {
+        var c = config()
+        c.opt = "sgd"
+        let run = try trainer("nan", config: c)
+        let head = try XCTUnwrap(run.model.trainableParameters.first { $0.0 == "head.weight" }?.1)
+        run.beforeBatch = { epoch, batch in
+            if epoch == 1 && batch == 1 { head.value = Tensor(shape: head.value.shape, repeating: .nan) }
+        }
+        XCTAssertThrowsError(try run.run()) { error in
+            XCTAssertTrue("\(error)".contains("epoch 2, batch 2"), "\(error)")
+        }
+        let directory = scratch.appendingPathComponent("nan")
+        let last = try SafeTensors.load(directory.appendingPathComponent("last.safetensors"))
+        XCTAssertEqual(last.metadata["epoch"], "1")
+        XCTAssertTrue(last.tensors.values.allSatisfy { $0.scalars.allSatisfy(\.isFinite) })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("summary.json").path))
+    }
+}
