@@ -41,7 +41,12 @@ struct EvalCommand: ParsableCommand {
         if options.numClasses == nil { options.numClasses = dataset.classNames.count }
         let loaded = try options.load()
         if let checkpoint {
-            let tensors = try SafeTensors.load(URL(fileURLWithPath: checkpoint)).tensors
+            let file = try SafeTensors.load(URL(fileURLWithPath: checkpoint))
+            var tensors = file.tensors
+            if file.metadata["format"] == DeltaFile.formatTag {
+                // A delta checks that it was made on these base weights.
+                tensors = try DeltaFile(contentsOf: URL(fileURLWithPath: checkpoint)).ssfState(onBase: loaded.model.stateDict(), model: options.model)
+            }
             let report = loaded.model.load(stateDict: tensors, ignoring: [])
             guard report.shapeMismatches.isEmpty, report.unexpected.isEmpty else {
                 throw ValidationError("\(checkpoint) does not fit \(options.model) with --method \(options.method.rawValue): \(report.unexpected.prefix(4) + report.shapeMismatches.prefix(4).map(\.name))")
