@@ -52,17 +52,14 @@ public struct EvaluationResult: Sendable, Equatable {
 }
 
 /// Runs `model` in evaluation mode over every batch of `loader` (epoch 0, its order) and counts accuracy.
-public func evaluate(_ model: ImageClassifier, loader: DataLoader, onBatch: ((Int, Int) -> Void)? = nil) throws -> EvaluationResult {
+public func evaluate(_ model: ImageClassifier, loader: DataLoader) throws -> EvaluationResult {
     model.setTraining(false)
     var result = EvaluationResult(classes: model.numClasses)
     let start = DispatchTime.now().uptimeNanoseconds
     let batches = loader.epoch(0)
-    var b = 0
     while let batch = try batches.next() {
-        b += 1
         guard !batch.labels.isEmpty else { continue }
         result.add(logits: model(batch.images), labels: batch.labels)
-        onBatch?(b, loader.batchCount)
     }
     result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return result

@@ -57,7 +57,7 @@ public final class Trainer {
     /// Registry name of the model (checkpoint metadata and the delta file).
     public let modelName: String
     /// Whether to write `task.delta.safetensors` (the method trains SSF vectors and the head only).
-    public var writesDelta: Bool
+    public let writesDelta: Bool
     public let data: TrainingData
     let trainLoader: DataLoader
     let evalLoader: DataLoader
@@ -79,6 +79,8 @@ public final class Trainer {
     private var bestTop1 = -1.0, bestEpoch = -1
     private var trainSeconds = 0.0
     private var epochLossSum = 0.0, epochLossCount = 0
+    // Throughput of the epoch in progress.
+    private var epochImages = 0, epochSeconds = 0.0
 
     public init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
                 preprocess: PreprocessConfig, directory: URL, writesDelta: Bool) throws {
@@ -141,7 +143,6 @@ public final class Trainer {
         return .finished
     }
 
-    private var epochImages = 0, epochSeconds = 0.0
     private var epochImagesPerSecond: Double { epochSeconds > 0 ? Double(epochImages) / epochSeconds : 0 }
 
     /// Trains the rest of the current epoch; returns an outcome when stopped early.

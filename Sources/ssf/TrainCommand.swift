@@ -115,9 +115,12 @@ struct TrainCommand: ParsableCommand {
         let outcome = try trainer.run(resume: resume != nil)
         interrupt.cancel()
         if outcome == .finished {
-            let summary = try String(contentsOf: directory.appendingPathComponent("summary.json"), encoding: .utf8)
-            print(summary.split(separator: "\n").filter { ["best_top1", "final_top1", "train_seconds", "trainable_params"].contains(where: $0.contains) }
-                .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " "))
+            let data = try Data(contentsOf: directory.appendingPathComponent("summary.json"))
+            let summary = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+            let number = { (key: String) in (summary[key] as? NSNumber)?.doubleValue ?? 0 }
+            print(String(format: "best top-1 %.2f%% (epoch %d, selected on %@), final top-1 %.2f%%, %d trainable parameters, %.0f s of training",
+                         number("best_top1"), Int(number("best_epoch")), summary["selected_on"] as? String ?? "?", number("final_top1"),
+                         Int(number("trainable_params")), number("train_seconds")))
         }
     }
 
