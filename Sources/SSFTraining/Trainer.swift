@@ -115,6 +115,10 @@ public final class Trainer {
             try restore()
             onEvent(.message("resuming at epoch \(epoch + 1), batch \(batch + 1) of \(trainLoader.batchCount)"))
         } else {
+            // A fresh run in a used directory starts clean.
+            for name in ["resume.safetensors", "last.safetensors", "best.safetensors", "task.delta.safetensors"] {
+                try? FileManager.default.removeItem(at: file(name))
+            }
             try Data(try config.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
             try Data().write(to: file("metrics.jsonl"))
         }
@@ -168,7 +172,9 @@ public final class Trainer {
                 }
                 let value = Double(loss.item)
                 guard value.isFinite else {
-                    throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (the last good checkpoint is \(file("last.safetensors").path))")
+                    let last = file("last.safetensors")
+                    let kept = FileManager.default.fileExists(atPath: last.path) ? "the last good checkpoint is \(last.path)" : "no epoch had finished"
+                    throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (\(kept))")
                 }
                 let grads = tape.backward(from: loss, seed: Tensor(scalar: 1 / Float(groupSize)))
                 for (i, (_, p)) in trainable.enumerated() {

@@ -58,7 +58,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("eval-split"), help: "Split to select the best checkpoint on (default: val, else test).") var evalSplit: String?
     @Option(name: .customLong("bad-images"), help: "fail or skip unreadable images.") var badImages: String?
     @Option(name: .customLong("output"), help: "Run directory (default: runs/<model>-<method>-<time>).") var output: String?
-    @Option(help: "Continue the interrupted run in this directory (its config.yaml is used).") var resume: String?
+    @Option(help: "Continue the interrupted run in this directory (its config.yaml is used; of the other flags only --workers and --threads apply).") var resume: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     /// The flags that were given, as configuration keys.
