@@ -13,7 +13,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a model on a dataset split: top-1, top-5, loss, images/s.",
         discussion: """
-        --checkpoint lays tensors over the loaded model: a run's best.safetensors or last.safetensors
+        --checkpoint lays tensors over the loaded model: a run's best.safetensors or last.safetensors \
         (with the run's --method), or a task.delta.safetensors. The head is sized for the dataset's classes.
         """)
     @OptionGroup var modelOptions: ModelOptions

@@ -17,11 +17,11 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Fine-tune a model on a dataset (default method: ssf) and write a run directory.",
         discussion: """
-        Settings resolve as: defaults, then --preset (the SSF reference's recipe: \(TrainingConfig.presetNames.joined(separator: ", "))),
-        then --config FILE.yaml (keys as in the run's config.yaml), then the flags. The run directory gets
-        config.yaml (resolved), metrics.jsonl (one line per epoch), last.safetensors and best.safetensors
-        (the trainable tensors; the EMA's when --ema-decay is set), task.delta.safetensors (ssf) and
-        summary.json. The best checkpoint is selected on the val split, or on test when the dataset has none
+        Settings resolve as: defaults, then --preset (the SSF reference's recipe: \(TrainingConfig.presetNames.joined(separator: ", "))), \
+        then --config FILE.yaml (keys as in the run's config.yaml), then the flags. The run directory gets \
+        config.yaml (resolved), metrics.jsonl (one line per epoch), last.safetensors and best.safetensors \
+        (the trainable tensors; the EMA's when --ema-decay is set), task.delta.safetensors (ssf) and \
+        summary.json. The best checkpoint is selected on the val split, or on test when the dataset has none \
         (summary.json says which in selected_on). Ctrl-C saves resume.safetensors; --resume RUN_DIR continues.
         """)
 
