@@ -87,34 +87,12 @@ public final class ConvNeXtStem: Module {
     }
 }
 
-/// The channels-last MLP of a block: fc1 → GELU → fc2.
-public final class ConvNeXtMlp: Module {
-    public let fc1: Linear, fc2: Linear
-    var ssfFC1: ScaleShift?, ssfFC2: ScaleShift?
-
-    init(dim: Int, hidden: Int, using rng: inout RandomGenerator) {
-        fc1 = makeLinear(dim, hidden, using: &rng)
-        fc2 = makeLinear(hidden, dim, using: &rng)
-    }
-
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfFC1, ssfFC2]) }
-    public var children: [(String, Module)] { [("fc1", fc1), ("fc2", fc2)] }
-
-    func enableSSF(using rng: inout RandomGenerator) {
-        ssfFC1 = ScaleShift(channels: fc1.outFeatures, using: &rng)
-        ssfFC2 = ScaleShift(channels: fc2.outFeatures, using: &rng)
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        applySSF(ssfFC2, fc2(gelu(applySSF(ssfFC1, fc1(x)))))
-    }
-}
-
 /// One residual block: depthwise conv (NCHW) → channels-last norm and MLP → layer scale → + input.
 public final class ConvNeXtBlock: Module {
     public let convDW: Conv2d
     public let norm: LayerNorm
-    public let mlp: ConvNeXtMlp
+    /// fc1 → GELU → fc2 on channels-last features (the transformers' MLP, with the same SSF sites).
+    public let mlp: TransformerMlp
     /// Layer scale, one factor per channel.
     public let gamma: Parameter
     public let dropPath: DropPath
@@ -125,7 +103,7 @@ public final class ConvNeXtBlock: Module {
     init(dim: Int, kernelSize: Int, mlpRatio: Int, layerScaleInit: Float, dropPath: DropPath, using rng: inout RandomGenerator) {
         convDW = makeConv(dim, dim, kernel: kernelSize, padding: kernelSize / 2, groups: dim, using: &rng)
         norm = LayerNorm(dim, eps: 1e-6)
-        mlp = ConvNeXtMlp(dim: dim, hidden: mlpRatio * dim, using: &rng)
+        mlp = TransformerMlp(dim: dim, hidden: mlpRatio * dim, using: &rng)
         gamma = Parameter(.full([dim], layerScaleInit))
         self.dropPath = dropPath
     }

@@ -1,5 +1,5 @@
 // The building blocks of timm's VisionTransformer (patch embedding, attention, MLP, pre-norm block),
-// with their SSF sites. The MLP is shared with the Swin Transformer.
+// with their SSF sites. The MLP is shared with the Swin Transformer and ConvNeXt.
 //
 // SSF sites (SSF-SPEC, the reference `models/vision_transformer.py`): `patch_embed.ssf_*_1` after the
 // patch projection; in each block `ssf_*_1` after `norm1` and `ssf_*_2` after `norm2`;
