@@ -88,7 +88,7 @@ public final class ConvNeXtStem: Module {
 }
 
 /// One residual block: depthwise conv (NCHW) → channels-last norm and MLP → layer scale → + input.
-public final class ConvNeXtBlock: Module {
+public final class ConvNeXtBlock: TensorLayer {
     public let convDW: Conv2d
     public let norm: LayerNorm
     /// fc1 → GELU → fc2 on channels-last features (the transformers' MLP, with the same SSF sites).
@@ -130,7 +130,7 @@ public final class ConvNeXtBlock: Module {
 }
 
 /// Resolution halving between stages: `0` = LayerNorm2d, `1` = 2×2/2 conv.
-public final class ConvNeXtDownsample: Module {
+public final class ConvNeXtDownsample: TensorLayer {
     public let norm: LayerNorm2d
     public let conv: Conv2d
 
@@ -144,25 +144,7 @@ public final class ConvNeXtDownsample: Module {
 }
 
 /// One resolution stage: optional downsampling, then residual blocks.
-public final class ConvNeXtStage: Module {
-    public let downsample: ConvNeXtDownsample?
-    public let blocks: ModuleList<ConvNeXtBlock>
-
-    init(downsample: ConvNeXtDownsample?, blocks: [ConvNeXtBlock]) {
-        self.downsample = downsample
-        self.blocks = ModuleList(blocks)
-    }
-
-    public var children: [(String, Module)] {
-        (downsample.map { [("downsample", $0 as Module)] } ?? []) + [("blocks", blocks)]
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = downsample.map { $0(x) } ?? x
-        for block in blocks.modules { y = block(y) }
-        return y
-    }
-}
+public typealias ConvNeXtStage = DownsampleStage<ConvNeXtDownsample, ConvNeXtBlock>
 
 /// The classifier head: global average pool → LayerNorm (timm's LayerNorm2d on the pooled map) → fc.
 public final class ConvNeXtHead: Module {

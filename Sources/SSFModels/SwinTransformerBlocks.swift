@@ -110,7 +110,7 @@ public final class SwinWindowAttention: Module {
 }
 
 /// A Swin block on an NHWC map: `x + attn(norm1(x))` over (shifted) windows, then `x + mlp(norm2(x))`.
-public final class SwinBlock: Module {
+public final class SwinBlock: TensorLayer {
     public let norm1: LayerNorm, attn: SwinWindowAttention, norm2: LayerNorm, mlp: TransformerMlp
     public let dropPath1: DropPath, dropPath2: DropPath
     /// Window side and cyclic shift, as timm derives them from the stage resolution.
@@ -177,7 +177,7 @@ public final class SwinBlock: Module {
 
 /// Halves the resolution and doubles the width: each 2×2 neighbourhood's channels are concatenated
 /// (timm 1.0 order: (0,0), (1,0), (0,1), (1,1)), normalised, and linearly reduced.
-public final class SwinPatchMerging: Module {
+public final class SwinPatchMerging: TensorLayer {
     public let norm: LayerNorm
     public let reduction: Linear
 
@@ -201,25 +201,7 @@ public final class SwinPatchMerging: Module {
 }
 
 /// One resolution stage: patch merging (all stages but the first, timm 1.0 layout), then blocks.
-public final class SwinStage: Module {
-    public let downsample: SwinPatchMerging?
-    public let blocks: ModuleList<SwinBlock>
-
-    init(downsample: SwinPatchMerging?, blocks: [SwinBlock]) {
-        self.downsample = downsample
-        self.blocks = ModuleList(blocks)
-    }
-
-    public var children: [(String, Module)] {
-        (downsample.map { [("downsample", $0 as Module)] } ?? []) + [("blocks", blocks)]
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = downsample.map { $0(x) } ?? x
-        for block in blocks.modules { y = block(y) }
-        return y
-    }
-}
+public typealias SwinStage = DownsampleStage<SwinPatchMerging, SwinBlock>
 
 /// timm's `ClassifierHead` as Swin uses it: the (optional) `fc` after pooling.
 public final class SwinHead: Module {
