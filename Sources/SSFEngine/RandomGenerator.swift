@@ -56,9 +56,4 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         spareNormal = radius * sinf(angle)
         return radius * cosf(angle)
     }
-
-    /// A generator for an independent stream, derived from this one's seed material and `stream`.
-    public func derived(stream: UInt64) -> RandomGenerator {
-        RandomGenerator(seed: s0 ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ (s2 >> 1))
-    }
 }

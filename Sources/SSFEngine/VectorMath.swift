@@ -68,10 +68,6 @@ public func verf(_ x0: Vec) -> Vec {
     return x * p / q
 }
 
-/// Scalar helpers built on the vector versions, for tails and reference code.
-@inlinable public func sexp(_ x: Float) -> Float { vexp(Vec(repeating: x))[0] }
-@inlinable public func serf(_ x: Float) -> Float { verf(Vec(repeating: x))[0] }
-
 @inlinable @inline(__always)
 func loadVec(_ p: UnsafePointer<Float>, _ count: Int) -> Vec {
     if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
