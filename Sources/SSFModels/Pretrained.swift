@@ -44,9 +44,10 @@ extension LoadedModel {
 
 /// Loads registered models with pretrained weights.
 public enum Pretrained {
-    /// Whether a tensor name belongs to the classification head.
-    static func isHeadParameter(_ name: String) -> Bool {
-        name.hasPrefix("head.") || name.hasPrefix("classifier.") || name.hasPrefix("fc.")
+    /// Whether a tensor name belongs to the classification head: timm's `head`, `head.fc`,
+    /// `head.norm`; EfficientNet's `classifier`.
+    public static func isHeadParameter(_ name: String) -> Bool {
+        name.hasPrefix("head.") || name.contains(".head.") || name.hasPrefix("classifier.")
     }
 
     /// The class count of a checkpoint's head, read from its last 2-D head weight.

@@ -188,9 +188,7 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
     public static func isAdded(_ name: String) -> Bool { isSSF(name) || isAdapter(name) || isPrompt(name) || isLoRA(name) }
 
     /// Names of classification-head parameters (timm's `head`, `head.fc`, `head.norm`; EfficientNet's `classifier`).
-    public static func isHead(_ name: String) -> Bool {
-        name.hasPrefix("head.") || name.contains(".head.") || name.hasPrefix("classifier.")
-    }
+    public static func isHead(_ name: String) -> Bool { Pretrained.isHeadParameter(name) }
 }
 
 /// Trainable parameters of a model, split by kind.
