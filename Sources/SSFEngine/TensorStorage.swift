@@ -1,6 +1,11 @@
 // Reference-counted, 64-byte-aligned Float32 buffer that backs every Tensor.
 import CBLAS
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Keeps large freed buffers in the process heap for reuse instead of returning them to the
 /// system, so a training or inference step does not page-fault its activations in anew every
@@ -25,6 +30,13 @@ public enum StorageStats {
     public static var peakLiveBytes: Int { peakLiveBytesCounter.load(ordering: .relaxed) }
     /// Starts a new peak measurement from the current live bytes.
     public static func resetPeak() { peakLiveBytesCounter.store(liveBytes, ordering: .relaxed) }
+
+    /// Peak resident memory of this process in MiB (tensors, allocator and libraries together).
+    public static func peakResidentMiB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
 }
 
 /// A fixed-size Float32 buffer aligned to 64 bytes (one cache line, one AVX-512 vector).

@@ -147,6 +147,9 @@ public final class Trainer {
         return .finished
     }
 
+    /// Images one training epoch sees (the last partial batch is dropped).
+    private var imagesPerEpoch: Int { min(data.train.count, trainLoader.batchCount * config.batchSize) }
+
     private var epochImagesPerSecond: Double { epochSeconds > 0 ? Double(epochImages) / epochSeconds : 0 }
 
     /// Trains the rest of the current epoch; returns an outcome when stopped early.
@@ -255,8 +258,12 @@ public final class Trainer {
             "best_top1": bestTop1, "best_epoch": bestEpoch + 1, "final_top1": final?.top1 ?? 0, "final_top5": final?.top5 ?? 0,
             "final_eval_loss": final?.evalLoss ?? 0, "trainable_params": trainableCount, "train_seconds": trainSeconds,
             "selected_on": data.evalSplit, "train_images": data.train.count, "eval_images": data.eval.count,
-            "ema": ema != nil,
+            "ema": ema != nil, "peak_rss_mib": StorageStats.peakResidentMiB(),
+            "train_images_per_s": trainSeconds > 0 ? Double(imagesPerEpoch * config.totalEpochs) / trainSeconds : 0,
         ]
+        if let size = (try? FileManager.default.attributesOfItem(atPath: file("task.delta.safetensors").path))?[.size] as? Int {
+            summary["delta_bytes"] = size
+        }
         if let finalEval {
             let names = data.eval.classNames
             summary["per_class_top1"] = Dictionary(uniqueKeysWithValues: finalEval.perClassTop1.enumerated().compactMap { i, acc in

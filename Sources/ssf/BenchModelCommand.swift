@@ -95,16 +95,9 @@ struct BenchModelCommand: ParsableCommand {
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
             : mode == .train ? "train-\(method.rawValue)" : mode.rawValue
         if json {
-            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)\(comparison)}")
+            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", StorageStats.peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)\(comparison)}")
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
         }
     }
-}
-
-/// Peak resident memory of this process in MiB.
-func peakResidentMiB() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
 }
