@@ -135,3 +135,34 @@ int ssf_decode_png(const uint8_t *data, size_t length, int *width, int *height,
 }
 
 void ssf_free_pixels(uint8_t *pixels) { free(pixels); }
+
+int ssf_encode_png(const uint8_t *pixels, int width, int height, uint8_t **data, size_t *length,
+                   char *error, size_t error_capacity) {
+    png_image image;
+    memset(&image, 0, sizeof image);
+    image.version = PNG_IMAGE_VERSION;
+    image.width = (png_uint_32)width;
+    image.height = (png_uint_32)height;
+    image.format = PNG_FORMAT_RGB;
+    *data = NULL;
+    *length = 0;
+    // The first call sizes the output, the second writes it.
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&image, NULL, &size, 0, pixels, 0, NULL)) {
+        snprintf(error, error_capacity, "cannot encode PNG: %s", image.message);
+        return 1;
+    }
+    uint8_t *out = malloc(size);
+    if (!out) {
+        snprintf(error, error_capacity, "out of memory encoding a %dx%d PNG", width, height);
+        return 1;
+    }
+    if (!png_image_write_to_memory(&image, out, &size, 0, pixels, 0, NULL)) {
+        snprintf(error, error_capacity, "cannot encode PNG: %s", image.message);
+        free(out);
+        return 1;
+    }
+    *data = out;
+    *length = size;
+    return 0;
+}

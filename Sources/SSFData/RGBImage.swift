@@ -60,3 +60,34 @@ extension RGBImage {
         self.init(width: Int(width), height: Int(height), pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
     }
 }
+
+extension RGBImage {
+    /// The image as a PNG file.
+    public func pngData() throws -> Data {
+        var data: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        var message = [CChar](repeating: 0, count: 256)
+        let status = pixels.withUnsafeBufferPointer { ssf_encode_png($0.baseAddress!, Int32(width), Int32(height), &data, &length, &message, message.count) }
+        guard status == 0, let data else { throw ImageError(path: "<png encoder>", problem: String(cString: message)) }
+        defer { ssf_free_pixels(data) }
+        return Data(bytes: data, count: length)
+    }
+
+    /// `images` (all the same size) tiled in rows of `columns`, separated by `gap` pixels of `background`.
+    public static func grid(_ images: [RGBImage], columns: Int, gap: Int = 2, background: UInt8 = 255) -> RGBImage {
+        precondition(!images.isEmpty && columns > 0, "grid: no images")
+        let w = images[0].width, h = images[0].height
+        let rows = (images.count + columns - 1) / columns
+        let width = columns * w + (columns + 1) * gap, height = rows * h + (rows + 1) * gap
+        var pixels = [UInt8](repeating: background, count: width * height * 3)
+        for (i, image) in images.enumerated() {
+            precondition(image.width == w && image.height == h, "grid: images of different sizes")
+            let x0 = gap + (i % columns) * (w + gap), y0 = gap + (i / columns) * (h + gap)
+            for y in 0..<h {
+                let src = y * w * 3, dst = ((y0 + y) * width + x0) * 3
+                pixels.replaceSubrange(dst..<dst + w * 3, with: image.pixels[src..<src + w * 3])
+            }
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+}

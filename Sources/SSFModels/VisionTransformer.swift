@@ -180,4 +180,11 @@ let vitSpecs: [ModelSpec] = [
     vitSpec("vit_base_patch16_384", cropFraction: 1.0, .base(imgSize: 384)),
     vitSpec("vit_base_patch16_224.augreg_in21k", numClasses: 21843, .base(numClasses: 21843)),
     vitSpec("vit_base_patch16_224.orig_in21k", numClasses: 0, .base(numClasses: 0)),
+    vitSpec("demo_vit_patch4_32", numClasses: 8, cropFraction: 1.0, .demo),
 ]
+
+extension VisionTransformerConfig {
+    /// The small ViT of `ssf demo` (not a timm model): 32×32 inputs in 4×4 patches, 96 wide,
+    /// 4 blocks of 3 heads, pretrained by the demo on its procedural source task.
+    public static let demo = VisionTransformerConfig(imgSize: 32, patchSize: 4, numClasses: 8, embedDim: 96, depth: 4, numHeads: 3)
+}
