@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SSFData", targets: ["SSFData"]),
         .library(name: "SSFTuning", targets: ["SSFTuning"]),
         .library(name: "SSFTraining", targets: ["SSFTraining"]),
+        .library(name: "SSFReport", targets: ["SSFReport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,15 +55,17 @@ let package = Package(
         ),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
         .target(name: "SSFTuning", dependencies: ["SSFEngine", "SSFNN", "SSFModels"], swiftSettings: hotSettings),
+        // The offline HTML report of training runs (Foundation only).
+        .target(name: "SSFReport"),
         .target(
             name: "SSFTraining",
-            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Yams", package: "Yams")],
+            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFReport", .product(name: "Yams", package: "Yams")],
             swiftSettings: hotSettings
         ),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining",
+                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -72,6 +75,7 @@ let package = Package(
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],
     swiftLanguageModes: [.v5]

@@ -5,6 +5,7 @@ import SSFData
 import SSFEngine
 import SSFModels
 import SSFNN
+import SSFReport
 import SSFTuning
 
 /// What a training run reports while it runs.
@@ -144,6 +145,13 @@ public final class Trainer {
         }
         try? FileManager.default.removeItem(at: file("resume.safetensors"))
         try writeSummary(final: lastMetrics, finalEval: lastEval)
+        // The run's own report page; the run stands without it.
+        do {
+            try RunReport.write(runDirectories: [directory], title: "\(modelName) · \(config.method) · \(directory.lastPathComponent)",
+                                to: file("report.html"))
+        } catch {
+            onEvent(.message("could not write report.html: \(error)"))
+        }
         return .finished
     }
 

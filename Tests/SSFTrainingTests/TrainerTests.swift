@@ -67,7 +67,7 @@ final class TrainerTests: XCTestCase {
         let full = try trainer("full")
         XCTAssertEqual(try full.run(), .finished)
         let names = try Set(FileManager.default.contentsOfDirectory(atPath: scratch.appendingPathComponent("full").path))
-        XCTAssertEqual(names, ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "task.delta.safetensors", "summary.json"])
+        XCTAssertEqual(names, ["config.yaml", "metrics.jsonl", "last.safetensors", "best.safetensors", "task.delta.safetensors", "summary.json", "report.html"])
         let summaryData = try Data(contentsOf: scratch.appendingPathComponent("full/summary.json"))
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: summaryData) as? [String: Any])
         for key in ["best_top1", "final_top1", "trainable_params", "train_seconds"] { XCTAssertNotNil(summary[key], key) }
