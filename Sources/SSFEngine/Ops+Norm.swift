@@ -249,3 +249,59 @@ public func batchNormInference(_ x: Tensor, mean: Tensor, variance: Tensor, weig
     }
     return out
 }
+
+/// Layer normalisation over the last axis followed by an SSF scale-shift, in one pass:
+/// `y = (x̂ · w + b) · γ + β`, the same values as `scaleShift(layerNorm(x, …), …)`.
+///
+/// The backward keeps only the output and the row statistics: x̂ is recovered as
+/// `(y − (b·γ + β)) / (w·γ)`. Unfused, the normalisation would keep its input and the scale-shift
+/// its output, two activations of this size. When some |w·γ| is too small for the inversion to be
+/// accurate, the input is kept instead.
+public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5,
+                                scale: Tensor, shift: Tensor) -> Tensor {
+    let c = x.shape.last ?? 1
+    for (name, t) in [("weight", weight), ("bias", bias), ("scale", scale), ("shift", shift)] {
+        precondition(t.shape == [c], "layerNormScaleShift: \(name) \(t.shape) must be [\(c)]")
+    }
+    let groups = x.count / max(c, 1)
+    // The combined affine: a = w·γ, k = b·γ + β.
+    var a = Tensor(uninitializedShape: [c]), k = Tensor(uninitializedShape: [c])
+    let ap = a.mutablePointer(), kp = k.mutablePointer()
+    let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
+    for j in 0..<c { ap[j] = wp[j] * sp[j]; kp[j] = bp[j] * sp[j] + hp[j] }
+    let combinedScale = a, combinedShift = k
+    var (out, stats) = normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer)
+    if let tape = Tape.active(for: x, weight, bias, scale, shift) {
+        let largest = max(1, combinedShift.scalars.map(abs).max() ?? 0)
+        let invertible = combinedScale.scalars.allSatisfy { abs($0) > 1e-3 * largest }
+        let keptInput: Tensor? = invertible ? nil : x.untracked
+        let y = out.untracked, uw = weight.untracked, ub = bias.untracked, us = scale.untracked
+        out = tape.record(out, inputs: [x, weight, bias, scale, shift]) { g, needs in
+            // x̂, from the kept input or by inverting the output's affine.
+            let xh: Tensor
+            if let keptInput {
+                xh = recomputeNormalized(keptInput, stats, groups: groups, n: c)
+            } else {
+                var inv = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
+                let ip = inv.mutablePointer(), op = offset.mutablePointer()
+                for j in 0..<c { ip[j] = 1 / combinedScale.pointer[j]; op[j] = -combinedShift.pointer[j] / combinedScale.pointer[j] }
+                xh = channelAffine(y, inv.pointer, offset.pointer, .last)
+            }
+            var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
+            if needs[0] { gx = normalizeGroupsBackward(channelAffine(g, combinedScale.pointer, nil, .last), xh, stats.rstd, groups: groups, n: c) }
+            if needs[1] || needs[2] {
+                // dL/d(LN output) = g·γ.
+                let sums = channelGradientSums(channelAffine(g, us.pointer, nil, .last), needs[1] ? xh : nil, .last)
+                gw = sums.gx; gb = sums.g
+            }
+            if needs[3] || needs[4] {
+                // The LN output z = x̂·w + b is what γ scales.
+                let z = needs[3] ? channelAffine(xh, uw.pointer, ub.pointer, .last) : nil
+                let sums = channelGradientSums(g, z, .last)
+                gScale = sums.gx; gShift = sums.g
+            }
+            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil, needs[3] ? gScale : nil, needs[4] ? gShift : nil]
+        }
+    }
+    return out
+}

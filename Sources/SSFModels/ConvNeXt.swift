@@ -122,7 +122,7 @@ public final class ConvNeXtBlock: TensorLayer {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = applySSF(ssfConv, convDW(x)).permuted([0, 2, 3, 1])
-        y = mlp(applySSF(ssfNorm, norm(y)))
+        y = mlp(norm(y, then: ssfNorm))
         if let adapter { y = adapter(y) }
         y = y * gamma.tensor
         return dropPath(y.permuted([0, 3, 1, 2])) + x

@@ -105,7 +105,7 @@ public final class SwinTransformer: ImageClassifier {
                      "Swin: input \(images.shape) must be [B, \(config.inChannels), \(config.imgSize), \(config.imgSize)]")
         var x = patchEmbed(images)
         for stage in layers.modules { x = stage(x) }
-        return applySSF(ssfNorm, norm(x))
+        return norm(x, then: ssfNorm)
     }
 
     public func callAsFunction(_ images: Tensor) -> Tensor {

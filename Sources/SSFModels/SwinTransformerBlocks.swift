@@ -29,7 +29,7 @@ public final class SwinPatchEmbed: Module {
 
     /// `[B, C, H, W]` → `[B, H/p, W/p, D]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        applySSF(ssfNorm, norm(applySSF(ssfProj, proj(x).permuted([0, 2, 3, 1]))))
+        norm(applySSF(ssfProj, proj(x).permuted([0, 2, 3, 1])), then: ssfNorm)
     }
 }
 
@@ -153,8 +153,8 @@ public final class SwinBlock: TensorLayer {
 
     /// `[B, H, W, C]` → `[B, H, W, C]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = x + dropPath1(windowAttention(applySSF(ssfNorm1, norm1(x))))
-        let branch = mlp(applySSF(ssfNorm2, norm2(y)))
+        let y = x + dropPath1(windowAttention(norm1(x, then: ssfNorm1)))
+        let branch = mlp(norm2(y, then: ssfNorm2))
         return y + dropPath2(adapter.map { $0(branch) } ?? branch)
     }
 

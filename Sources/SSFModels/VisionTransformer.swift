@@ -119,7 +119,7 @@ public final class VisionTransformer: ImageClassifier {
             if i > 0, let prompts, prompts.isDeep { x = prompts.replace(x, layer: i) }
             x = block(x)
         }
-        return applySSF(ssfNorm, norm(x))
+        return norm(x, then: ssfNorm)
     }
 
     /// The class token of the final features, `[B, D]`.

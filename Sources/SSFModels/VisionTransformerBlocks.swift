@@ -139,10 +139,10 @@ public final class ViTBlock: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var branch = attn(applySSF(ssfNorm1, norm1(x)))
+        var branch = attn(norm1(x, then: ssfNorm1))
         if let ls1 { branch = ls1(branch) }
         let y = x + dropPath1(branch)
-        branch = mlp(applySSF(ssfNorm2, norm2(y)))
+        branch = mlp(norm2(y, then: ssfNorm2))
         if let adapter { branch = adapter(branch) }
         if let ls2 { branch = ls2(branch) }
         return y + dropPath2(branch)

@@ -36,6 +36,16 @@ public func applySSF(_ site: ScaleShift?, _ x: Tensor) -> Tensor {
     site.map { $0(x) } ?? x
 }
 
+extension LayerNorm {
+    /// This normalisation followed by an optional SSF site, fused into one op when the site is
+    /// enabled (same values; the backward keeps one activation instead of two).
+    public func callAsFunction(_ x: Tensor, then ssf: ScaleShift?) -> Tensor {
+        guard let ssf, ssf.axis == .last else { return applySSF(ssf, self(x)) }
+        return layerNormScaleShift(x, weight: weight.tensor, bias: bias.tensor, eps: eps,
+                                   scale: ssf.scale.tensor, shift: ssf.shift.tensor)
+    }
+}
+
 /// The state-dictionary entries of a module's SSF sites, numbered from 1 in the given order
 /// (sites that are not enabled are skipped without renumbering the others).
 public func ssfParameters(_ sites: [ScaleShift?]) -> [(String, Parameter)] {
