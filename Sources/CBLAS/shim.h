@@ -6,6 +6,7 @@
 static inline void ssf_blas_set_threads(int n) { (void)n; }
 static inline int ssf_blas_get_threads(void) { return 1; }
 static inline void ssf_keep_freed_memory(void) {}
+static inline const char *ssf_blas_core_name(void) { return "Accelerate"; }
 #else
 #include <cblas.h>
 #include <malloc.h>
@@ -16,5 +17,7 @@ static inline void ssf_keep_freed_memory(void) {
 }
 static inline void ssf_blas_set_threads(int n) { openblas_set_num_threads(n); }
 static inline int ssf_blas_get_threads(void) { return openblas_get_num_threads(); }
+/// The kernel set OpenBLAS selected for this CPU (e.g. "Haswell", "SkylakeX").
+static inline const char *ssf_blas_core_name(void) { return openblas_get_corename(); }
 #endif
 #endif

@@ -23,3 +23,9 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
+
+extension BLAS {
+    /// The kernel set the BLAS library uses on this CPU (OpenBLAS's core name, e.g. "Haswell";
+    /// `OPENBLAS_CORETYPE` overrides OpenBLAS's own choice).
+    public static var coreName: String { String(cString: ssf_blas_core_name()) }
+}

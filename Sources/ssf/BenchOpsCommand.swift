@@ -19,7 +19,7 @@ struct BenchOpsCommand: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let report = BenchReport(json: json)
-        report.header("ssf bench ops — \(Threading.threads) thread(s)")
+        report.header("ssf bench ops — \(Threading.threads) thread(s), BLAS kernels: \(BLAS.coreName)")
         var rng = RandomGenerator(seed: 0)
         let tokens = 8 * 197
 
