@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# A small-scale, real-data version of the SSF paper's comparison of tuning methods:
+# EfficientNet-Lite0 with its real ImageNet weights, fine-tuned on CIFAR-10 and Fashion-MNIST
+# with linear probing, bias tuning, SSF and full fine-tuning, on documented subsets at 96 px.
+# Writes docs/RESULTS.md (table, commands, machine) and docs/results-report.html (curves).
+#
+#   bash tools/reproduce.sh                 # everything (about 25 minutes on 2 cores)
+#   METHODS="linear ssf" DATASETS=cifar10 bash tools/reproduce.sh
+#   FORCE=1 bash tools/reproduce.sh         # train again even where a finished run exists
+#
+# Inputs (nothing is committed): the CIFAR-10 JPEG tarball (CIFAR10_TAR, default
+# ../shared/data/cifar10-jpeg.tar.gz), Debian's dataset-fashion-mnist package (installed when
+# run as root), and the EfficientNet-Lite0 weights that tools/fetch_real_data.sh downloads.
+# Work files go to SSF_REPRO_DIR (default ~/.cache/ssf/reproduce).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+cache="${SSF_CACHE:-$HOME/.cache/ssf}"
+work="${SSF_REPRO_DIR:-$cache/reproduce}"
+cifar_tar="${CIFAR10_TAR:-$root/../shared/data/cifar10-jpeg.tar.gz}"
+fmnist="${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
+threads="${SSF_NUM_THREADS:-$(nproc)}"
+methods="${METHODS:-linear bias ssf full}"
+datasets="${DATASETS:-cifar10 fashion-mnist}"
+train_per_class=500
+test_per_class=300
+weights="$cache/efficientnet-lite0-57934424.pth"
+
+# Peak learning rate per method (AdamW, batch 32).
+lr_for() { case "$1" in full) echo 0.0005 ;; *) echo 0.01 ;; esac; }
+
+bash scripts/deps.sh
+[ -f "$weights" ] || bash tools/fetch_real_data.sh
+if [[ " $datasets " == *" fashion-mnist "* ]] && [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist >/dev/null
+  else
+    echo "Fashion-MNIST is missing; install it with: sudo apt-get install dataset-fashion-mnist" >&2; exit 1
+  fi
+fi
+mkdir -p "$work/runs" "$work/logs" "$root/docs"
+if [[ " $datasets " == *" cifar10 "* ]] && [ ! -d "$work/cifar10-$train_per_class/train" ]; then
+  [ -f "$cifar_tar" ] || { echo "CIFAR-10 tarball not found at $cifar_tar (set CIFAR10_TAR)" >&2; exit 1; }
+  python3 tools/make_cifar10_subset.py "$cifar_tar" "$work/cifar10-$train_per_class" --train $train_per_class --test $test_per_class
+fi
+swift build -c release --product ssf >&2
+ssf="$root/.build/release/ssf"
+
+data_for() {
+  case "$1" in
+    cifar10) echo "imagefolder:$work/cifar10-$train_per_class" ;;
+    # An even stride through the 60,000/10,000 images keeps the ten classes balanced.
+    fashion-mnist) echo "fashion-mnist:$fmnist" ;;
+  esac
+}
+limits_for() {
+  case "$1" in
+    fashion-mnist) echo "--train-limit $((10 * train_per_class)) --eval-limit $((10 * test_per_class))" ;;
+    *) echo "" ;;
+  esac
+}
+
+: > "$work/commands.txt"
+for ds in $datasets; do
+  for m in $methods; do
+    # lora and adapter need linear layers/MLP blocks; ssf says so when they do not apply.
+    if ! "$ssf" inspect --model tf_efficientnet_lite0 --method "$m" --num-classes 10 >/dev/null 2>"$work/logs/$ds-$m.check"; then
+      echo "skip $m on $ds: $(tail -n 1 "$work/logs/$ds-$m.check")"
+      continue
+    fi
+    cmd="ssf train --model tf_efficientnet_lite0 --weights $weights --data $(data_for "$ds") $(limits_for "$ds") --method $m --lr $(lr_for "$m") --config configs/repro-lite0-96px.yaml --threads $threads --output $work/runs/$ds-$m"
+    echo "$cmd" | tee -a "$work/commands.txt"
+    if [ -z "${FORCE:-}" ] && [ -f "$work/runs/$ds-$m/summary.json" ]; then
+      echo "(kept the finished run in $work/runs/$ds-$m; FORCE=1 trains again)"; continue
+    fi
+    # shellcheck disable=SC2086
+    "$ssf" ${cmd#ssf } > "$work/logs/$ds-$m.log" 2>&1 || { echo "failed: see $work/logs/$ds-$m.log" >&2; exit 1; }
+    tail -n 1 "$work/logs/$ds-$m.log"
+  done
+done
+
+runs=()
+for ds in $datasets; do for m in $methods; do [ -f "$work/runs/$ds-$m/summary.json" ] && runs+=("$work/runs/$ds-$m"); done; done
+"$ssf" report "${runs[@]}" --title "EfficientNet-Lite0: linear, bias, SSF and full fine-tuning on CIFAR-10 and Fashion-MNIST subsets" \
+  --output docs/results-report.html
+python3 tools/results_table.py --commands "$work/commands.txt" --threads "$threads" \
+  --train-per-class $train_per_class --test-per-class $test_per_class "${runs[@]}" > docs/RESULTS.md
+echo "wrote docs/RESULTS.md and docs/results-report.html"

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes docs/RESULTS.md (to stdout) from the run directories of tools/reproduce.sh:
+the table of each dataset (accuracy, trainable parameters, training time, memory), the exact
+commands and the machine they ran on."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+ap = argparse.ArgumentParser()
+ap.add_argument("runs", nargs="+")
+ap.add_argument("--commands", required=True)
+ap.add_argument("--threads", type=int, required=True)
+ap.add_argument("--train-per-class", type=int, required=True)
+ap.add_argument("--test-per-class", type=int, required=True)
+args = ap.parse_args()
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=True).stdout.strip()
+    except subprocess.CalledProcessError:
+        return "?"
+
+
+def cpu_model():
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def mem_gib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemTotal"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0
+
+
+names = {"cifar10": "CIFAR-10", "fashion-mnist": "Fashion-MNIST"}
+rows = {}
+for run in args.runs:
+    summary = json.load(open(os.path.join(run, "summary.json")))
+    dataset, method = os.path.basename(run.rstrip("/")).rsplit("-", 1)
+    rows.setdefault(dataset, []).append((method, summary))
+
+out = []
+w = out.append
+w("# Results: tuning methods on real data")
+w("")
+w("A small-scale, real-data version of the SSF paper's comparison, run by `bash tools/reproduce.sh`.")
+w("EfficientNet-Lite0 with its ImageNet weights (`efficientnet-lite0-57934424.pth`, fetched by")
+w(f"`tools/fetch_real_data.sh`) is fine-tuned at 96×96 px on {args.train_per_class} training images per class and")
+w(f"evaluated on {args.test_per_class} test images per class of CIFAR-10 (the JPEG copy, quality ≈75) and")
+w("Fashion-MNIST (Debian's `dataset-fashion-mnist`; an even stride through the splits). Recipe for every")
+w("method: `configs/repro-lite0-96px.yaml` (6 epochs, 1 warmup epoch then cosine, AdamW, batch 32,")
+w("random-resized crop 0.5–1 and flips, label smoothing 0.1), peak learning rate 0.01 for linear, bias and")
+w("SSF and 0.0005 for full fine-tuning. Top-1 is measured on the test subset after the last epoch")
+w("(no selection on the test set). `lora` and `adapter` do not apply to EfficientNet-Lite0 (no")
+w("attention or MLP blocks; `ssf inspect --method lora` says so), so they are not in the table; the")
+w("`ssf demo` ViT has them (`ssf demo --methods linear,bias,ssf,lora,adapter,full`).")
+w("")
+w("Full fine-tuning keeps the BatchNorm statistics frozen (evaluation-mode BatchNorm).")
+w("")
+for dataset, entries in rows.items():
+    order = {"linear": 0, "bias": 1, "ssf": 2, "lora": 3, "adapter": 4, "full": 5}
+    entries.sort(key=lambda e: order.get(e[0], 9))
+    w(f"## {names.get(dataset, dataset)}")
+    w("")
+    w("| method | top-1 (%) | top-5 (%) | trainable params | training time | train img/s | peak memory (RSS) | task file |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for method, s in entries:
+        delta = f"{s['delta_bytes'] / 1024:.0f} KiB delta" if "delta_bytes" in s else "—"
+        w(f"| {method} | {s['final_top1']:.2f} | {s['final_top5']:.2f} | {s['trainable_params']:,} | "
+          f"{s['train_seconds'] / 60:.1f} min | {s.get('train_images_per_s', 0):.1f} | {s.get('peak_rss_mib', 0):.0f} MiB | {delta} |")
+    w("")
+w("Training time is the time spent in training steps (data loading included, evaluation excluded).")
+w("The curves, per-class accuracy and the same table are in [results-report.html](results-report.html)")
+w("(a self-contained page; open it in a browser).")
+w("")
+w("## Commands")
+w("")
+w("```sh")
+w("bash tools/reproduce.sh     # runs all of the below and writes this file")
+for line in open(args.commands):
+    w(line.strip().replace(os.path.expanduser("~"), "~"))
+w("```")
+w("")
+w("## Machine")
+w("")
+w(f"- CPU: {cpu_model()}, {os.cpu_count()} cores, {args.threads} threads used; {mem_gib():.0f} GiB memory")
+w(f"- OS: {sh('. /etc/os-release && echo $PRETTY_NAME')}, {sh('swift --version 2>&1 | head -n 1')}")
+openblas = sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || dpkg-query -W -f='${Version}' libopenblas0")
+coretype = os.environ.get("OPENBLAS_CORETYPE")
+w(f"- OpenBLAS: {openblas}, " + (f"kernels forced by OPENBLAS_CORETYPE={coretype}" if coretype else "kernels chosen by OpenBLAS"))
+dirty = " (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no") else ""
+w(f"- Commit: {sh('git rev-parse --short HEAD')}{dirty}, run finished {datetime.date.today().isoformat()}")
+print("\n".join(out))
