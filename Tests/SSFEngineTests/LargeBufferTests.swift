@@ -1,0 +1,31 @@
+// Large tensor buffers: mapped on their own, reused by size after release, counted as live bytes.
+import XCTest
+@testable import SSFEngine
+
+final class LargeBufferTests: XCTestCase {
+    func testLargeBuffersAreReusedBySizeAndCounted() throws {
+        #if os(Linux)
+        try XCTSkipIf(LargeBuffers.cacheLimit < 8 << 20, "SSF_BUFFER_CACHE_MIB leaves no room for reuse")
+        let count = (3 << 20) / 4 + 17   // just over 3 MiB: mapped, rounded up to the granule
+        XCTAssertTrue(LargeBuffers.serves(count * 4))
+        XCTAssertFalse(LargeBuffers.serves(4096))
+        let before = StorageStats.liveBytes
+        var first: Tensor? = Tensor.full([count], 2.5)
+        XCTAssertEqual(StorageStats.liveBytes - before, count * 4)
+        XCTAssertEqual(first!.scalars[count - 1], 2.5)
+        let address = first!.pointer
+        first = nil
+        XCTAssertEqual(StorageStats.liveBytes, before)
+        // The same size again comes from the cache: the same mapping, still writable.
+        var second = Tensor(uninitializedShape: [count])
+        XCTAssertEqual(UnsafeRawPointer(second.pointer), UnsafeRawPointer(address))
+        second.mutablePointer().update(repeating: -1, count: count)
+        XCTAssertEqual(second.scalars.reduce(0, +), -Float(count))
+        // A size in another granule does not take it.
+        let other = Tensor.full([count + (1 << 16)], 1)
+        XCTAssertNotEqual(UnsafeRawPointer(other.pointer), UnsafeRawPointer(second.pointer))
+        #else
+        throw XCTSkip("large buffers are mapped separately only on Linux")
+        #endif
+    }
+}
