@@ -50,7 +50,7 @@ public struct TrainingError: Error, CustomStringConvertible {
 
 /// Trains the trainable parameters of a model and writes the run directory:
 /// `config.yaml`, `metrics.jsonl`, `last.safetensors`, `best.safetensors`, `task.delta.safetensors`
-/// (SSF), `summary.json`, and `resume.safetensors` when stopped early.
+/// (SSF), `summary.json`, `report.html`, and `resume.safetensors` when stopped early.
 public final class Trainer {
     public let config: TrainingConfig
     public let model: ImageClassifier

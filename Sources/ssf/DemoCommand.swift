@@ -8,6 +8,7 @@ import SSFData
 import SSFEngine
 import SSFModels
 import SSFNN
+import SSFReport
 import SSFTraining
 import SSFTuning
 
@@ -82,11 +83,12 @@ struct DemoCommand: ParsableCommand {
               + "\(plan.targetTrainImages) training and \(plan.targetEvalImages) test images, \(plan.targetEpochs) epochs per method")
 
         var rows: [DemoRow] = []
+        var runDirectories: [URL] = []
         var ssfModel: VisionTransformer?
         for method in chosen {
-            let (model, row) = try adapt(method: method, backbone: backbone.state, data: data, plan: plan, spec: spec,
-                                         directory: outputDirectory.appendingPathComponent(method.rawValue.replacingOccurrences(of: "+", with: "_")))
-            rows.append(row)
+            let directory = outputDirectory.appendingPathComponent(method.rawValue.replacingOccurrences(of: "+", with: "_"))
+            let (model, row) = try adapt(method: method, backbone: backbone.state, data: data, plan: plan, spec: spec, directory: directory)
+            rows.append(row); runDirectories.append(directory)
             if method == .ssf { ssfModel = model }
         }
 
@@ -108,8 +110,12 @@ struct DemoCommand: ParsableCommand {
         }
         let results = outputDirectory.appendingPathComponent("results.txt")
         try Data((lines.joined(separator: "\n\n") + "\n").utf8).write(to: results, options: .atomic)
+        let report = outputDirectory.appendingPathComponent("report.html")
+        try RunReport.write(runDirectories: runDirectories,
+                            title: "ssf demo: \(chosen.map(\.rawValue).joined(separator: ", ")) on the procedural target task", to: report)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        print(String(format: "\nwrote %@ and the run directories under %@ (%.0f s in all)", results.path, outputDirectory.path, elapsed))
+        print(String(format: "\nwrote %@, %@ (open it in a browser) and the run directories under %@ (%.0f s in all)",
+                     results.path, report.path, outputDirectory.path, elapsed))
     }
 
     /// A PNG of eight examples per class (one row per class).

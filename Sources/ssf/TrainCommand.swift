@@ -20,8 +20,8 @@ struct TrainCommand: ParsableCommand {
         Settings resolve as: defaults, then --preset (the SSF reference's recipe: \(TrainingConfig.presetNames.joined(separator: ", "))), \
         then --config FILE.yaml (keys as in the run's config.yaml), then the flags. The run directory gets \
         config.yaml (resolved), metrics.jsonl (one line per epoch), last.safetensors and best.safetensors \
-        (the trainable tensors; the EMA's when --ema-decay is set), task.delta.safetensors (ssf) and \
-        summary.json. The best checkpoint is selected on the val split, or on test when the dataset has none \
+        (the trainable tensors; the EMA's when --ema-decay is set), task.delta.safetensors (ssf), \
+        summary.json and report.html (curves and per-class accuracy; `ssf report` compares runs). The best checkpoint is selected on the val split, or on test when the dataset has none \
         (summary.json says which in selected_on). Ctrl-C saves resume.safetensors; --resume RUN_DIR continues.
         """)
 
