@@ -17,6 +17,35 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        // Large products are split across the engine's threads (BLAS itself always runs on one
+        // thread: its own pool would spin between calls and take cores from ours).
+        let parts = Threading.isInParallelRegion ? 1 : min(Threading.threads, max(m, n) / 64)
+        if parts > 1 && m * n * k >= 1 << 21 {
+            let alongRows = m >= n
+            let length = alongRows ? m : n
+            let chunk = (length + parts - 1) / parts
+            let step = (chunk + 15) / 16 * 16
+            Threading.parallelFor((length + step - 1) / step) { range in
+                for p in range {
+                    let lo = p * step, hi = min(length, lo + step)
+                    if alongRows {
+                        gemm(transposeA, transposeB, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda, b, ldb,
+                             beta, c + lo * ldc, ldc)
+                    } else {
+                        gemm(transposeA, transposeB, m, hi - lo, k, alpha, a, lda, transposeB ? b + lo * ldb : b + lo, ldb,
+                             beta, c + lo, ldc)
+                    }
+                }
+            }
+            return
+        }
+        gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// One single-threaded CBLAS call.
+    @usableFromInline static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                       _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                       _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,

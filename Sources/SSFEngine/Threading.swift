@@ -20,10 +20,14 @@ final class PthreadMutex: @unchecked Sendable {
 
 /// Controls how many threads the engine uses, for its own loops and for BLAS together.
 ///
-/// BLAS runs with the full budget when called from the main thread. Inside `parallelFor`
-/// each worker already occupies a core, so BLAS is switched to one thread for the duration.
+/// BLAS always runs single-threaded; `BLAS.sgemm` splits a large product across the engine's
+/// own workers instead, so no second thread pool spins on the cores between calls.
 public enum Threading {
-    nonisolated(unsafe) private static var budget = defaultThreadCount()
+    /// Read before any BLAS call (`BLAS.sgemm` asks for it), so BLAS is single-threaded from the start.
+    nonisolated(unsafe) private static var budget: Int = {
+        ssf_blas_set_threads(1)
+        return defaultThreadCount()
+    }()
     nonisolated(unsafe) private static var pool: WorkerPool?
     private static let poolLock = PthreadMutex()
 
@@ -39,7 +43,7 @@ public enum Threading {
     /// Sets the budget for our loops and for BLAS; `nil` restores the default.
     public static func configure(threads: Int?) {
         budget = max(1, threads ?? defaultThreadCount())
-        ssf_blas_set_threads(Int32(budget))
+        ssf_blas_set_threads(1)
     }
 
     /// Runs `body` over `0..<count` split into contiguous chunks, one per thread, on up to
@@ -76,13 +80,10 @@ public enum Threading {
             return
         }
         defer { poolInUse.store(false, ordering: .releasing) }
-        let blasThreads = budget
-        if blasThreads > 1 { ssf_blas_set_threads(1) }
         workerPool(for: workers).run(parts: workers) { w in
             let lo = count * w / workers
             let hi = count * (w + 1) / workers
             if lo < hi { body(lo..<hi) }
         }
-        if blasThreads > 1 { ssf_blas_set_threads(Int32(blasThreads)) }
     }
 }
