@@ -65,7 +65,7 @@ public enum ProceduralTask: String, CaseIterable, Sendable {
 /// seed is always the same image). Labels cycle through the classes, so every prefix is balanced.
 public struct ProceduralShapesDataset: ImageDataset {
     /// Changes whenever the drawing changes (caches of models trained on these images key on it).
-    public static let version = 1
+    public static let version = 2
     public let task: ProceduralTask
     public let count: Int
     public let size: Int
@@ -97,7 +97,7 @@ public struct ProceduralShapesDataset: ImageDataset {
         if abs((foreground - mean).sum()) < 0.6 {
             foreground = SIMD3(repeating: mean.sum() / 3 > 0.5 ? 0.1 : 0.9) * 0.7 + foreground * 0.3
         }
-        let radius = 0.2 + 0.17 * rng.nextUniform()
+        let radius = 0.24 + 0.16 * rng.nextUniform()
         let cx = radius + (1 - 2 * radius) * rng.nextUniform(), cy = radius + (1 - 2 * radius) * rng.nextUniform()
         let theta = 2 * Float.pi * rng.nextUniform()
         let (cosT, sinT) = (cosf(theta), sinf(theta))
