@@ -243,6 +243,11 @@ enum DemoBackbone {
         return config
     }
 
+    /// Parameters of the model without its head.
+    static func backboneParameterCount(_ model: VisionTransformer) -> Int {
+        model.namedParameters().filter { !$0.1.isBuffer && !TuningMethod.isHead($0.0) }.reduce(0) { $0 + $1.1.count }
+    }
+
     struct Obtained {
         var state: [String: Tensor]
         var origin: String
@@ -260,7 +265,7 @@ enum DemoBackbone {
                 let model = try build(numClasses: 8, backbone: loaded.tensors, using: &rng)
                 let accuracy = loaded.metadata["source_top1"] ?? "?"
                 return Obtained(state: loaded.tensors, origin: "pretrained backbone from the cache: \(file.path) (source-task top-1 \(accuracy)%; --no-cache pretrains again)",
-                                parameterCount: model.parameterCount - 8 * (VisionTransformerConfig.demo.embedDim + 1))
+                                parameterCount: backboneParameterCount(model))
             } catch {
                 printError("note: the cached demo backbone \(file.path) is unusable (\(error)); pretraining again")
             }
@@ -286,7 +291,7 @@ enum DemoBackbone {
         try SafeTensors.save(state, metadata: ["format": "ssf-demo-backbone/1", "model": modelName, "plan": plan.name,
                                                "source_top1": String(format: "%.2f", top1)], to: file)
         return Obtained(state: state, origin: "pretrained backbone cached in \(file.path)",
-                        parameterCount: model.parameterCount - 8 * (VisionTransformerConfig.demo.embedDim + 1))
+                        parameterCount: backboneParameterCount(model))
     }
 }
 
