@@ -95,6 +95,6 @@ w(f"- OS: {sh('. /etc/os-release && echo $PRETTY_NAME')}, {sh('swift --version 2
 openblas = sh("dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || dpkg-query -W -f='${Version}' libopenblas0")
 coretype = os.environ.get("OPENBLAS_CORETYPE")
 w(f"- OpenBLAS: {openblas}, " + (f"kernels forced by OPENBLAS_CORETYPE={coretype}" if coretype else "kernels chosen by OpenBLAS"))
-dirty = " (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no") else ""
+dirty = " (with uncommitted changes)" if sh("git status --porcelain --untracked-files=no -- . ':!docs'") else ""
 w(f"- Commit: {sh('git rev-parse --short HEAD')}{dirty}, run finished {datetime.date.today().isoformat()}")
 print("\n".join(out))
