@@ -139,9 +139,8 @@ struct DemoCommand: ParsableCommand {
         fflush(stdout)
         guard try trainer.run() == .finished else { throw ValidationError("the \(method.rawValue) run stopped early") }
         let summary = try DemoRow.summary(directory)
-        let row = DemoRow(method: method.rawValue, top1: summary.number("final_top1"), trainable: trainer.trainableCount,
-                          seconds: summary.number("train_seconds"), imagesPerSecond: summary.number("train_images_per_s"),
-                          peakMiB: summary.number("peak_rss_mib"))
+        let row = DemoRow(method: method.rawValue, top1: summary.finalTop1 ?? 0, trainable: trainer.trainableCount,
+                          seconds: summary.trainSeconds ?? 0, imagesPerSecond: summary.trainImagesPerSecond ?? 0)
         print(String(format: " top-1 %.1f%% in %.1f s", row.top1, row.seconds))
         return (model, row)
     }
@@ -284,7 +283,7 @@ enum DemoBackbone {
         fflush(stdout)
         guard try trainer.run() == .finished else { throw ValidationError("pretraining stopped early") }
         let summary = try DemoRow.summary(runDirectory)
-        let top1 = summary.number("final_top1"), seconds = summary.number("train_seconds")
+        let top1 = summary.finalTop1 ?? 0, seconds = summary.trainSeconds ?? 0
         print(String(format: " source-task top-1 %.1f%% in %.0f s", top1, seconds))
         let state = model.stateDict()
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
@@ -302,19 +301,13 @@ struct DemoRow {
     var trainable: Int
     var seconds: Double
     var imagesPerSecond: Double
-    var peakMiB: Double
 
-    struct Summary {
-        var values: [String: Any]
-        func number(_ key: String) -> Double { (values[key] as? NSNumber)?.doubleValue ?? 0 }
-    }
-
-    static func summary(_ directory: URL) throws -> Summary {
-        let url = directory.appendingPathComponent("summary.json")
-        guard let values = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] else {
-            throw ValidationError("\(url.path): not a JSON object")
+    /// The finished run's summary.json, read by the report's reader.
+    static func summary(_ directory: URL) throws -> RunSummary {
+        guard let summary = try RunRecord(directory: directory).summary else {
+            throw ValidationError("\(directory.path): the run wrote no summary.json")
         }
-        return Summary(values: values)
+        return summary
     }
 
     static func table(_ rows: [DemoRow], backboneParameters: Int) -> String {
