@@ -1,4 +1,4 @@
-// Differentiable normalisation layers: LayerNorm (last axis and channels-first), GroupNorm, BatchNorm in eval form.
+// Differentiable normalisation layers: LayerNorm (last axis and channels-first), GroupNorm, BatchNorm (batch statistics and eval form).
 
 /// Row statistics for LayerNorm-style backward passes: one mean and one 1/σ per normalised group.
 struct NormStats {

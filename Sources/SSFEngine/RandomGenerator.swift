@@ -28,6 +28,19 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
         s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
     }
 
+    /// The whole state as words (for resumable checkpoints): the four xoshiro words, then whether a
+    /// spare normal is held and its bits.
+    public var state: [UInt64] {
+        [s0, s1, s2, s3, spareNormal == nil ? 0 : 1, UInt64(spareNormal?.bitPattern ?? 0)]
+    }
+
+    /// A generator continuing from a saved `state`.
+    public init?(state: [UInt64]) {
+        guard state.count == 6 else { return nil }
+        s0 = state[0]; s1 = state[1]; s2 = state[2]; s3 = state[3]
+        spareNormal = state[4] == 0 ? nil : Float(bitPattern: UInt32(truncatingIfNeeded: state[5]))
+    }
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9

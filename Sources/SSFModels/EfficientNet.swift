@@ -287,6 +287,12 @@ public final class EfficientNet: ImageClassifier {
         classifier = EfficientNet.makeClassifier(config.numFeatures, numClasses, using: &rng)
     }
 
+    /// timm's EfficientNet rule: `rate · i / blocks` for block i.
+    public func setDropPathRate(_ rate: Float) {
+        let blocks = dropPathsByBlock
+        for (i, group) in blocks.enumerated() { for d in group { d.probability = rate * Float(i) / Float(max(blocks.count, 1)) } }
+    }
+
     public func enableSSF(using rng: inout RandomGenerator) {
         ssfStem = ScaleShift(channels: config.stemChannels, axis: .channelsFirst, using: &rng)
         for stage in blocks.modules {

@@ -42,4 +42,28 @@ public protocol ImageClassifier: Module {
     /// Inserts every SSF scale-shift site of the reference placement (SSF-SPEC), freshly
     /// initialised; afterwards the state dictionary carries the `ssf_scale_K`/`ssf_shift_K` entries.
     func enableSSF(using rng: inout RandomGenerator)
+    /// Sets the stochastic-depth rates: 0 at the first block rising linearly to `rate` at the last.
+    func setDropPathRate(_ rate: Float)
+}
+
+extension ImageClassifier {
+    /// The drop-path layers grouped by block (the layers of one block share its rate), in forward order.
+    public var dropPathsByBlock: [[DropPath]] {
+        var groups: [(String, [DropPath])] = []
+        for (path, m) in namedModules() {
+            guard let d = m as? DropPath else { continue }
+            let block = path.split(separator: ".").dropLast().joined(separator: ".")
+            if groups.last?.0 == block { groups[groups.count - 1].1.append(d) } else { groups.append((block, [d])) }
+        }
+        return groups.map(\.1)
+    }
+
+    /// timm's rule for ViT, Swin and ConvNeXt: `rate · i / (blocks − 1)` for block i.
+    public func setDropPathRate(_ rate: Float) {
+        let blocks = dropPathsByBlock
+        for (i, group) in blocks.enumerated() {
+            let r = blocks.count > 1 ? rate * Float(i) / Float(blocks.count - 1) : 0
+            for d in group { d.probability = r }
+        }
+    }
 }

@@ -59,11 +59,13 @@ public enum Pretrained {
     /// Builds `name` and, when `weights` is given, loads that checkpoint (any supported format).
     ///
     /// Without `numClasses` the model gets the checkpoint's class count (or the registry's
-    /// default). With a different `numClasses` the checkpoint's head is dropped and the new head
-    /// keeps its fresh initialisation, which is reported in `notes`.
+    /// default). With a different `numClasses` (or a checkpoint without a head) the checkpoint's
+    /// head is dropped and the new head is initialised by `headInit` (nil: the family's own
+    /// initialisation), which is reported in `notes`.
     /// `prepare` runs on the freshly built model before the weights load (a tuning method adds
     /// its parameters there, so a checkpoint holding them loads into place).
     public static func load(model name: String, weights: URL?, numClasses: Int? = nil, seed: UInt64 = 0,
+                            headInit: HeadInit? = .fineTuningDefault,
                             prepare: (ImageClassifier) -> Void = { _ in }) throws -> LoadedModel {
         let spec = try ModelRegistry.spec(name)
         guard let weights else {
@@ -71,11 +73,12 @@ public enum Pretrained {
             prepare(model)
             return LoadedModel(model: model, spec: spec, report: nil, notes: [])
         }
-        return try loadState(try Checkpoint.read(weights), model: name, numClasses: numClasses, seed: seed, prepare: prepare)
+        return try loadState(try Checkpoint.read(weights), model: name, numClasses: numClasses, seed: seed, headInit: headInit, prepare: prepare)
     }
 
     /// As `load(model:weights:…)` for tensors already in memory.
     public static func loadState(_ checkpoint: [String: Tensor], model name: String, numClasses: Int? = nil, seed: UInt64 = 0,
+                                 headInit: HeadInit? = .fineTuningDefault,
                                  prepare: (ImageClassifier) -> Void = { _ in }) throws -> LoadedModel {
         let spec = try ModelRegistry.spec(name)
         var notes: [String] = []
@@ -96,11 +99,24 @@ public enum Pretrained {
             notes.append("applying the merged checkpoint's last-stage SSF vectors (ssf_scale_1, ssf_shift_1)")
         }
         var ignoring: Set<String> = []
-        if let checkpointClasses, checkpointClasses != classes {
+        let newHead = checkpointClasses != classes && classes > 0
+        if newHead {
             ignoring = Set(state.keys.filter(isHeadParameter))
-            notes.append("checkpoint head has \(checkpointClasses) classes; a new \(classes)-class head was initialised")
+            if let headInit {
+                var rng = RandomGenerator(seed: seed &+ 2)
+                headInit.apply(to: model, using: &rng)
+            }
+            let rule = headInit.map { "\($0.rawValue) initialisation" } ?? "the family's initialisation"
+            let previous = checkpointClasses.map { "checkpoint head has \($0) classes" } ?? "checkpoint has no head"
+            notes.append("\(previous); a new \(classes)-class head was initialised (\(rule))")
         }
         let report = model.load(stateDict: state, ignoring: ignoring)
+        if newHead {
+            // The head tensors the checkpoint lacks are the new head's, not missing weights.
+            var r = report
+            r.missing = r.missing.filter { !isHeadParameter($0) }
+            return LoadedModel(model: model, spec: spec, report: r, notes: notes)
+        }
         return LoadedModel(model: model, spec: spec, report: report, notes: notes)
     }
 }

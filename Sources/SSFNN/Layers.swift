@@ -1,4 +1,4 @@
-// Basic layers with PyTorch's parameter names: Linear, Conv2d, LayerNorm, LayerNorm2d, GroupNorm, BatchNorm2d.
+// Basic layers with PyTorch's parameter names: Linear, Conv2d, LayerNorm, LayerNorm2d, GroupNorm, BatchNorm2d (training and eval form).
 import SSFEngine
 
 /// Uniform init in ±1/√fanIn, PyTorch's default for Linear and Conv weights and biases.
@@ -109,19 +109,38 @@ public final class GroupNorm: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor { groupNorm(x, groups: groups, weight: weight.tensor, bias: bias.tensor, eps: eps) }
 }
 
-/// Batch normalisation in evaluation form: fixed running statistics, trainable affine.
-public final class BatchNorm2d: Module {
+/// How a batch norm behaves while its model trains.
+public enum BatchNormMode: String, Codable, Sendable, CaseIterable {
+    /// Batch statistics in the forward, running statistics updated (PyTorch's training mode).
+    case train
+    /// The running statistics stay fixed and normalise every batch (evaluation form while training).
+    case frozen
+}
+
+/// Batch normalisation of NCHW input with PyTorch's semantics: in training mode (when the model
+/// trains and `mode` is `.train`) each batch is normalised with its own statistics and the running
+/// mean/variance move towards them (`r ← (1 − momentum)·r + momentum·batch`, the unbiased batch
+/// variance); otherwise the running statistics are used.
+public final class BatchNorm2d: Module, TrainingModeAware {
     public let weight: Parameter, bias: Parameter
     public let runningMean: Parameter, runningVar: Parameter, numBatchesTracked: Parameter
     public let eps: Float
+    public let momentum: Float
+    /// What training does to the statistics.
+    public var mode: BatchNormMode = .train
+    /// Set by `Module.setTraining`.
+    public var training = false
 
-    public init(_ channels: Int, eps: Float = 1e-5) {
+    public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
         weight = Parameter(.ones([channels])); bias = Parameter(.zeros([channels]))
         runningMean = Parameter(.zeros([channels]), isBuffer: true)
         runningVar = Parameter(.ones([channels]), isBuffer: true)
         numBatchesTracked = Parameter(.zeros([]), isBuffer: true)
-        self.eps = eps
+        self.eps = eps; self.momentum = momentum
     }
+
+    /// Whether a forward pass now uses (and updates) batch statistics.
+    public var usesBatchStatistics: Bool { training && mode == .train }
 
     public var localParameters: [(String, Parameter)] {
         [("weight", weight), ("bias", bias), ("running_mean", runningMean), ("running_var", runningVar),
@@ -129,15 +148,36 @@ public final class BatchNorm2d: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        batchNormInference(x, mean: runningMean.value, variance: runningVar.value, weight: weight.tensor, bias: bias.tensor, eps: eps)
+        guard usesBatchStatistics else {
+            return batchNormInference(x, mean: runningMean.value, variance: runningVar.value, weight: weight.tensor, bias: bias.tensor, eps: eps)
+        }
+        let (y, stats) = batchNormTraining(x, weight: weight.tensor, bias: bias.tensor, eps: eps)
+        let m = momentum
+        runningMean.value = runningMean.value * (1 - m) + stats.mean * m
+        runningVar.value = runningVar.value * (1 - m) + stats.unbiasedVariance * m
+        numBatchesTracked.value = numBatchesTracked.value + 1
+        return y
+    }
+}
+
+extension Module {
+    /// Every batch norm of the tree.
+    public var batchNorms: [(String, BatchNorm2d)] {
+        namedModules().compactMap { path, m in (m as? BatchNorm2d).map { (path, $0) } }
+    }
+
+    /// Sets how every batch norm of the tree behaves while training.
+    public func setBatchNormMode(_ mode: BatchNormMode) {
+        for (_, bn) in batchNorms { bn.mode = mode }
     }
 }
 
 /// Stochastic depth: drops whole samples of a residual branch while training.
 public final class DropPath: Module, TrainingModeAware {
-    public let probability: Float
+    public var probability: Float
     public var training = false
-    private var rng: RandomGenerator
+    /// The generator of the drop masks (its state is saved in resumable checkpoints).
+    public var rng: RandomGenerator
 
     public init(_ probability: Float, seed: UInt64) {
         self.probability = probability

@@ -1,5 +1,4 @@
-// The training loop: per-update cosine schedule, gradient accumulation and clipping, EMA,
-// evaluation and best-checkpoint selection each epoch, the run directory, and resumable stops.
+// The training loop around `TrainingStep`: batches of each epoch, evaluation and best-checkpoint selection each epoch, the run directory, and resumable stops.
 import Foundation
 import SSFData
 import SSFEngine
@@ -62,11 +61,17 @@ public final class Trainer {
     public let data: TrainingData
     let trainLoader: DataLoader
     let evalLoader: DataLoader
-    let trainable: [(String, Parameter)]
-    let optimizer: Optimizer
-    let ema: WeightEMA?
-    public let schedule: CosineSchedule
+    /// The optimisation step (optimiser, EMA, schedule, clipping, accumulation).
+    public let step: TrainingStep
+    var trainable: [(String, Parameter)] { step.trainable }
+    var optimizer: Optimizer { step.optimizer }
+    var ema: WeightEMA? { step.ema }
+    public var schedule: CosineSchedule { step.schedule }
     public let updatesPerEpoch: Int
+    /// What batch norm does while training (resolved from `config.bn`).
+    public let batchNormMode: BatchNormMode
+    /// Running statistics before training, the base a delta file's fingerprint is taken on.
+    private let initialStatistics: [String: Tensor]
 
     /// Checked after every update; true saves a resumable checkpoint and stops (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
@@ -82,6 +87,8 @@ public final class Trainer {
     private var epochLossSum = 0.0, epochLossCount = 0
     // Throughput of the epoch in progress.
     private var epochImages = 0, epochSeconds = 0.0
+    /// The loss of the run's first batch (≈ ln(classes) for a fresh head).
+    private var firstBatchLoss: Double?
 
     public init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
                 preprocess: PreprocessConfig, directory: URL, writesDelta: Bool) throws {
@@ -91,18 +98,25 @@ public final class Trainer {
         trainLoader = try data.trainLoader(config: config, preprocess: preprocess)
         evalLoader = data.evalLoader(config: config, preprocess: preprocess)
         guard trainLoader.batchCount > 0 else { throw TrainingError("the training split has no samples") }
-        trainable = model.trainableParameters
-        guard !trainable.isEmpty else { throw TrainingError("the model has no trainable parameters") }
-        let parameters = trainable.map(\.1)
-        optimizer = config.opt == "sgd"
-            ? SGD(parameters, learningRate: Float(config.lr), momentum: Float(config.momentum), nesterov: config.nesterov,
-                  weightDecay: Float(config.weightDecay))
-            : AdamW(parameters, learningRate: Float(config.lr), weightDecay: Float(config.weightDecay))
-        ema = config.emaDecay.map { WeightEMA(parameters, decay: Float($0)) }
         updatesPerEpoch = (trainLoader.batchCount + config.gradAccum - 1) / config.gradAccum
-        schedule = CosineSchedule(baseLR: config.lr, epochs: config.epochs, warmupEpochs: config.warmupEpochs,
-                                  updatesPerEpoch: updatesPerEpoch, warmupLR: config.warmupLR, minLR: config.minLR)
+        batchNormMode = config.batchNormMode
+        model.setBatchNormMode(batchNormMode)
+        if let rate = config.dropPath { model.setDropPathRate(Float(rate)) }
+        initialStatistics = Trainer.statistics(of: model)
+        step = try TrainingStep(model: model, config: config, updatesPerEpoch: updatesPerEpoch)
     }
+
+    /// The batch-norm running statistics of `model` by state-dictionary name.
+    static func statistics(of model: Module) -> [String: Tensor] {
+        var out: [String: Tensor] = [:]
+        for (path, bn) in model.batchNorms {
+            for (name, p) in bn.localParameters where p.isBuffer { out[path + "." + name] = p.value }
+        }
+        return out
+    }
+
+    /// Whether training changes the running statistics (they then go into every checkpoint).
+    private var tracksStatistics: Bool { batchNormMode == .train && !initialStatistics.isEmpty }
 
     /// Number of trainable scalars.
     public var trainableCount: Int { trainable.reduce(0) { $0 + $1.1.count } }
@@ -120,7 +134,10 @@ public final class Trainer {
             for name in ["resume.safetensors", "last.safetensors", "best.safetensors", "task.delta.safetensors"] {
                 try? FileManager.default.removeItem(at: file(name))
             }
-            try Data(try config.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
+            // The stored config says what batch norm did, not "auto".
+            var stored = config
+            stored.bn = batchNormMode.rawValue
+            try Data(try stored.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
             try Data().write(to: file("metrics.jsonl"))
         }
         try? FileManager.default.removeItem(at: file("summary.json"))
@@ -166,7 +183,6 @@ public final class Trainer {
         let batches = trainLoader.batchCount, accum = config.gradAccum
         let iterator = trainLoader.epoch(epoch, from: batch)
         defer { iterator.stop() }
-        var accumulated: [Tensor?] = Array(repeating: nil, count: trainable.count)
         epochImages = 0; epochSeconds = 0
         var clock = DispatchTime.now().uptimeNanoseconds
         let firstBatch = batch
@@ -175,28 +191,18 @@ public final class Trainer {
             guard let next = try iterator.next() else { break }
             let groupStart = batch / accum * accum, groupSize = min(groupStart + accum, batches) - groupStart
             if !next.labels.isEmpty {
-                let tape = Tape()
-                let loss = tape.recording { () -> Tensor in
-                    let logits = model(next.images)
-                    if let targets = next.targets { return crossEntropy(logits, softTargets: targets) }
-                    return crossEntropy(logits, labels: next.labels, labelSmoothing: Float(config.smoothing))
-                }
-                let value = Double(loss.item)
+                let value = step.accumulate(images: next.images, labels: next.labels, targets: next.targets, groupSize: groupSize)
+                if firstBatchLoss == nil { firstBatchLoss = value }
                 guard value.isFinite else {
                     let last = file("last.safetensors")
                     let kept = FileManager.default.fileExists(atPath: last.path) ? "the last good checkpoint is \(last.path)" : "no epoch had finished"
                     throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (\(kept))")
                 }
-                let grads = tape.backward(from: loss, seed: Tensor(scalar: 1 / Float(groupSize)))
-                for (i, (_, p)) in trainable.enumerated() {
-                    guard let g = grads[key: p] else { continue }
-                    if accumulated[i] == nil { accumulated[i] = g } else { accumulated[i]!.addInPlace(g) }
-                }
                 epochLossSum += value; epochLossCount += 1
                 epochImages += next.labels.count
             }
             if batch + 1 == groupStart + groupSize {
-                applyUpdate(&accumulated, index: epoch * updatesPerEpoch + batch / accum)
+                step.update(index: epoch * updatesPerEpoch + batch / accum)
             }
             batch += 1
             let now = DispatchTime.now().uptimeNanoseconds
@@ -206,26 +212,12 @@ public final class Trainer {
             let perBatch = epochSeconds / Double(max(batch - firstBatch, 1))
             onEvent(.batch(epoch: epoch, batch: batch, batches: batches, loss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
                            imagesPerSecond: epochImagesPerSecond, etaSeconds: perBatch * Double(batches - batch)))
-            if accumulated.allSatisfy({ $0 == nil }), batch < batches, shouldStop() {
+            if !step.hasPendingGradients, batch < batches, shouldStop() {
                 try saveResume()
                 return .interrupted(epoch: epoch, batch: batch)
             }
         }
         return nil
-    }
-
-    /// Clips, sets the scheduled learning rate and updates the optimiser and the EMA.
-    private func applyUpdate(_ accumulated: inout [Tensor?], index: Int) {
-        if let clip = config.clipGrad {
-            var squares = 0.0
-            for g in accumulated.compactMap({ $0 }) { for j in 0..<g.count { squares += Double(g.pointer[j]) * Double(g.pointer[j]) } }
-            let coefficient = clip / (squares.squareRoot() + 1e-6)
-            if coefficient < 1 { for i in accumulated.indices { accumulated[i]?.scaleInPlace(Float(coefficient)) } }
-        }
-        optimizer.learningRate = Float(schedule.learningRate(at: Double(index)))
-        optimizer.update(accumulated)
-        ema?.update()
-        accumulated = Array(repeating: nil, count: accumulated.count)
     }
 
     /// Evaluates the weights checkpoints hold (the EMA when on).
@@ -237,7 +229,9 @@ public final class Trainer {
     /// The trainable tensors checkpoints hold (the EMA's when on).
     private func checkpointTensors() -> [String: Tensor] {
         let values = ema?.values ?? trainable.map(\.1.value)
-        return Dictionary(uniqueKeysWithValues: zip(trainable.map(\.0), values))
+        var tensors = Dictionary(uniqueKeysWithValues: zip(trainable.map(\.0), values))
+        if tracksStatistics { tensors.merge(Trainer.statistics(of: model)) { a, _ in a } }
+        return tensors
     }
 
     private func saveWeights(to name: String) throws {
@@ -248,7 +242,9 @@ public final class Trainer {
     private func saveDelta() throws {
         var state = model.stateDict()
         for (k, v) in checkpointTensors() { state[k] = v }
-        try DeltaFile(ssfState: state, baseModel: modelName, classNames: data.train.classNames).save(to: file("task.delta.safetensors"))
+        let base = state.merging(initialStatistics) { _, initial in initial }
+        try DeltaFile(ssfState: state, baseState: base, baseModel: modelName, classNames: data.train.classNames)
+            .save(to: file("task.delta.safetensors"))
     }
 
     private func appendMetrics(_ metrics: EpochMetrics) throws {
@@ -267,6 +263,7 @@ public final class Trainer {
             "final_eval_loss": final?.evalLoss ?? 0, "trainable_params": trainableCount, "train_seconds": trainSeconds,
             "selected_on": data.evalSplit, "train_images": data.train.count, "eval_images": data.eval.count,
             "ema": ema != nil, "peak_rss_mib": StorageStats.peakResidentMiB(),
+            "bn": batchNormMode.rawValue, "head_init": config.headInit, "first_batch_loss": firstBatchLoss ?? 0,
             "train_images_per_s": trainSeconds > 0 ? Double(imagesPerEpoch * config.totalEpochs) / trainSeconds : 0,
         ]
         if let size = (try? FileManager.default.attributesOfItem(atPath: file("task.delta.safetensors").path))?[.size] as? Int {
@@ -291,11 +288,16 @@ public final class Trainer {
             for ((name, _), t) in zip(trainable, values) { tensors["opt/\(slot)/" + name] = t }
         }
         if let ema { for ((name, _), t) in zip(trainable, ema.values) { tensors["ema/" + name] = t } }
+        if tracksStatistics { for (name, t) in Trainer.statistics(of: model) { tensors["stat/" + name] = t } }
+
         let metadata = [
             "format": "ssf-resume/1", "model": modelName, "method": config.method, "seed": String(config.seed),
             "epoch": String(epoch), "batch": String(batch), "optimizer_step": String(optimizer.step),
             "best_top1": String(bestTop1.bitPattern), "best_epoch": String(bestEpoch), "train_seconds": String(trainSeconds),
             "loss_sum": String(epochLossSum.bitPattern), "loss_count": String(epochLossCount),
+            "first_batch_loss": String((firstBatchLoss ?? .nan).bitPattern),
+            // Drop-path generators, so a resumed run draws the same masks.
+            "drop_path_rng": model.dropPathsByBlock.joined().map { $0.rng.state.map(String.init).joined(separator: " ") }.joined(separator: ","),
         ]
         try SafeTensors.save(tensors, metadata: metadata, to: file("resume.safetensors"))
         onEvent(.message("stopped at epoch \(epoch + 1), batch \(batch) of \(trainLoader.batchCount); resume with --resume \(directory.path)"))
@@ -330,10 +332,29 @@ public final class Trainer {
         for slot in optimizer.stateTensors().keys { state[slot] = try tensors("opt/\(slot)/") }
         try optimizer.restore(state: state, step: try integer("optimizer_step"))
         if let ema { try ema.restore(try tensors("ema/")) }
+        if tracksStatistics {
+            for (path, bn) in model.batchNorms {
+                for (name, p) in bn.localParameters where p.isBuffer {
+                    guard let t = saved.tensors["stat/\(path).\(name)"], t.shape == p.value.shape else {
+                        throw TrainingError("\(url.path): the running statistics stat/\(path).\(name) are missing or have another shape")
+                    }
+                    p.value = t
+                }
+            }
+        }
+        let dropPaths = Array(model.dropPathsByBlock.joined())
+        if !dropPaths.isEmpty {
+            let states = (m["drop_path_rng"] ?? "").split(separator: ",").map { RandomGenerator(state: $0.split(separator: " ").compactMap { UInt64($0) }) }
+            guard states.count == dropPaths.count, states.allSatisfy({ $0 != nil }) else {
+                throw TrainingError("\(url.path): no drop-path generator state for this model's \(dropPaths.count) drop-path layers")
+            }
+            for (d, state) in zip(dropPaths, states) { d.rng = state! }
+        }
         epoch = try integer("epoch"); batch = try integer("batch")
         bestTop1 = try double("best_top1"); bestEpoch = try integer("best_epoch")
         trainSeconds = Double(m["train_seconds"] ?? "") ?? 0
         epochLossSum = try double("loss_sum"); epochLossCount = try integer("loss_count")
+        if let bits = m["first_batch_loss"].flatMap(UInt64.init) { let v = Double(bitPattern: bits); firstBatchLoss = v.isNaN ? nil : v }
         // Keep the metrics of the epochs that completed before the stop.
         let lines = (try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").prefix(epoch) ?? []
         try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: file("metrics.jsonl"))

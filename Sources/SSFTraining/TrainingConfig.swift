@@ -1,6 +1,8 @@
 // The training recipe: every hyperparameter of a run, the reference's presets, and the merge of
 // preset ← YAML config file ← command-line flags.
 import Foundation
+import SSFModels
+import SSFNN
 import Yams
 
 /// Everything a training run is configured by; saved resolved as the run's `config.yaml`.
@@ -9,10 +11,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var weights: String?
     public var data = ""
     public var method = "ssf"
-    /// Cosine epochs; the run lasts `epochs + cooldownEpochs` (timm's convention).
+    /// Cosine epochs; the run lasts `epochs + cooldownEpochs` (timm's convention). Outside a preset
+    /// there is no cooldown and no warmup unless asked for, so `--epochs N` runs N epochs.
     public var epochs = 100
-    public var cooldownEpochs = 10
-    public var warmupEpochs = 10
+    public var cooldownEpochs = 0
+    /// Linear warmup epochs (part of `epochs`; must be fewer than them).
+    public var warmupEpochs = 0
     public var batchSize = 128
     public var lr = 1e-3
     public var warmupLR = 1e-7
@@ -56,6 +60,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Limits on samples used per split (nil: all), for quick runs on a subset.
     public var trainLimit: Int?
     public var evalLimit: Int?
+    /// Batch norm while training: `train` (batch statistics, running statistics updated), `frozen`,
+    /// or `auto` (train for full fine-tuning, frozen for the parameter-efficient methods).
+    public var bn = "auto"
+    /// Initialisation of a new head (`zeros`, `trunc-normal`, `torch-default`).
+    public var headInit = HeadInit.fineTuningDefault.rawValue
+    /// Stochastic-depth rate of the deepest block (nil: the model's default), rising linearly from 0.
+    public var dropPath: Double?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, weights, data, method, epochs, cooldownEpochs = "cooldown_epochs", warmupEpochs = "warmup_epochs"
@@ -65,6 +76,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
         case trainSplit = "train_split", evalSplit = "eval_split", badImages = "bad_images"
         case trainLimit = "train_limit", evalLimit = "eval_limit"
+        case bn, headInit = "head_init", dropPath = "drop_path"
     }
 
     public init() {}
@@ -75,10 +87,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Preset names.
     public static let presetNames = ["cifar100", "imagenet", "vtab", "fgvc-cub", "fgvc-nabirds", "fgvc-flowers", "fgvc-cars", "fgvc-dogs"]
 
-    /// The reference's recipe for a benchmark (SSF-SPEC): AdamW, cosine with 10 warmup epochs from
-    /// 1e-7 to a 1e-8 floor, 10 cooldown epochs, seed 42. `imagenet` uses the CIFAR-100 recipe.
+    /// The reference's recipe for a benchmark (SSF-SPEC): AdamW, 100 cosine epochs with 10 warmup
+    /// epochs from 1e-7 to a 1e-8 floor, then 10 cooldown epochs, seed 42. `imagenet` uses the
+    /// CIFAR-100 recipe.
     public static func preset(_ name: String) throws -> TrainingConfig {
         var c = TrainingConfig()
+        c.epochs = 100; c.cooldownEpochs = 10; c.warmupEpochs = 10
         switch name {
         case "cifar100", "imagenet":
             c.batchSize = 128; c.lr = 1e-3; c.weightDecay = 0.05; c.emaDecay = 0.99992
@@ -133,6 +147,34 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         if let emaDecay, !(emaDecay > 0 && emaDecay < 1) { throw ConfigError("ema_decay must be in (0, 1)") }
         if let clipGrad, !(clipGrad > 0) { throw ConfigError("clip_grad must be positive") }
         guard ["fail", "skip"].contains(badImages) else { throw ConfigError("bad_images must be fail or skip") }
+        guard warmupEpochs == 0 || warmupEpochs < epochs else {
+            throw ConfigError("warmup_epochs (\(warmupEpochs)) must be fewer than epochs (\(epochs)): the warmup would outlast the cosine; pass --warmup-epochs with a smaller value")
+        }
+        guard ["auto", "train", "frozen"].contains(bn) else { throw ConfigError("bn must be auto, train or frozen, not '\(bn)'") }
+        guard HeadInit(rawValue: headInit) != nil else {
+            throw ConfigError("head_init must be one of \(HeadInit.allCases.map(\.rawValue).joined(separator: ", ")), not '\(headInit)'")
+        }
+        if let dropPath, !(dropPath >= 0 && dropPath < 1) { throw ConfigError("drop_path must be in [0, 1)") }
+    }
+
+    /// What batch norm does while this run trains (`auto` resolved by the method).
+    public var batchNormMode: BatchNormMode {
+        switch bn {
+        case "train": return .train
+        case "frozen": return .frozen
+        default: return method.split(separator: "+").contains("full") ? .train : .frozen
+        }
+    }
+
+    /// The new-head rule.
+    public var headInitRule: HeadInit { HeadInit(rawValue: headInit) ?? .fineTuningDefault }
+
+    /// The schedule in words, e.g. "13 epochs: 10 cosine (warmup 1 from 1e-07) + 3 cooldown".
+    public var scheduleDescription: String {
+        var parts = "\(epochs) cosine"
+        if warmupEpochs > 0 { parts += " (warmup \(warmupEpochs) from \(warmupLR))" }
+        if cooldownEpochs > 0 { parts += " + \(cooldownEpochs) cooldown at \(minLR)" }
+        return "\(totalEpochs) epoch\(totalEpochs == 1 ? "" : "s"): \(parts), peak lr \(lr)"
     }
 
     /// Total epochs of the run, cooldown included.

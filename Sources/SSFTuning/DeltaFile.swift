@@ -1,4 +1,5 @@
-// Per-task delta files: only the SSF vectors and the head, tied to the exact base checkpoint.
+// Per-task delta files: only the SSF vectors and the head (and batch-norm statistics training changed),
+// tied to the exact base checkpoint.
 import Foundation
 import SSFEngine
 import SSFNN
@@ -24,11 +25,21 @@ public struct DeltaFile {
         SHA256.fingerprint(state.filter { !isDeltaKey($0.key) })
     }
 
-    /// The delta of an SSF model state (base tensors + SSF vectors + head).
-    public init(ssfState state: [String: Tensor], baseModel: String, classNames: [String]? = nil) {
+    /// Batch-norm running statistics, which a delta carries when training changed them.
+    public static func isStatisticsKey(_ name: String) -> Bool {
+        name.hasSuffix(".running_mean") || name.hasSuffix(".running_var") || name.hasSuffix(".num_batches_tracked")
+    }
+
+    /// The delta of an SSF model state (base tensors + SSF vectors + head). With `baseState` (the
+    /// state before training), running statistics that training changed go into the delta too and
+    /// the fingerprint is the base's.
+    public init(ssfState state: [String: Tensor], baseState: [String: Tensor]? = nil, baseModel: String, classNames: [String]? = nil) {
         tensors = state.filter { DeltaFile.isDeltaKey($0.key) }
+        if let baseState {
+            for (k, v) in state where DeltaFile.isStatisticsKey(k) && baseState[k].map({ $0.scalars != v.scalars }) == true { tensors[k] = v }
+        }
         self.baseModel = baseModel
-        baseFingerprint = DeltaFile.backboneFingerprint(state)
+        baseFingerprint = DeltaFile.backboneFingerprint(baseState ?? state)
         self.classNames = classNames
     }
 
@@ -56,8 +67,8 @@ public struct DeltaFile {
             }
             classNames = parsed
         }
-        if let stray = tensors.keys.first(where: { !DeltaFile.isDeltaKey($0) }) {
-            throw CheckpointError(path: url.path, problem: "delta holds \(stray), which is neither an SSF vector nor a head parameter")
+        if let stray = tensors.keys.first(where: { !DeltaFile.isDeltaKey($0) && !DeltaFile.isStatisticsKey($0) }) {
+            throw CheckpointError(path: url.path, problem: "delta holds \(stray), which is neither an SSF vector, a head parameter nor batch-norm statistics")
         }
     }
 

@@ -31,9 +31,9 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var methodOptions: MethodOptions
     @Option(help: "Reference recipe: \(TrainingConfig.presetNames.joined(separator: ", ")).") var preset: String?
     @Option(help: "YAML file of configuration keys (flags override it; it overrides the preset).") var config: String?
-    @Option(help: "Cosine epochs (cooldown epochs follow).") var epochs: Int?
-    @Option(name: .customLong("cooldown-epochs"), help: "Epochs at the minimum learning rate after the cosine.") var cooldownEpochs: Int?
-    @Option(name: .customLong("warmup-epochs"), help: "Linear warmup epochs.") var warmupEpochs: Int?
+    @Option(help: "Cosine epochs; the run lasts these plus --cooldown-epochs (0 unless a preset sets it).") var epochs: Int?
+    @Option(name: .customLong("cooldown-epochs"), help: "Epochs at the minimum learning rate after the cosine (default 0; presets: 10).") var cooldownEpochs: Int?
+    @Option(name: .customLong("warmup-epochs"), help: "Linear warmup epochs, part of --epochs and fewer than them (default 0; presets: 10).") var warmupEpochs: Int?
     @Option(name: .customLong("batch-size"), help: "Images per batch.") var batchSize: Int?
     @Option(help: "Peak learning rate.") var lr: Double?
     @Option(name: .customLong("warmup-lr"), help: "Learning rate the warmup starts from.") var warmupLR: Double?
@@ -53,6 +53,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("ema-decay"), help: "EMA decay of the trainable weights, e.g. 0.99992 (0: off).") var emaDecay: Double?
     @Option(name: .customLong("grad-accum"), help: "Batches per optimizer update.") var gradAccum: Int?
     @Option(name: .customLong("clip-grad"), help: "Clip the global gradient norm to this value.") var clipGrad: Double?
+    @Option(help: "Batch norm while training: train (batch statistics, running statistics updated), frozen, or auto (train for full fine-tuning, frozen otherwise).") var bn: String?
+    @Option(name: .customLong("head-init"), help: "Initialisation of a new head: zeros (default), trunc-normal or torch-default.") var headInit: String?
+    @Option(name: .customLong("drop-path"), help: "Stochastic-depth rate of the last block, rising linearly from 0 (default: the model's).") var dropPath: Double?
     @Option(name: .customLong("train-limit"), help: "Train on this many samples (an even stride through the split).") var trainLimit: Int?
     @Option(name: .customLong("eval-limit"), help: "Evaluate on this many samples.") var evalLimit: Int?
     @Option(name: .customLong("eval-split"), help: "Split to select the best checkpoint on (default: val, else test).") var evalSplit: String?
@@ -72,6 +75,7 @@ struct TrainCommand: ParsableCommand {
         set("seed", seed); set("workers", workers); set("smoothing", smoothing); set("mixup", mixup); set("cutmix", cutmix)
         set("reprob", reprob); set("grad_accum", gradAccum); set("clip_grad", clipGrad); set("train_limit", trainLimit)
         set("eval_limit", evalLimit); set("eval_split", evalSplit); set("bad_images", badImages)
+        set("bn", bn); set("head_init", headInit); set("drop_path", dropPath)
         if let aa { o["aa"] = aa == "none" ? NSNull() : aa }
         if let emaDecay { o["ema_decay"] = emaDecay == 0 ? NSNull() : emaDecay }
         return o
@@ -109,9 +113,10 @@ struct TrainCommand: ParsableCommand {
                                   directory: directory, writesDelta: method.components == [.ssf])
         let interrupt = InterruptFlag()
         trainer.shouldStop = { interrupt.isSet }
-        let display = ProgressDisplay(totalEpochs: config.totalEpochs)
+        let display = ProgressDisplay(config: config)
         trainer.onEvent = display.show
-        print("training \(config.model) (\(method.rawValue), \(trainer.trainableCount) trainable) on \(data.train.count) images, selecting on \(data.evalSplit) (\(data.eval.count) images); \(trainer.updatesPerEpoch) updates/epoch; run directory \(directory.path)")
+        print("training \(config.model) (\(method.rawValue), \(trainer.trainableCount) trainable, batch norm \(trainer.batchNormMode.rawValue)) on \(data.train.count) images, selecting on \(data.evalSplit) (\(data.eval.count) images); \(trainer.updatesPerEpoch) updates/epoch; run directory \(directory.path)")
+        print("schedule\(preset.map { " (preset \($0))" } ?? ""): \(config.scheduleDescription), \(config.opt) weight decay \(config.weightDecay), batch \(config.batchSize)")
         let outcome = try trainer.run(resume: resume != nil)
         interrupt.cancel()
         if outcome == .finished {
@@ -135,7 +140,7 @@ struct TrainCommand: ParsableCommand {
         let family = try ModelRegistry.spec(config.model).family
         var problem: Error?
         let loaded = try Pretrained.load(model: config.model, weights: config.weights.map { URL(fileURLWithPath: $0) },
-                                         numClasses: classes, seed: config.seed) { model in
+                                         numClasses: classes, seed: config.seed, headInit: config.headInitRule) { model in
             var rng = RandomGenerator(seed: config.seed &+ 1)
             do { try method.apply(to: model, family: family, using: &rng) } catch { problem = error }
         }
@@ -176,10 +181,17 @@ final class InterruptFlag: @unchecked Sendable {
 /// A one-line progress bar on a terminal, plain log lines otherwise.
 final class ProgressDisplay {
     let totalEpochs: Int
+    let config: TrainingConfig
     let isTerminal = isatty(STDOUT_FILENO) != 0
     private var lastLogged = -1
 
-    init(totalEpochs: Int) { self.totalEpochs = totalEpochs }
+    init(config: TrainingConfig) { self.config = config; totalEpochs = config.totalEpochs }
+
+    /// "epoch 3/13" with the part of the schedule it is in.
+    private func epochLabel(_ epoch: Int) -> String {
+        let phase = epoch < config.warmupEpochs ? " warmup" : epoch >= config.epochs ? " cooldown" : ""
+        return "epoch \(epoch + 1)/\(totalEpochs)\(phase)"
+    }
 
     func show(_ event: TrainingEvent) {
         switch event {
@@ -188,11 +200,11 @@ final class ProgressDisplay {
             if isTerminal {
                 let width = 24, filled = width * batch / max(batches, 1)
                 let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-                print("\repoch \(epoch + 1)/\(totalEpochs) [\(bar)] \(batch)/\(batches)  \(stats)\u{1B}[K", terminator: "")
+                print("\r\(epochLabel(epoch)) [\(bar)] \(batch)/\(batches)  \(stats)\u{1B}[K", terminator: "")
                 fflush(stdout)
             } else if batch == batches || batch * 10 / batches != lastLogged {
                 lastLogged = batch * 10 / batches
-                print("epoch \(epoch + 1)/\(totalEpochs) batch \(batch)/\(batches)  \(stats)")
+                print("\(epochLabel(epoch)) batch \(batch)/\(batches)  \(stats)")
             }
         case let .epoch(m):
             if isTerminal { print("\r\u{1B}[K", terminator: "") }
