@@ -7,11 +7,17 @@
 #   bash tools/reproduce.sh                 # everything (about 25 minutes on 2 cores)
 #   METHODS="linear ssf" DATASETS=cifar10 bash tools/reproduce.sh
 #   FORCE=1 bash tools/reproduce.sh         # train again even where a finished run exists
+#   TORCH=0 bash tools/reproduce.sh         # without the PyTorch runs of the same recipe
+#   HEAD_INIT=trunc-normal bash tools/reproduce.sh   # another new-head rule, for both frameworks
 #
 # Inputs (nothing is committed): the CIFAR-10 JPEG tarball (CIFAR10_TAR, default
 # ../shared/data/cifar10-jpeg.tar.gz), Debian's dataset-fashion-mnist package (installed when
 # run as root), and the EfficientNet-Lite0 weights that tools/fetch_real_data.sh downloads.
 # Work files go to SSF_REPRO_DIR (default ~/.cache/ssf/reproduce).
+#
+# After the Swift runs, the same recipe is trained with PyTorch and timm (tools/torch_same_recipe.py,
+# in the Python environment TORCH_PYTHON, default /root/venv-torch/bin/python) for every dataset and
+# method the Swift runs cover, and the tables gain PyTorch's top-1, the difference and its training time.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,9 +31,12 @@ datasets="${DATASETS:-cifar10 fashion-mnist}"
 train_per_class=500
 test_per_class=300
 weights="$cache/efficientnet-lite0-57934424.pth"
+# The new head's initialisation (zeros, trunc-normal, torch-default), the same for both frameworks.
+head_init="${HEAD_INIT:-zeros}"
+torch_python="${TORCH_PYTHON:-/root/venv-torch/bin/python}"
 
 # Peak learning rate per method (AdamW, batch 32).
-lr_for() { case "$1" in full) echo 0.0005 ;; *) echo 0.01 ;; esac; }
+lr_for() { case "$1" in full) echo 0.001 ;; ssf) echo 0.003 ;; *) echo 0.01 ;; esac; }
 
 bash scripts/deps.sh
 [ -f "$weights" ] || bash tools/fetch_real_data.sh
@@ -68,7 +77,7 @@ for ds in $datasets; do
       echo "skip $m on $ds: $(tail -n 1 "$work/logs/$ds-$m.check")"
       continue
     fi
-    cmd="ssf train --model tf_efficientnet_lite0 --weights $weights --data $(data_for "$ds") $(limits_for "$ds") --method $m --lr $(lr_for "$m") --config configs/repro-lite0-96px.yaml --threads $threads --output $work/runs/$ds-$m"
+    cmd="ssf train --model tf_efficientnet_lite0 --weights $weights --data $(data_for "$ds") $(limits_for "$ds") --method $m --lr $(lr_for "$m") --config configs/repro-lite0-96px.yaml --head-init $head_init --bn auto --threads $threads --output $work/runs/$ds-$m"
     echo "$cmd" | tee -a "$work/commands.txt"
     if [ -z "${FORCE:-}" ] && [ -f "$work/runs/$ds-$m/summary.json" ]; then
       echo "(kept the finished run in $work/runs/$ds-$m; FORCE=1 trains again)"; continue
@@ -81,8 +90,35 @@ done
 
 runs=()
 for ds in $datasets; do for m in $methods; do [ -f "$work/runs/$ds-$m/summary.json" ] && runs+=("$work/runs/$ds-$m"); done; done
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch reference (TORCH=0 leaves it out): the same data, recipe, learning rate and threads
+# with PyTorch and timm, for every run above, into $work/torch-runs/<dataset>-<method>.
+# ---------------------------------------------------------------------------------------------
+torch_table=()
+if [ "${TORCH:-1}" != 0 ]; then
+  if [ -x "$torch_python" ]; then
+    mkdir -p "$work/torch-runs"
+    for run in "${runs[@]}"; do
+      name="$(basename "$run")"; ds="${name%-*}"; m="${name##*-}"
+      cmd="$torch_python tools/torch_same_recipe.py --data $(data_for "$ds") $(limits_for "$ds") --method $m --lr $(lr_for "$m") --config configs/repro-lite0-96px.yaml --weights $weights --head-init $head_init --bn auto --threads $threads --output $work/torch-runs/$name"
+      echo "$cmd" | tee -a "$work/commands.txt"
+      if [ -z "${FORCE:-}" ] && [ -f "$work/torch-runs/$name/summary.json" ]; then
+        echo "(kept the finished PyTorch run in $work/torch-runs/$name; FORCE=1 trains again)"; continue
+      fi
+      # shellcheck disable=SC2086
+      $cmd > "$work/logs/torch-$name.log" 2>&1 || { echo "failed: see $work/logs/torch-$name.log" >&2; exit 1; }
+      tail -n 1 "$work/logs/torch-$name.log"
+    done
+    torch_table=(--torch-runs "$work/torch-runs")
+  else
+    echo "skipping the PyTorch runs: no Python at $torch_python (set TORCH_PYTHON, or TORCH=0 to silence this). Create it with:" >&2
+    echo "  python3 -m venv /root/venv-torch && /root/venv-torch/bin/pip install torch==2.5.1 torchvision==0.20.1 timm==1.0.11 pyyaml" >&2
+  fi
+fi
+
 "$ssf" report "${runs[@]}" --title "EfficientNet-Lite0: linear, bias, SSF and full fine-tuning on CIFAR-10 and Fashion-MNIST subsets" \
   --output docs/results-report.html
 python3 tools/results_table.py --commands "$work/commands.txt" --threads "$threads" \
-  --train-per-class $train_per_class --test-per-class $test_per_class "${runs[@]}" > docs/RESULTS.md
+  --train-per-class $train_per_class --test-per-class $test_per_class "${torch_table[@]}" "${runs[@]}" > docs/RESULTS.md
 echo "wrote docs/RESULTS.md and docs/results-report.html"

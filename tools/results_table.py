@@ -15,6 +15,8 @@ ap.add_argument("--commands", required=True)
 ap.add_argument("--threads", type=int, required=True)
 ap.add_argument("--train-per-class", type=int, required=True)
 ap.add_argument("--test-per-class", type=int, required=True)
+ap.add_argument("--torch-runs", help="folder of <dataset>-<method>/summary.json from tools/torch_same_recipe.py: "
+                "adds PyTorch's top-1, the difference and PyTorch's training time to each table")
 args = ap.parse_args()
 
 
@@ -46,6 +48,15 @@ for run in args.runs:
     dataset, method = os.path.basename(run.rstrip("/")).rsplit("-", 1)
     rows.setdefault(dataset, []).append((method, summary))
 
+# The PyTorch runs of the same recipe, by (dataset, method).
+torch_runs = {}
+if args.torch_runs:
+    for dataset, entries in rows.items():
+        for method, _ in entries:
+            path = os.path.join(args.torch_runs, f"{dataset}-{method}", "summary.json")
+            if os.path.exists(path):
+                torch_runs[(dataset, method)] = json.load(open(path))
+
 out = []
 w = out.append
 w("# Results: tuning methods on real data")
@@ -64,17 +75,49 @@ w("`ssf demo` ViT has them (`ssf demo --methods linear,bias,ssf,lora,adapter,ful
 w("")
 w("Full fine-tuning keeps the BatchNorm statistics frozen (evaluation-mode BatchNorm).")
 w("")
+if args.torch_runs:
+    w("The PyTorch columns train the same recipe (data subsets, transforms, model, weights, method, AdamW,")
+    w("schedule, label smoothing, batch size, threads) with PyTorch and timm: `tools/torch_same_recipe.py`, run by")
+    w("`tools/reproduce.sh` (`TORCH=0` leaves it out). Both top-1 values are after the last epoch; the difference")
+    w("is in percentage points. PyTorch's training time is measured the same way (training steps with their data")
+    w("loading, evaluation excluded).")
+    if torch_runs:
+        first = next(iter(torch_runs.values()))
+        versions = ", ".join(f"{k} {first[k]}" for k in ("torch", "timm", "torchvision") if k in first)
+        heads = sorted({s.get("head_init", "?") for s in torch_runs.values()})
+        bn_modes = {}
+        for (_, method), s in torch_runs.items():
+            bn_modes.setdefault(s.get("bn", "?"), set()).add(method)
+        order = ["linear", "bias", "ssf", "lora", "adapter", "full"]
+        bn_text = "; ".join(f"{mode} for {', '.join(sorted(ms, key=lambda m: order.index(m) if m in order else 9))}"
+                            for mode, ms in sorted(bn_modes.items()))
+        w(f"PyTorch runs: {versions}; head initialisation {', '.join(heads)}; BatchNorm statistics {bn_text}.")
+    else:
+        w(f"(No PyTorch runs were found in `{args.torch_runs.replace(os.path.expanduser('~'), '~')}`.)")
+    w("")
 for dataset, entries in rows.items():
     order = {"linear": 0, "bias": 1, "ssf": 2, "lora": 3, "adapter": 4, "full": 5}
     entries.sort(key=lambda e: order.get(e[0], 9))
     w(f"## {names.get(dataset, dataset)}")
     w("")
-    w("| method | top-1 (%) | top-5 (%) | trainable params | training time | train img/s | peak memory (RSS) | task file |")
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    header = "| method | top-1 (%) | top-5 (%) | trainable params | training time | train img/s | peak memory (RSS) | task file |"
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    if args.torch_runs:
+        header += " PyTorch top-1 (%) | difference (ours − PyTorch) | PyTorch training time |"
+        rule += " ---: | ---: | ---: |"
+    w(header)
+    w(rule)
     for method, s in entries:
         delta = f"{s['delta_bytes'] / 1024:.0f} KiB delta" if "delta_bytes" in s else "—"
-        w(f"| {method} | {s['final_top1']:.2f} | {s['final_top5']:.2f} | {s['trainable_params']:,} | "
-          f"{s['train_seconds'] / 60:.1f} min | {s.get('train_images_per_s', 0):.1f} | {s.get('peak_rss_mib', 0):.0f} MiB | {delta} |")
+        row = (f"| {method} | {s['final_top1']:.2f} | {s['final_top5']:.2f} | {s['trainable_params']:,} | "
+               f"{s['train_seconds'] / 60:.1f} min | {s.get('train_images_per_s', 0):.1f} | {s.get('peak_rss_mib', 0):.0f} MiB | {delta} |")
+        if args.torch_runs:
+            t = torch_runs.get((dataset, method))
+            if t:
+                row += f" {t['final_top1']:.2f} | {s['final_top1'] - t['final_top1']:+.2f} | {t['train_seconds'] / 60:.1f} min |"
+            else:
+                row += " — | — | — |"
+        w(row)
     w("")
 w("Training time is the time spent in training steps (data loading included, evaluation excluded).")
 w("The curves, per-class accuracy and the same table are in [results-report.html](results-report.html)")

@@ -111,9 +111,9 @@ extension RGBImage {
         return RGBImage(width: cw, height: ch, pixels: out)
     }
 
-    /// Center crop as torchvision's `CenterCrop` (offsets rounded half away from zero).
+    /// Center crop as torchvision's `CenterCrop` (offsets rounded half to even, as Python's `round`).
     public func centerCropped(width cw: Int, height ch: Int) -> RGBImage {
-        let x = Int((Double(width - cw) / 2).rounded()), y = Int((Double(height - ch) / 2).rounded())
+        let x = Int((Double(width - cw) / 2).rounded(.toNearestOrEven)), y = Int((Double(height - ch) / 2).rounded(.toNearestOrEven))
         return cropped(x: x, y: y, width: cw, height: ch)
     }
 }

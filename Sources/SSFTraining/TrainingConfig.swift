@@ -24,6 +24,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var weightDecay = 0.05
     /// `adamw` or `sgd`.
     public var opt = "adamw"
+    /// AdamW's ε (timm's `--opt-eps`).
+    public var optEps = 1e-8
     /// SGD momentum (Nesterov unless `nesterov` is false).
     public var momentum = 0.9
     public var nesterov = true
@@ -71,7 +73,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, weights, data, method, epochs, cooldownEpochs = "cooldown_epochs", warmupEpochs = "warmup_epochs"
         case batchSize = "batch_size", lr, warmupLR = "warmup_lr", minLR = "min_lr", weightDecay = "weight_decay"
-        case opt, momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
+        case opt, optEps = "opt_eps", momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
         case mixupProb = "mixup_prob", mixupSwitchProb = "mixup_switch_prob", aa, reprob, scaleMin = "scale_min", hflip
         case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
         case trainSplit = "train_split", evalSplit = "eval_split", badImages = "bad_images"
@@ -143,7 +145,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw ConfigError("epochs, batch_size and grad_accum must be positive; workers, warmup and cooldown epochs not negative")
         }
         guard ["adamw", "sgd"].contains(opt) else { throw ConfigError("opt must be adamw or sgd, not '\(opt)'") }
-        guard lr > 0, minLR >= 0, warmupLR >= 0, weightDecay >= 0 else { throw ConfigError("learning rates and weight decay must not be negative") }
+        guard lr > 0, minLR >= 0, warmupLR >= 0, weightDecay >= 0, optEps > 0 else { throw ConfigError("learning rates and weight decay must not be negative") }
         if let emaDecay, !(emaDecay > 0 && emaDecay < 1) { throw ConfigError("ema_decay must be in (0, 1)") }
         if let clipGrad, !(clipGrad > 0) { throw ConfigError("clip_grad must be positive") }
         guard ["fail", "skip"].contains(badImages) else { throw ConfigError("bad_images must be fail or skip") }

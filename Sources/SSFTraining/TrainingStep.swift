@@ -28,7 +28,7 @@ public final class TrainingStep {
         optimizer = config.opt == "sgd"
             ? SGD(parameters, learningRate: Float(config.lr), momentum: Float(config.momentum), nesterov: config.nesterov,
                   weightDecay: Float(config.weightDecay))
-            : AdamW(parameters, learningRate: Float(config.lr), weightDecay: Float(config.weightDecay))
+            : AdamW(parameters, learningRate: Float(config.lr), eps: Float(config.optEps), weightDecay: Float(config.weightDecay))
         ema = config.emaDecay.map { WeightEMA(parameters, decay: Float($0)) }
         schedule = CosineSchedule(baseLR: config.lr, epochs: config.epochs, warmupEpochs: config.warmupEpochs,
                                   updatesPerEpoch: updatesPerEpoch, warmupLR: config.warmupLR, minLR: config.minLR)

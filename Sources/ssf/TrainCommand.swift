@@ -42,6 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Optimizer: adamw or sgd.") var opt: String?
     @Flag(help: "Same as --opt sgd (Nesterov momentum).") var sgd = false
     @Option(help: "SGD momentum.") var momentum: Double?
+    @Option(name: .customLong("opt-eps"), help: "AdamW's epsilon (default 1e-8).") var optEps: Double?
     @Option(name: .customLong("image-size"), help: "Input resolution (default: the model's).") var imageSize: Int?
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Loader worker threads.") var workers: Int?
@@ -71,7 +72,7 @@ struct TrainCommand: ParsableCommand {
         set("model", model); set("weights", weights); set("data", data); set("method", methodOptions.name?.rawValue)
         set("epochs", epochs); set("cooldown_epochs", cooldownEpochs); set("warmup_epochs", warmupEpochs)
         set("batch_size", batchSize); set("lr", lr); set("warmup_lr", warmupLR); set("min_lr", minLR)
-        set("weight_decay", weightDecay); set("opt", sgd ? "sgd" : opt); set("momentum", momentum); set("image_size", imageSize)
+        set("weight_decay", weightDecay); set("opt", sgd ? "sgd" : opt); set("momentum", momentum); set("opt_eps", optEps); set("image_size", imageSize)
         set("seed", seed); set("workers", workers); set("smoothing", smoothing); set("mixup", mixup); set("cutmix", cutmix)
         set("reprob", reprob); set("grad_accum", gradAccum); set("clip_grad", clipGrad); set("train_limit", trainLimit)
         set("eval_limit", evalLimit); set("eval_split", evalSplit); set("bad_images", badImages)

@@ -149,4 +149,17 @@ final class TransformTests: XCTestCase {
         RandomErasing(probability: 0)(&none, using: &rng)
         XCTAssertEqual(none.scalars, [Float](repeating: 7, count: 192))
     }
+
+    func testCenterCropRoundsHalfOffsetsToEvenLikeTorchvision() {
+        // A row of pixels numbered by x: the crop's first pixel is its left offset.
+        func firstColumn(width: Int, crop: Int) -> UInt8 {
+            let pixels = (0..<width).flatMap { x in [UInt8(x), UInt8(x), UInt8(x)] }
+            return RGBImage(width: width, height: 1, pixels: pixels).centerCropped(width: crop, height: 1).pixels[0]
+        }
+        // torchvision: int(round((w - c) / 2)) with Python's round-half-to-even.
+        XCTAssertEqual(firstColumn(width: 13, crop: 10), 2)   // 1.5 → 2
+        XCTAssertEqual(firstColumn(width: 15, crop: 10), 2)   // 2.5 → 2
+        XCTAssertEqual(firstColumn(width: 109, crop: 96), 6)  // 6.5 → 6 (96 px eval of 32 px images)
+        XCTAssertEqual(firstColumn(width: 14, crop: 10), 2)
+    }
 }
