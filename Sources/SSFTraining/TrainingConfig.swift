@@ -120,6 +120,27 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         return mapping
     }
 
+    /// Defaults, then the preset, then the YAML file at `configFile`, then `overrides` (the flags given).
+    public static func resolved(preset: String?, configFile: String?, overrides: [String: Any]) throws -> TrainingConfig {
+        var resolved = try preset.map(Self.preset) ?? TrainingConfig()
+        if let configFile { resolved = try resolved.merging(try Self.overrides(yamlFile: configFile)) }
+        return try resolved.merging(overrides)
+    }
+
+    /// The configuration a run directory's `config.yaml` holds.
+    public static func stored(inRunDirectory directory: URL) throws -> TrainingConfig {
+        try TrainingConfig().merging(try overrides(yamlFile: directory.appendingPathComponent("config.yaml").path))
+    }
+
+    /// The overrides the YAML file at `path` holds; a file that cannot be read is an error naming it.
+    public static func overrides(yamlFile path: String) throws -> [String: Any] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError("\(path): cannot be read (\(error.localizedDescription))")
+        }
+        return try overrides(yaml: text, path: path)
+    }
+
     /// The configuration as YAML.
     public func yaml() throws -> String { try YAMLEncoder().encode(self) }
 
