@@ -52,6 +52,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var trainSplit = "train"
     /// Split for best-checkpoint selection (nil: `val` when present, else `test`).
     public var evalSplit: String?
+    /// Evaluate after every epoch; false evaluates after the last epoch only (a final run measured once on its test split).
+    public var evalEveryEpoch = true
     public var badImages = "fail"
     /// Limits on samples used per split (nil: all), for quick runs on a subset.
     public var trainLimit: Int?
@@ -63,7 +65,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case opt, momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
         case mixupProb = "mixup_prob", mixupSwitchProb = "mixup_switch_prob", aa, reprob, scaleMin = "scale_min", hflip
         case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
-        case trainSplit = "train_split", evalSplit = "eval_split", badImages = "bad_images"
+        case trainSplit = "train_split", evalSplit = "eval_split", evalEveryEpoch = "eval_every_epoch", badImages = "bad_images"
         case trainLimit = "train_limit", evalLimit = "eval_limit"
     }
 

@@ -29,8 +29,11 @@ final class ProgressDisplay {
             }
         case let .epoch(m):
             if isTerminal { print("\r\u{1B}[K", terminator: "") }
-            print(String(format: "epoch %d/%d  train_loss %.4f  eval_loss %.4f  top1 %.2f  top5 %.2f  lr %.3g  %.1f img/s  %.1f s",
-                         m.epoch + 1, totalEpochs, m.trainLoss, m.evalLoss, m.top1, m.top5, m.lr, m.imagesPerS, m.epochSeconds))
+            var line = String(format: "epoch %d/%d  train_loss %.4f", m.epoch + 1, totalEpochs, m.trainLoss)
+            if let evalLoss = m.evalLoss, let top1 = m.top1, let top5 = m.top5 {
+                line += String(format: "  eval_loss %.4f  top1 %.2f  top5 %.2f", evalLoss, top1, top5)
+            }
+            print(line + String(format: "  lr %.3g  %.1f img/s  %.1f s", m.lr, m.imagesPerS, m.epochSeconds))
             lastLogged = -1
         case let .message(text):
             if isTerminal { print("\r\u{1B}[K", terminator: "") }
