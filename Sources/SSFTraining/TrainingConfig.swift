@@ -108,8 +108,25 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         for (key, value) in overrides { dictionary[key] = value is NSNull ? nil : value }
         do {
             return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: dictionary))
+        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
+            guard let key = context.codingPath.first?.stringValue else { throw ConfigError("invalid configuration value: \(context.debugDescription)") }
+            let given = overrides[key].map { $0 is NSNull ? "null" : "\($0)" } ?? "the default"
+            throw ConfigError("invalid value for '\(key)': \(given) (expected \(Self.expected(type)))")
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ConfigError("'\(key.stringValue)' cannot be null: it needs a value")
         } catch {
             throw ConfigError("invalid configuration value: \(error)")
+        }
+    }
+
+    /// How an error names the type a key needs.
+    private static func expected(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is String.Type: return "a string"
+        default: return "a value of type \(type)"
         }
     }
 
