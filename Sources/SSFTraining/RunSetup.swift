@@ -9,11 +9,14 @@ import SSFTuning
 /// A model ready for a `Trainer`: built, tuned for a method and loaded.
 public struct RunModel {
     public let model: ImageClassifier
-    public let spec: ModelSpec
     /// The method whose parameters the model carries and trains.
     public let method: TuningMethod
     /// The model's preprocessing with the configuration's `image_size` applied.
     public let preprocess: PreprocessConfig
+
+    public init(model: ImageClassifier, method: TuningMethod, preprocess: PreprocessConfig) {
+        self.model = model; self.method = method; self.preprocess = preprocess
+    }
 
     /// Whether the run writes `task.delta.safetensors`: the method trains SSF vectors and the head only.
     public var writesDelta: Bool { method.components == [.ssf] }
@@ -60,6 +63,6 @@ public enum RunSetup {
         }
         var preprocess = loaded.spec.preprocess
         if let size = config.imageSize { preprocess.inputSize = size }
-        return RunModel(model: loaded.model, spec: loaded.spec, method: method, preprocess: preprocess)
+        return RunModel(model: loaded.model, method: method, preprocess: preprocess)
     }
 }
