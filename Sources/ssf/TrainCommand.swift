@@ -18,13 +18,14 @@ struct TrainCommand: ParsableCommand {
         """)
 
     @OptionGroup var flags: TrainingFlags
+    @Option(name: .customLong("eval-split"), help: "Split to select the best checkpoint on (default: val, else test).") var evalSplit: String?
     @Option(name: .customLong("output"), help: "Run directory (default: runs/<model>-<method>-<time>).") var output: String?
     @Option(help: "Continue the interrupted run in this directory (its config.yaml is used; of the other flags only --workers and --threads apply).") var resume: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     /// The flags' settings, or the stored config of a resumed run (of the flags only --workers then applies).
     func resolvedConfig() throws -> TrainingConfig {
-        guard let resume else { return try flags.resolvedConfig() }
+        guard let resume else { return try flags.resolvedConfig(extra: evalSplit.map { ["eval_split": $0] } ?? [:]) }
         let config: TrainingConfig
         do {
             config = try TrainingConfig.stored(inRunDirectory: URL(fileURLWithPath: resume)).merging(flags.workers.map { ["workers": $0] } ?? [:])

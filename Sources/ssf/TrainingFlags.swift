@@ -1,5 +1,6 @@
 // The flags of a training run's settings, shared by `ssf train` and `ssf sweep`: model, weights, data,
-// method, preset, config file and one flag per recipe hyperparameter, turned into configuration keys.
+// method, preset, config file and one flag per recipe hyperparameter, turned into configuration keys
+// (the evaluation split is train's own: a sweep chooses its splits).
 import ArgumentParser
 import Foundation
 import SSFTraining
@@ -36,7 +37,6 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .customLong("clip-grad"), help: "Clip the global gradient norm to this value.") var clipGrad: Double?
     @Option(name: .customLong("train-limit"), help: "Train on this many samples (an even stride through the split).") var trainLimit: Int?
     @Option(name: .customLong("eval-limit"), help: "Evaluate on this many samples.") var evalLimit: Int?
-    @Option(name: .customLong("eval-split"), help: "Split to select the best checkpoint on (default: val, else test).") var evalSplit: String?
     @Option(name: .customLong("bad-images"), help: "fail or skip unreadable images.") var badImages: String?
 
     /// The flags that were given, as configuration keys.
@@ -49,16 +49,19 @@ struct TrainingFlags: ParsableArguments {
         set("weight_decay", weightDecay); set("opt", sgd ? "sgd" : opt); set("momentum", momentum); set("image_size", imageSize)
         set("seed", seed); set("workers", workers); set("smoothing", smoothing); set("mixup", mixup); set("cutmix", cutmix)
         set("reprob", reprob); set("grad_accum", gradAccum); set("clip_grad", clipGrad); set("train_limit", trainLimit)
-        set("eval_limit", evalLimit); set("eval_split", evalSplit); set("bad_images", badImages)
+        set("eval_limit", evalLimit); set("bad_images", badImages)
         if let aa { o["aa"] = aa == "none" ? NSNull() : aa }
         if let emaDecay { o["ema_decay"] = emaDecay == 0 ? NSNull() : emaDecay }
         return o
     }
 
-    /// Defaults ← preset ← config file ← flags, checked: a model and data are named and every value is in range.
-    func resolvedConfig() throws -> TrainingConfig {
+    /// Defaults ← preset ← config file ← flags (and a command's own `extra` keys), checked: a model and data
+    /// are named and every value is in range.
+    func resolvedConfig(extra: [String: Any] = [:]) throws -> TrainingConfig {
         let config: TrainingConfig
-        do { config = try TrainingConfig.resolved(preset: preset, configFile: self.config, overrides: overrides()) } catch let error as ConfigError {
+        do {
+            config = try TrainingConfig.resolved(preset: preset, configFile: self.config, overrides: overrides().merging(extra) { $1 })
+        } catch let error as ConfigError {
             throw ValidationError(error.description)
         }
         try Self.check(config)
