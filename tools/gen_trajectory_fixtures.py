@@ -264,6 +264,10 @@ RECIPE = dict(updates=STEPS, grad_accum=ACCUM, micro_batches=STEPS * ACCUM, labe
               lr=1e-3, schedule=dict(kind="timm CosineLRScheduler", t_initial=30, lr_min=1e-5, warmup_t=5,
                                      warmup_lr_init=1e-4, t_in_epochs=False, lr_of_update_u="_get_lr(u)"),
               ema_decay=0.9, ema_of="trainable tensors, after every update, initialised to the initial values")
+# EfficientNet-Lite0 trains at a tenth of the rate: at 1e-3 its float32 and float64 runs part after
+# about ten micro-batches even in PyTorch (ReLU6 kinks on the 1x1 and 2x2 feature maps meet Adam's
+# sign-like first steps); at 1e-4 linear, bias and ssf stay within a few 1e-6.
+LITE0_RECIPE = dict(RECIPE, lr=1e-4, schedule=dict(RECIPE["schedule"], lr_min=1e-6, warmup_lr_init=1e-5))
 SAMPLE = 2048
 SAMPLING = dict(count=SAMPLE, whole_if_numel_at_most=SAMPLE,
                 otherwise=f"1-D of {SAMPLE}: flat indices i * numel // {SAMPLE} for i in 0..<{SAMPLE}; "
@@ -274,7 +278,11 @@ VIT_KWARGS = dict(img_size=16, patch_size=4, embed_dim=24, depth=2, num_heads=3,
 VIT_OPTIONS = dict(adapter_dim=4, prompts=3, lora_rank=3, lora_alpha=6.0, lora_targets=["qkv", "proj", "fc1", "fc2"])
 VIT_METHODS = ["linear", "bias", "ssf", "full", "adapter", "lora", "vpt-shallow", "vpt-deep"]
 LITE0_KWARGS = dict(num_classes=5, drop_rate=0.0, drop_path_rate=0.0)
-LITE0_METHODS = ["linear", "bias", "ssf", "full"]
+LITE0_METHODS = ["linear", "bias", "ssf"]
+# Full fine-tuning with batch norm in training mode, on larger batches and images: at 32x32 the last
+# blocks see 1x1 maps, so each batch norm normalises 4 values and float32 parts from float64 within a
+# micro-batch; at 64x64 with 8 images (32 values) the first update reproduces to ~1e-5.
+LITE0_BN_SIZE, LITE0_BN_BATCH = 64, 8
 LITE0_SIZE = 32
 BATCH = 4
 
@@ -436,6 +444,8 @@ def store(tensors, prefix, kind, name, value):
 
 def train(spec, method, tensors, dtype=torch.float64):
     """Runs the recipe for one (model, method); records into `tensors`; returns the method's metadata."""
+    RECIPE = spec.get("recipe", globals()["RECIPE"])
+    batch = spec.get("batch", BATCH)
     model_name, gain, input_shape, classes = spec["name"], spec["gain"], spec["input"], spec["classes"]
     bn_train = spec["bn_train"](method)
     model = spec["make"]()
@@ -465,7 +475,7 @@ def train(spec, method, tensors, dtype=torch.float64):
     prefix = f"{model_name}.{method}"
     losses, lrs = [], []
     with torch.no_grad():
-        x0 = fill("input.0", (BATCH, *input_shape)).to(dtype)
+        x0 = fill("input.0", (batch, *input_shape)).to(dtype)
         was = model.training
         model.eval()
         tensors[f"{prefix}.logits0"] = forward(x0)
@@ -476,8 +486,8 @@ def train(spec, method, tensors, dtype=torch.float64):
         lrs.append(lr)
         opt.zero_grad(set_to_none=True)
         for k in (ACCUM * u, ACCUM * u + 1):
-            x = fill(f"input.{k}", (BATCH, *input_shape)).to(dtype)
-            loss = F.cross_entropy(forward(x), labels(k, BATCH, classes), label_smoothing=RECIPE["label_smoothing"])
+            x = fill(f"input.{k}", (batch, *input_shape)).to(dtype)
+            loss = F.cross_entropy(forward(x), labels(k, batch, classes), label_smoothing=RECIPE["label_smoothing"])
             losses.append(loss.item())
             (loss / ACCUM).backward()
         torch.nn.utils.clip_grad_norm_(params, RECIPE["clip_grad"])
@@ -529,11 +539,12 @@ LITE0_SPEC = dict(name="lite0", gain=2, classes=LITE0_KWARGS["num_classes"], ema
                   input=(3, LITE0_SIZE, LITE0_SIZE),
                   make=lambda: timm.create_model("tf_efficientnet_lite0", pretrained=False, **LITE0_KWARGS).eval(),
                   added=lite0_added_shapes, install=lite0_install, forward=lambda m, _, __: m, trains=lite0_trains,
-                  bn_train=lambda method: method == "full")
+                  bn_train=lambda method: method == "full", recipe=LITE0_RECIPE)
+LITE0_BN_SPEC = dict(LITE0_SPEC, name="lite0_bn", input=(3, LITE0_BN_SIZE, LITE0_BN_SIZE), batch=LITE0_BN_BATCH)
 
 
 def trajectories():
-    tensors, per_method = {}, {"vit": {}, "lite0": {}}
+    tensors, per_method = {}, {"vit": {}, "lite0": {}, "lite0_bn": {}}
     img = VIT_KWARGS["img_size"]
     for method in VIT_METHODS:
         per_method["vit"][method] = train(VIT_SPEC, method, tensors)
@@ -543,6 +554,8 @@ def trajectories():
     for method in LITE0_METHODS:
         per_method["lite0"][method] = train(LITE0_SPEC, method, tensors)
         per_method["lite0"][method]["float32_probe"] = float32_probe(LITE0_SPEC, method, tensors)
+    per_method["lite0_bn"]["full"] = train(LITE0_BN_SPEC, "full", tensors)
+    per_method["lite0_bn"]["full"]["float32_probe"] = float32_probe(LITE0_BN_SPEC, "full", tensors)
     checks = ["input.0", "cls_token", "blocks.0.attn.qkv.weight", "blocks.0.norm1.weight", "blocks.1.mlp.fc2.bias",
               "conv_stem.weight", "bn1.running_var", "blocks.1.0.bn2.running_mean", "blocks.1.0.ssf_scale_3",
               "ssf_shift_2", "prompt.embeddings", "blocks.0.attn.qkv.lora_B"]
@@ -567,8 +580,14 @@ def trajectories():
             "lite0": {"timm": "tf_efficientnet_lite0", "kwargs": LITE0_KWARGS, "input": [BATCH, 3, LITE0_SIZE, LITE0_SIZE],
                       "batch": BATCH, "num_classes": LITE0_KWARGS["num_classes"], "methods": LITE0_METHODS,
                       "bn": {"eps": 1e-3, "momentum": 0.1, "full": "train", "linear/bias/ssf": "eval"},
-                      "head": "classifier.*", "rank2_gain": LITE0_SPEC["gain"],
+                      "head": "classifier.*", "rank2_gain": LITE0_SPEC["gain"], "recipe": LITE0_RECIPE,
                       "ema_storage": "ema_sum only: [sum, sum of squares] of every trainable tensor"},
+            "lite0_bn": {"timm": "tf_efficientnet_lite0", "kwargs": LITE0_KWARGS,
+                         "input": [LITE0_BN_BATCH, 3, LITE0_BN_SIZE, LITE0_BN_SIZE], "batch": LITE0_BN_BATCH,
+                         "num_classes": LITE0_KWARGS["num_classes"], "methods": ["full"],
+                         "bn": {"eps": 1e-3, "momentum": 0.1, "full": "train"},
+                         "head": "classifier.*", "rank2_gain": LITE0_SPEC["gain"], "recipe": LITE0_RECIPE,
+                         "ema_storage": "ema_sum only: [sum, sum of squares] of every trainable tensor"},
         },
         "recipe": RECIPE,
         "sampling": SAMPLING,

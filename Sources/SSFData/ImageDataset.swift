@@ -11,6 +11,12 @@ public protocol ImageDataset: Sendable {
     func sample(at index: Int) throws -> (image: RGBImage, label: Int)
     /// Where sample `index` comes from (a file path, or a file and record number), for error reports.
     func identity(at index: Int) -> String
+    /// The label of sample `index` without decoding its image (the default decodes it).
+    func label(at index: Int) throws -> Int
+}
+
+extension ImageDataset {
+    public func label(at index: Int) throws -> Int { try sample(at: index).label }
 }
 
 /// A dataset file or layout that could not be understood.
@@ -46,6 +52,8 @@ public struct FileListDataset: ImageDataset {
     }
 
     public func identity(at index: Int) -> String { entries[index].url.path }
+
+    public func label(at index: Int) -> Int { entries[index].label }
 }
 
 /// A dataset held in memory as raw 8-bit pixels (CIFAR, MNIST): records of `height × width`
@@ -78,6 +86,8 @@ public struct PixelArrayDataset: ImageDataset {
         }
         return (RGBImage(width: width, height: height, pixels: rgb), labels[index])
     }
+
+    public func label(at index: Int) -> Int { labels[index] }
 
     public func identity(at index: Int) -> String { "\(source) record \(index)" }
 }

@@ -80,8 +80,10 @@ public struct ProceduralShapesDataset: ImageDataset {
 
     public func identity(at index: Int) -> String { "procedural:\(task.rawValue)/seed\(seed)/\(index)" }
 
+    public func label(at index: Int) -> Int { index % task.shapes.count }
+
     public func sample(at index: Int) throws -> (image: RGBImage, label: Int) {
-        let label = index % task.shapes.count
+        let label = label(at: index)
         var rng = RandomGenerator(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index) &+ (task == .source ? 0 : 0x5151))
         return (render(task.shapes[label], using: &rng), label)
     }

@@ -15,36 +15,44 @@ public struct ReportPage {
     private var styles: [SeriesStyle] { runs.indices.map(SeriesStyle.init(index:)) }
 
     public func html() -> String {
-        var out = """
+        Self.document(title: title, body: header() + "<main>\n" + runsSection() + curvesSection() + perClassSection() + sourcesSection() + "</main>\n")
+    }
+
+    /// A whole page around `body` (the header and main elements): the head with the inline CSS and the
+    /// error collector, and after the body the self-check script and its output element.
+    static func document(title: String, generator: String = "ssf report", body: String) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en">
         <head>
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
-        <meta name="generator" content="ssf report">
+        <meta name="generator" content="\(escapeHTML(generator))">
         <title>\(escapeHTML(title))</title>
-        <style>\(Self.css)</style>
-        <script>\(Self.errorCollector)</script>
+        <style>\(css)</style>
+        <script>\(errorCollector)</script>
         </head>
         <body>
 
-        """
-        out += header() + "<main>\n" + runsSection() + curvesSection() + perClassSection() + sourcesSection() + "</main>\n"
-        out += "<pre id=\"report-check\" hidden></pre>\n<script>\(Self.selfCheck)</script>\n</body>\n</html>\n"
-        return out
+        """ + body + "<pre id=\"report-check\" hidden></pre>\n<script>\(selfCheck)</script>\n</body>\n</html>\n"
+    }
+
+    /// The page header's "Generated …" line.
+    static func generatedLine(_ generated: Date, suffix: String) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx"
+        return "<p class=\"meta\">Generated <time datetime=\"\(ISO8601DateFormatter().string(from: generated))\">"
+            + "\(formatter.string(from: generated))</time> · \(suffix)</p>"
     }
 
     // MARK: Sections
 
     private func header() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx"
         let unfinished = runs.filter { !$0.finished }.count
         let count = "\(runs.count) run\(runs.count == 1 ? "" : "s")" + (unfinished > 0 ? " (\(unfinished) unfinished)" : "")
-        var out = "<header><h1>\(escapeHTML(title))</h1><p class=\"meta\">Generated <time datetime=\"\(ISO8601DateFormatter().string(from: generated))\">"
-            + "\(formatter.string(from: generated))</time> · \(count)</p>"
+        var out = "<header><h1>\(escapeHTML(title))</h1>" + Self.generatedLine(generated, suffix: count)
         if let leader = runs.indices.filter({ bestTop1(runs[$0]) != nil }).max(by: { bestTop1(runs[$0])!.value < bestTop1(runs[$1])!.value }) {
             let run = runs[leader], best = bestTop1(run)!
             var details = [run.method, run.model].compactMap { $0 }
@@ -219,6 +227,11 @@ public struct ReportPage {
     .missing{color:var(--muted)}
     .top{background:var(--top);font-weight:650}
     tr.unfinished .run-name{font-style:italic}
+    tr.chosen>*{background:var(--top)}
+    .badge.chosen{color:var(--accent)}
+    table.final{width:auto}
+    table.final th{font-weight:600;color:var(--muted)}
+    a{color:var(--accent)}
     .badges{display:block;margin:2px 0 0 18px}
     .badge{display:inline-block;margin-right:6px;padding:0 7px;border-radius:9px;font-size:11px;font-weight:600;color:var(--badge);border:1px solid currentColor}
     .swatch{display:inline-block;width:10px;height:10px;border-radius:3px;margin-right:8px;vertical-align:baseline}

@@ -11,7 +11,11 @@ public enum RunReport {
 
     /// Renders and writes atomically.
     public static func write(runDirectories: [URL], title: String, to output: URL) throws {
-        let page = try html(runDirectories: runDirectories, title: title)
+        try writePage(try html(runDirectories: runDirectories, title: title), to: output)
+    }
+
+    /// Writes a page atomically; the error names the output and the problem.
+    static func writePage(_ page: String, to output: URL) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw ReportError("\(output.path): cannot be written (it is a directory)")

@@ -17,13 +17,13 @@ public enum TrainingEvent {
     case message(String)
 }
 
-/// One line of `metrics.jsonl`.
+/// One line of `metrics.jsonl`; the evaluation figures are absent for an epoch that was not evaluated.
 public struct EpochMetrics: Codable, Equatable, Sendable {
     public var epoch: Int
     public var trainLoss: Double
-    public var evalLoss: Double
-    public var top1: Double
-    public var top5: Double
+    public var evalLoss: Double?
+    public var top1: Double?
+    public var top5: Double?
     public var lr: Double
     public var imagesPerS: Double
     public var epochSeconds: Double
@@ -135,9 +135,7 @@ public final class Trainer {
                 try? FileManager.default.removeItem(at: file(name))
             }
             // The stored config says what batch norm did, not "auto".
-            var stored = config
-            stored.bn = batchNormMode.rawValue
-            try Data(try stored.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
+            try Data(try config.asStored.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
             try Data().write(to: file("metrics.jsonl"))
         }
         try? FileManager.default.removeItem(at: file("summary.json"))
@@ -145,13 +143,13 @@ public final class Trainer {
         var lastEval: EvaluationResult?
         while epoch < config.totalEpochs {
             if let stop = try trainEpoch() { return stop }
-            let evaluated = try evaluateCurrent()
+            let evaluated = config.evalEveryEpoch || epoch == config.totalEpochs - 1 ? try evaluateCurrent() : nil
             let metrics = EpochMetrics(epoch: epoch, trainLoss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
-                                       evalLoss: evaluated.loss, top1: evaluated.top1, top5: evaluated.top5,
+                                       evalLoss: evaluated?.loss, top1: evaluated?.top1, top5: evaluated?.top5,
                                        lr: Double(optimizer.learningRate), imagesPerS: epochImagesPerSecond, epochSeconds: epochSeconds)
             try appendMetrics(metrics)
             try saveWeights(to: "last.safetensors")
-            if evaluated.top1 > bestTop1 {
+            if let evaluated, evaluated.top1 > bestTop1 {
                 bestTop1 = evaluated.top1; bestEpoch = epoch
                 try saveWeights(to: "best.safetensors")
                 if writesDelta { try saveDelta() }

@@ -58,6 +58,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var trainSplit = "train"
     /// Split for best-checkpoint selection (nil: `val` when present, else `test`).
     public var evalSplit: String?
+    /// Evaluate after every epoch; false evaluates after the last epoch only (a final run measured once on its test split).
+    public var evalEveryEpoch = true
     public var badImages = "fail"
     /// Limits on samples used per split (nil: all), for quick runs on a subset.
     public var trainLimit: Int?
@@ -76,7 +78,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case opt, optEps = "opt_eps", momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
         case mixupProb = "mixup_prob", mixupSwitchProb = "mixup_switch_prob", aa, reprob, scaleMin = "scale_min", hflip
         case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
-        case trainSplit = "train_split", evalSplit = "eval_split", badImages = "bad_images"
+        case trainSplit = "train_split", evalSplit = "eval_split", evalEveryEpoch = "eval_every_epoch", badImages = "bad_images"
         case trainLimit = "train_limit", evalLimit = "eval_limit"
         case bn, headInit = "head_init", dropPath = "drop_path"
     }
@@ -122,8 +124,25 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         for (key, value) in overrides { dictionary[key] = value is NSNull ? nil : value }
         do {
             return try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: dictionary))
+        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
+            guard let key = context.codingPath.first?.stringValue else { throw ConfigError("invalid configuration value: \(context.debugDescription)") }
+            let given = overrides[key].map { $0 is NSNull ? "null" : "\($0)" } ?? "the default"
+            throw ConfigError("invalid value for '\(key)': \(given) (expected \(Self.expected(type)))")
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw ConfigError("'\(key.stringValue)' cannot be null: it needs a value")
         } catch {
             throw ConfigError("invalid configuration value: \(error)")
+        }
+    }
+
+    /// How an error names the type a key needs.
+    private static func expected(_ type: Any.Type) -> String {
+        switch type {
+        case is Int.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        case is Bool.Type: return "true or false"
+        case is String.Type: return "a string"
+        default: return "a value of type \(type)"
         }
     }
 
@@ -134,6 +153,27 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard let loaded else { return [:] }
         guard let mapping = loaded as? [String: Any] else { throw ConfigError("\(path): expected a mapping of configuration keys") }
         return mapping
+    }
+
+    /// Defaults, then the preset, then the YAML file at `configFile`, then `overrides` (the flags given).
+    public static func resolved(preset: String?, configFile: String?, overrides: [String: Any]) throws -> TrainingConfig {
+        var resolved = try preset.map(Self.preset) ?? TrainingConfig()
+        if let configFile { resolved = try resolved.merging(try Self.overrides(yamlFile: configFile)) }
+        return try resolved.merging(overrides)
+    }
+
+    /// The configuration a run directory's `config.yaml` holds.
+    public static func stored(inRunDirectory directory: URL) throws -> TrainingConfig {
+        try TrainingConfig().merging(try overrides(yamlFile: directory.appendingPathComponent("config.yaml").path))
+    }
+
+    /// The overrides the YAML file at `path` holds; a file that cannot be read is an error naming it.
+    public static func overrides(yamlFile path: String) throws -> [String: Any] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw ConfigError("\(path): cannot be read (\(error.localizedDescription))")
+        }
+        return try overrides(yaml: text, path: path)
     }
 
     /// The configuration as YAML.
@@ -166,6 +206,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case "frozen": return .frozen
         default: return method.split(separator: "+").contains("full") ? .train : .frozen
         }
+    }
+
+    /// This configuration as a run directory stores it: `bn` says what batch norm did, not `auto`.
+    public var asStored: TrainingConfig {
+        var c = self
+        c.bn = batchNormMode.rawValue
+        return c
     }
 
     /// The new-head rule.

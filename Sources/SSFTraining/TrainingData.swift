@@ -4,21 +4,54 @@ import SSFData
 import SSFEngine
 import SSFModels
 
-/// The first `limit` samples of a dataset taken at an even stride (so sorted class folders stay balanced).
+/// Some samples of a dataset, in the order of `indices`.
 public struct SubsetDataset: ImageDataset {
     public let base: any ImageDataset
     public let indices: [Int]
 
+    /// The first `limit` samples taken at an even stride (so sorted class folders stay balanced).
     public init(_ base: any ImageDataset, limit: Int) {
-        self.base = base
         let n = min(limit, base.count)
-        indices = (0..<n).map { $0 * base.count / n }
+        self.init(base, indices: (0..<n).map { $0 * base.count / n })
+    }
+
+    /// The samples at `indices` (each in `0..<base.count`).
+    public init(_ base: any ImageDataset, indices: [Int]) {
+        precondition(indices.allSatisfy { $0 >= 0 && $0 < base.count }, "SubsetDataset: an index is out of range")
+        self.base = base; self.indices = indices
     }
 
     public var count: Int { indices.count }
     public var classNames: [String] { base.classNames }
     public func sample(at index: Int) throws -> (image: RGBImage, label: Int) { try base.sample(at: indices[index]) }
     public func identity(at index: Int) -> String { base.identity(at: indices[index]) }
+    public func label(at index: Int) throws -> Int { try base.label(at: indices[index]) }
+}
+
+/// Two datasets of the same classes one after the other (a training split and its validation split).
+public struct ConcatenatedDataset: ImageDataset {
+    public let first: any ImageDataset
+    public let second: any ImageDataset
+
+    /// Throws unless both have the same class names in the same order.
+    public init(_ first: any ImageDataset, _ second: any ImageDataset, names: (String, String)) throws {
+        guard first.classNames == second.classNames else {
+            throw ConfigError("\(names.0) and \(names.1) have different classes (\(first.classNames.count) and \(second.classNames.count)); they cannot be joined")
+        }
+        self.first = first; self.second = second
+    }
+
+    public var count: Int { first.count + second.count }
+    public var classNames: [String] { first.classNames }
+    public func sample(at index: Int) throws -> (image: RGBImage, label: Int) {
+        index < first.count ? try first.sample(at: index) : try second.sample(at: index - first.count)
+    }
+    public func identity(at index: Int) -> String {
+        index < first.count ? first.identity(at: index) : second.identity(at: index - first.count)
+    }
+    public func label(at index: Int) throws -> Int {
+        index < first.count ? try first.label(at: index) : try second.label(at: index - first.count)
+    }
 }
 
 /// The training and evaluation data of a run.

@@ -22,8 +22,8 @@ struct MethodOptions: ParsableArguments {
         guard promptDropout >= 0 && promptDropout < 1 else { throw ValidationError("--prompt-dropout must be in [0, 1)") }
     }
 
-    /// The method named by `--method` (or `fallback`) with these options.
-    func method(default fallback: TuningMethod) -> TuningMethod {
+    /// The hyperparameters these flags give the methods that add parameters.
+    var options: TuningOptions {
         var options = TuningOptions()
         options.adapterDim = adapterDim
         options.prompts = prompts
@@ -31,6 +31,11 @@ struct MethodOptions: ParsableArguments {
         options.loraRank = loraRank
         options.loraAlpha = loraAlpha
         options.loraTargets = loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
-        return TuningMethod((name ?? fallback).components, options: options)
+        return options
+    }
+
+    /// The method named by `--method` (or `fallback`) with these options.
+    func method(default fallback: TuningMethod) -> TuningMethod {
+        TuningMethod((name ?? fallback).components, options: options)
     }
 }

@@ -5,66 +5,12 @@ import Foundation
 import SSFData
 import SSFReport
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 final class BrowserTests: XCTestCase {
     private var fixtures: RunFixtures!
 
     override func setUpWithError() throws { fixtures = try RunFixtures() }
     override func tearDown() { fixtures.remove() }
-
-    /// Chromium or Chrome on PATH; skips without one unless SSF_REQUIRE_BROWSER=1, which makes its absence a failure.
-    private func browser() throws -> URL {
-        let names = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]
-        let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
-        for name in names {
-            for directory in directories where FileManager.default.isExecutableFile(atPath: directory + "/" + name) {
-                return URL(fileURLWithPath: directory + "/" + name)
-            }
-        }
-        if ProcessInfo.processInfo.environment["SSF_REQUIRE_BROWSER"] == "1" {
-            // An error, not a skip: the test fails.
-            throw ReportError("SSF_REQUIRE_BROWSER=1 but none of \(names.joined(separator: ", ")) is on PATH")
-        }
-        throw XCTSkip("no Chromium on PATH; install it with: apt-get install chromium")
-    }
-
-    /// Runs the browser headless with its own profile; kills it if it has not finished by the deadline.
-    private func runBrowser(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 90) throws -> (stdout: String, stderr: String) {
-        let profile = fixtures.url("profile-\(UUID().uuidString)")
-        let stdoutURL = fixtures.url("browser-\(UUID().uuidString).out"), stderrURL = fixtures.url("browser-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let stdout = try FileHandle(forWritingTo: stdoutURL), stderr = try FileHandle(forWritingTo: stderrURL)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)",
-                             "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-                             "--disable-component-update", "--disable-sync", "--hide-scrollbars"] + arguments
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(50_000) }
-        let timedOut = process.isRunning
-        if timedOut {
-            process.terminate()
-            let grace = Date().addingTimeInterval(3)
-            while process.isRunning, Date() < grace { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-        process.waitUntilExit()
-        try stdout.close(); try stderr.close()
-        let out = (try? String(contentsOf: stdoutURL, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? ""
-        if timedOut {
-            throw ReportError("\(executable.path) did not finish within \(Int(timeout)) s; its stderr ends:\n\(err.suffix(2000))")
-        }
-        return (out, err)
-    }
 
     /// The report of the three fixture runs, written to a file.
     private func writeReport() throws -> URL {
@@ -74,33 +20,15 @@ final class BrowserTests: XCTestCase {
     }
 
     func testSelfCheckInHeadlessChromium() throws {
-        let browser = try browser()
-        let page = try writeReport()
-        let (dom, stderr) = try runBrowser(browser, ["--dump-dom", page.absoluteString])
-        guard let open = dom.range(of: "<pre id=\"report-check\" hidden=\"\">"),
-              let close = dom.range(of: "</pre>", range: open.upperBound..<dom.endIndex) else {
-            return XCTFail("no #report-check in the dumped DOM (\(dom.count) characters); browser stderr ends:\n\(stderr.suffix(2000))")
-        }
-        let text = dom[open.upperBound..<close.lowerBound]
-            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
-        XCTAssertFalse(text.isEmpty, "the self-check script did not run")
-        let check = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
-        XCTAssertEqual((check["errors"] as? [Any])?.count, 0, "errors in the page: \(check["errors"] ?? "none reported")")
-        let charts = try XCTUnwrap(check["charts"] as? [String: [String: Int]], "\(text)")
-        let expected = ["loss": 3, "eval_loss": 3, "top1": 3, "lr": 3, "per_class": 2]
-        XCTAssertEqual(Set(charts.keys), Set(expected.keys))
-        for (name, count) in expected {
-            XCTAssertEqual(charts[name]?["declared"], count, name)
-            XCTAssertEqual(charts[name]?["series"], count, name)
-            XCTAssertEqual(charts[name]?["rendered"], count, "\(name): series with an empty rendered box")
-        }
+        let browser = try HeadlessBrowser(scratch: fixtures.root)
+        try browser.assertSelfCheck(of: try writeReport(), charts: ["loss": 3, "eval_loss": 3, "top1": 3, "lr": 3, "per_class": 2])
     }
 
     func testScreenshotShowsEveryRunsColour() throws {
-        let browser = try browser()
+        let browser = try HeadlessBrowser(scratch: fixtures.root)
         let page = try writeReport()
         let png = fixtures.url("page.png")
-        let (_, stderr) = try runBrowser(browser, ["--screenshot=\(png.path)", "--window-size=1280,2000", page.absoluteString])
+        let (_, stderr) = try browser.run(["--screenshot=\(png.path)", "--window-size=1280,2000", page.absoluteString])
         guard FileManager.default.fileExists(atPath: png.path) else {
             return XCTFail("no screenshot written; browser stderr ends:\n\(stderr.suffix(2000))")
         }

@@ -95,6 +95,19 @@ final class TrainerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("resumed/resume.safetensors").path))
     }
 
+    func testEvaluationAfterTheLastEpochOnly() throws {
+        var c = config()
+        c.evalEveryEpoch = false
+        XCTAssertEqual(try trainer("once", config: c).run(), .finished)
+        let rows = try metrics("once")
+        XCTAssertEqual(rows.count, 3)
+        for row in rows.dropLast() { XCTAssertNil(row["top1"]); XCTAssertNil(row["eval_loss"]); XCTAssertNotNil(row["train_loss"]) }
+        XCTAssertNotNil(rows.last?["top1"])
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: scratch.appendingPathComponent("once/summary.json"))) as? [String: Any])
+        XCTAssertEqual(summary["best_epoch"] as? Int, 3)
+        XCTAssertEqual(summary["best_top1"] as? Double, rows.last?["top1"])
+    }
+
     func testNonFiniteLossStopsAndKeepsLastGoodCheckpoint() throws {
         var c = config()
         c.opt = "sgd"

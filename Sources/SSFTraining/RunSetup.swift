@@ -1,0 +1,68 @@
+// What a training run is built from besides its data: the tuning method a configuration names, and
+// the registered model with the method's parameters, a head for the task and the pretrained weights.
+// `ssf train` and `ssf sweep` both build their models here.
+import Foundation
+import SSFEngine
+import SSFModels
+import SSFTuning
+
+/// A model ready for a `Trainer`: built, tuned for a method and loaded.
+public struct RunModel {
+    public let model: ImageClassifier
+    /// The method whose parameters the model carries and trains.
+    public let method: TuningMethod
+    /// The model's preprocessing with the configuration's `image_size` applied.
+    public let preprocess: PreprocessConfig
+
+    public init(model: ImageClassifier, method: TuningMethod, preprocess: PreprocessConfig) {
+        self.model = model; self.method = method; self.preprocess = preprocess
+    }
+
+    /// Whether the run writes `task.delta.safetensors`: the method trains SSF vectors and the head only.
+    public var writesDelta: Bool { method.components == [.ssf] }
+}
+
+/// What building a model has to tell the user.
+public enum RunSetupMessage: Equatable {
+    /// What happened while loading (head re-initialised, keys converted, …).
+    case note(String)
+    /// Something to know before a long run (no weights: a random initialisation).
+    case warning(String)
+}
+
+/// Builds the method and the model of a run from its configuration.
+public enum RunSetup {
+    /// The method `config.method` names (`ssf`, `ssf+lora`, …) with the given hyperparameters.
+    public static func method(_ config: TrainingConfig, options: TuningOptions = TuningOptions()) throws -> TuningMethod {
+        guard let named = TuningMethod(rawValue: config.method) else {
+            throw ConfigError("unknown method '\(config.method)' (choose from \(TuningMethod.allCases.map(\.rawValue).joined(separator: ", ")), or components joined by +)")
+        }
+        return TuningMethod(named.components, options: options)
+    }
+
+    /// Builds `config.model` with `method`'s parameters and a head for `classes`, and loads `config.weights`.
+    ///
+    /// The head is seeded with `config.seed` and the method's parameters with `config.seed + 1`. A checkpoint
+    /// must provide every tensor of the model except those the method adds. `report` hears the loading notes
+    /// before that check, so they are there when it fails.
+    public static func model(config: TrainingConfig, method: TuningMethod, classes: Int,
+                             report: (RunSetupMessage) -> Void = { _ in }) throws -> RunModel {
+        let family = try ModelRegistry.spec(config.model).family
+        var problem: Error?
+        let loaded = try Pretrained.load(model: config.model, weights: config.weights.map { URL(fileURLWithPath: $0) },
+                                         numClasses: classes, seed: config.seed, headInit: config.headInitRule) { model in
+            var rng = RandomGenerator(seed: config.seed &+ 1)
+            do { try method.apply(to: model, family: family, using: &rng) } catch { problem = error }
+        }
+        if let problem { throw problem }
+        for note in loaded.notes { report(.note(note)) }
+        if let weights = config.weights {
+            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isAdded)
+        } else {
+            report(.warning("no --weights: training from a random initialisation"))
+        }
+        var preprocess = loaded.spec.preprocess
+        if let size = config.imageSize { preprocess.inputSize = size }
+        return RunModel(model: loaded.model, method: method, preprocess: preprocess)
+    }
+}
