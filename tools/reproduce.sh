@@ -4,10 +4,12 @@
 # with linear probing, bias tuning, SSF and full fine-tuning, on documented subsets at 96 px.
 # Writes docs/RESULTS.md (table, commands, machine) and docs/results-report.html (curves).
 #
-#   bash tools/reproduce.sh                 # everything (about 25 minutes on 2 cores)
+#   bash tools/reproduce.sh                 # everything (about 75 minutes on 2 cores: 28 ours, 42 PyTorch, then the sweeps)
 #   METHODS="linear ssf" DATASETS=cifar10 bash tools/reproduce.sh
 #   FORCE=1 bash tools/reproduce.sh         # train again even where a finished run exists
 #   TORCH=0 bash tools/reproduce.sh         # without the PyTorch runs of the same recipe
+#   SWEEP=0 bash tools/reproduce.sh         # without the learning-rate sweeps (tools/reproduce_sweeps.sh;
+#                                           # SWEEP_DATASETS=cifar10 sweeps one dataset only)
 #   HEAD_INIT=trunc-normal bash tools/reproduce.sh   # another new-head rule, for both frameworks
 #
 # Inputs (nothing is committed): the CIFAR-10 JPEG tarball (CIFAR10_TAR, default
@@ -117,8 +119,17 @@ if [ "${TORCH:-1}" != 0 ]; then
   fi
 fi
 
+# ---------------------------------------------------------------------------------------------
+# Learning-rate sweeps (SWEEP=0 leaves them out): tools/reproduce_sweeps.sh, into $work/sweeps.
+# ---------------------------------------------------------------------------------------------
+sweep_table=()
+if [ "${SWEEP:-1}" != 0 ]; then
+  METHODS="$methods" DATASETS="${SWEEP_DATASETS:-$datasets}" bash tools/reproduce_sweeps.sh
+fi
+[ -d "$work/sweeps" ] && sweep_table=(--sweeps "$work/sweeps")
+
 "$ssf" report "${runs[@]}" --title "EfficientNet-Lite0: linear, bias, SSF and full fine-tuning on CIFAR-10 and Fashion-MNIST subsets" \
   --output docs/results-report.html
 python3 tools/results_table.py --commands "$work/commands.txt" --threads "$threads" \
-  --train-per-class $train_per_class --test-per-class $test_per_class "${torch_table[@]}" "${runs[@]}" > docs/RESULTS.md
+  --train-per-class $train_per_class --test-per-class $test_per_class "${torch_table[@]}" "${sweep_table[@]}" "${runs[@]}" > docs/RESULTS.md
 echo "wrote docs/RESULTS.md and docs/results-report.html"

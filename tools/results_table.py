@@ -17,6 +17,7 @@ ap.add_argument("--train-per-class", type=int, required=True)
 ap.add_argument("--test-per-class", type=int, required=True)
 ap.add_argument("--torch-runs", help="folder of <dataset>-<method>/summary.json from tools/torch_same_recipe.py: "
                 "adds PyTorch's top-1, the difference and PyTorch's training time to each table")
+ap.add_argument("--sweeps", help="folder of <dataset>-<method>/sweep.json from ssf sweep: a table of the chosen learning rates")
 args = ap.parse_args()
 
 
@@ -67,13 +68,15 @@ w(f"`tools/fetch_real_data.sh`) is fine-tuned at 96×96 px on {args.train_per_cl
 w(f"evaluated on {args.test_per_class} test images per class of CIFAR-10 (the JPEG copy, quality ≈75) and")
 w("Fashion-MNIST (Debian's `dataset-fashion-mnist`; an even stride through the splits). Recipe for every")
 w("method: `configs/repro-lite0-96px.yaml` (6 epochs, 1 warmup epoch then cosine, AdamW, batch 32,")
-w("random-resized crop 0.5–1 and flips, label smoothing 0.1), peak learning rate 0.01 for linear, bias and")
-w("SSF and 0.0005 for full fine-tuning. Top-1 is measured on the test subset after the last epoch")
+w("random-resized crop 0.5–1 and flips, label smoothing 0.1), peak learning rate 0.01 for linear and bias,")
+w("0.003 for SSF and 0.001 for full fine-tuning. Top-1 is measured on the test subset after the last epoch")
 w("(no selection on the test set). `lora` and `adapter` do not apply to EfficientNet-Lite0 (no")
 w("attention or MLP blocks; `ssf inspect --method lora` says so), so they are not in the table; the")
 w("`ssf demo` ViT has them (`ssf demo --methods linear,bias,ssf,lora,adapter,full`).")
 w("")
-w("Full fine-tuning keeps the BatchNorm statistics frozen (evaluation-mode BatchNorm).")
+w("Batch norm (`--bn auto`): full fine-tuning trains it in training mode (batch statistics, running statistics")
+w("updated); linear, bias and SSF keep the pretrained statistics frozen. A new 10-class head starts at zero")
+w("(`--head-init zeros`, the default; [HEAD-INIT.md](HEAD-INIT.md) has the measurements behind it).")
 w("")
 if args.torch_runs:
     w("The PyTorch columns train the same recipe (data subsets, transforms, model, weights, method, AdamW,")
@@ -118,6 +121,40 @@ for dataset, entries in rows.items():
             else:
                 row += " — | — | — |"
         w(row)
+    w("")
+if args.sweeps:
+    w("## Learning rate chosen per method by `ssf sweep`")
+    w("")
+    w("`ssf sweep` with successive halving over three learning rates per method (the other settings as above):")
+    w("every rate trains 2 epochs on 80% of the training subset (a seeded, stratified holdout), the best on the")
+    w("held-out 20% is retrained for the full 6 epochs on the whole training subset and tested once. The test")
+    w("split plays no part in the choice.")
+    w("")
+    w("| dataset | method | learning rates tried | validation top-1 (%) per rate | chosen | test top-1 (%) | at the fixed rate above | sweep time |")
+    w("| --- | --- | --- | --- | ---: | ---: | ---: | ---: |")
+    def value(v):
+        return v if not isinstance(v, dict) else next(iter(v.values()))
+    for dataset, entries in rows.items():
+        for method, summary in entries:
+            path = os.path.join(args.sweeps, f"{dataset}-{method}", "sweep.json")
+            if not os.path.exists(path):
+                continue
+            record = json.load(open(path))
+            rates, vals, seconds = [], [], 0.0
+            for trial in record["trials"]:
+                rates.append(f"{value(trial['settings']['lr']):g}")
+                done = [r for r in trial["runs"] if r.get("val_top1") is not None]
+                vals.append(f"{done[0]['val_top1']:.1f}" if done else "—")
+                seconds += sum(r.get("train_seconds") or 0 for r in trial["runs"])
+            final = record.get("final") or {}
+            seconds += final.get("train_seconds") or 0
+            chosen = value((record.get("chosen") or {}).get("settings", {}).get("lr", "—"))
+            test = final.get("test_top1")
+            w(f"| {names.get(dataset, dataset)} | {method} | {', '.join(rates)} | {' / '.join(vals)} | {chosen:g} | "
+              f"{test:.2f} | {summary['final_top1']:.2f} | {seconds / 60:.1f} min |" if test is not None else
+              f"| {names.get(dataset, dataset)} | {method} | {', '.join(rates)} | {' / '.join(vals)} | {chosen} | — | {summary['final_top1']:.2f} | — |")
+    w("")
+    w("Sweep time is the training time of every trial and of the final run (evaluation excluded).")
     w("")
 w("Training time is the time spent in training steps (data loading included, evaluation excluded).")
 w("The curves, per-class accuracy and the same table are in [results-report.html](results-report.html)")

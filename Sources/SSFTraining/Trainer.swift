@@ -1,4 +1,5 @@
-// The training loop around `TrainingStep`: batches of each epoch, evaluation and best-checkpoint selection each epoch, the run directory, and resumable stops.
+// The training loop around `TrainingStep`: the batches of each epoch, evaluation and best-checkpoint
+// selection each epoch, the run directory, and resumable stops.
 import Foundation
 import SSFData
 import SSFEngine
