@@ -78,9 +78,12 @@ Models and methods
                     blocks.N.attn.ssf_*_1 (after qkv), blocks.N.attn.ssf_*_2 (after proj),
                     blocks.N.ssf_*_2 (after norm2), blocks.N.mlp.ssf_*_1 (after fc1, before GELU),
                     blocks.N.mlp.ssf_*_2 (after fc2), ssf_*_1 (after the final norm)
+  lite0_bn  the same EfficientNet-Lite0, method full only, on [8, 3, 64, 64] micro-batches: batch norm
+         in training mode is compared over the micro-batches PyTorch's own float32 run can follow
+         (methods.lite0_bn.full.float32_probe) and through the running statistics after update 1.
   lite0  timm tf_efficientnet_lite0 (the full architecture, TF 'SAME' padding, BN eps 1e-3,
          momentum 0.1), num_classes=5, drop rates 0; micro-batches [4, 3, 32, 32]. Methods: linear,
-         bias, ssf, full. SSF: one site after every batch norm, before its activation, per channel
+         bias, ssf (full: lite0_bn). SSF: one site after every batch norm, before its activation, per channel
          (NCHW): ssf_*_1 after the stem's bn1, blocks.S.B.ssf_*_K after the block's bnK (K = 1, 2 for
          the depthwise-separable block, 1, 2, 3 for inverted residuals), ssf_*_2 after the head's bn2.
          Batch norm: `full` trains in training mode (batch statistics; running statistics updated
@@ -101,7 +104,8 @@ Recipe (every method)
   - AdamW, betas (0.9, 0.999), eps 1e-8, weight decay 0.05 for tensors of rank >= 2 and 0 for rank <= 1
     (decoupled: p <- p * (1 - lr*wd) before the Adam step).
   - Learning rate of update u: timm CosineLRScheduler(t_initial=30, lr_min=1e-5, warmup_t=5,
-    warmup_lr_init=1e-4, t_in_epochs=False) with base lr 1e-3, `_get_lr(u)` (what timm's step_update
+    warmup_lr_init=1e-4, t_in_epochs=False) with base lr 1e-3 (lite0 and lite0_bn: base 1e-4, lr_min
+    1e-6, warmup_lr_init 1e-5, recorded as models.<model>.recipe), `_get_lr(u)` (what timm's step_update
     after update u sets for update u+1; update 0 uses the construction-time warmup value, _get_lr(0)).
   - EMA of the trainable tensors after every update: ema <- 0.9*ema + 0.1*p, starting at the initial values.
 
