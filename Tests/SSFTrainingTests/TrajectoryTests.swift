@@ -214,11 +214,13 @@ final class TrajectoryTests: XCTestCase {
                     worstTensor = max(worstTensor, error(picked, expected))
                     XCTAssertLessThan(error(picked, expected), 1e-4, prefix + key)
                 }
-                if let sumKey, let sums = file.tensors[prefix + sumKey]?.scalars {
-                    let s = values.reduce(0.0) { $0 + Double($1) }, q = values.reduce(0.0) { $0 + Double($1) * Double($1) }
-                    XCTAssertLessThan(abs(s - Double(sums[0])) / max(1, abs(Double(sums[0]))), 1e-4, prefix + sumKey + " sum")
-                    XCTAssertLessThan(abs(q - Double(sums[1])) / max(1, Double(sums[1])), 1e-4, prefix + sumKey + " sum of squares")
-                }
+                if let sumKey, let sums = file.tensors[prefix + sumKey]?.scalars { compareSums(values, sums, prefix + sumKey) }
+            }
+            /// [sum, sum of squares] of `values` against the reference's.
+            func compareSums(_ values: [Float], _ sums: [Float], _ label: String) {
+                let s = values.reduce(0.0) { $0 + Double($1) }, q = values.reduce(0.0) { $0 + Double($1) * Double($1) }
+                XCTAssertLessThan(abs(s - Double(sums[0])) / max(1, abs(Double(sums[0]))), 1e-4, label + " sum")
+                XCTAssertLessThan(abs(q - Double(sums[1])) / max(1, Double(sums[1])), 1e-4, label + " sum of squares")
             }
             let emaValues = step.ema?.values ?? []
             for (i, (name, p)) in step.trainable.enumerated() {
@@ -226,10 +228,7 @@ final class TrajectoryTests: XCTestCase {
                 if file.tensors[prefix + "ema." + name] != nil {
                     try compare(emaValues[i].scalars, "ema." + name, sums: nil, name: name)
                 } else if let sums = file.tensors[prefix + "ema_sum." + name]?.scalars {
-                    let e = emaValues[i].scalars
-                    let s = e.reduce(0.0) { $0 + Double($1) }, q = e.reduce(0.0) { $0 + Double($1) * Double($1) }
-                    XCTAssertLessThan(abs(s - Double(sums[0])) / max(1, abs(Double(sums[0]))), 1e-4, prefix + "ema_sum." + name)
-                    XCTAssertLessThan(abs(q - Double(sums[1])) / max(1, Double(sums[1])), 1e-4, prefix + "ema_sum." + name)
+                    compareSums(emaValues[i].scalars, sums, prefix + "ema_sum." + name)
                 } else {
                     XCTFail("\(prefix): no EMA reference for \(name)")
                 }
