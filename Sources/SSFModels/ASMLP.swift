@@ -57,7 +57,7 @@ public struct ASMLPConfig: Sendable, Equatable {
 ///
 /// Any input whose feature map stays even at every patch merging works; the registered
 /// models expect 224×224.
-public final class ASMLP: ImageClassifier {
+public final class ASMLP: ImageClassifier, SSFSiteHost {
     public let config: ASMLPConfig
     public let patchEmbed: ASMLPPatchEmbed
     public let layers: ModuleList<ASMLPStage>
@@ -93,7 +93,8 @@ public final class ASMLP: ImageClassifier {
     public var numClasses: Int { head?.outFeatures ?? 0 }
     public var featureDim: Int { config.dim(stage: config.depths.count - 1) }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfOutput]) }
+    public var ssfSites: [ScaleShift?] { [ssfOutput] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] {
         [("patch_embed", patchEmbed), ("layers", layers), ("norm", norm)] + (head.map { [("head", $0 as Module)] } ?? [])
     }
@@ -117,7 +118,7 @@ public final class ASMLP: ImageClassifier {
         for stage in layers.modules {
             for block in stage.blocks.modules { block.enableSSF(using: &rng) }
         }
-        ssfOutput = ScaleShift(channels: featureDim, axis: .channelsFirst, using: &rng)
+        ssfOutput = ScaleShift(channels: featureDim, axis: .channelsFirst, after: "norm", using: &rng)
     }
 }
 
@@ -135,3 +136,13 @@ let asMLPSpecs: [ModelSpec] = [
     asMLPSpec("as_small_patch4_window7_224") { .small(numClasses: $0) },
     asMLPSpec("as_base_patch4_window7_224") { .base(numClasses: $0) },
 ]
+
+extension ASMLP: AdapterTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for (i, stage) in layers.modules.enumerated() {
+            for block in stage.blocks.modules {
+                block.adapter = Adapter(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng)
+            }
+        }
+    }
+}

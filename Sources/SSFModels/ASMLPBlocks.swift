@@ -27,7 +27,7 @@ public final class ASMLPPatchEmbed: Module {
 /// `axial_shift`: 1×1 conv → norm → GELU, then two branches that shift channel groups along
 /// the width (`conv2_1`) and the height (`conv2_2`), each followed by a 1×1 conv and GELU;
 /// their sum → norm → 1×1 conv (`conv3`). SSF sites 1–4 follow conv1, conv2_1, conv2_2, conv3.
-public final class AxialShift: Module {
+public final class AxialShift: SSFSiteHost {
     public let conv1: Conv2d, conv2_1: Conv2d, conv2_2: Conv2d, conv3: Conv2d
     public let norm1: GroupNorm, norm2: GroupNorm
     public let shiftSize: Int
@@ -43,13 +43,14 @@ public final class AxialShift: Module {
         self.shiftSize = shiftSize
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters(ssf) }
+    public var ssfSites: [ScaleShift?] { ssf }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] {
         [("conv1", conv1), ("conv2_1", conv2_1), ("conv2_2", conv2_2), ("conv3", conv3), ("norm1", norm1), ("norm2", norm2)]
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssf = (0..<4).map { _ in ScaleShift(channels: conv1.outChannels, axis: .channelsFirst, using: &rng) }
+        ssf = ["conv1", "conv2_1", "conv2_2", "conv3"].map { ScaleShift(channels: conv1.outChannels, axis: .channelsFirst, after: $0, using: &rng) }
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -61,7 +62,7 @@ public final class AxialShift: Module {
 }
 
 /// `mlp`: 1×1 conv (`fc1`) → GELU → 1×1 conv (`fc2`); SSF sites 1 and 2 follow fc1 and fc2.
-public final class ASMLPMlp: Module {
+public final class ASMLPMlp: SSFSiteHost {
     public let fc1: Conv2d, fc2: Conv2d
     var ssf: [ScaleShift?] = [nil, nil]
 
@@ -70,12 +71,13 @@ public final class ASMLPMlp: Module {
         fc2 = Conv2d(hidden, dim, kernel: 1, using: &rng)
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters(ssf) }
+    public var ssfSites: [ScaleShift?] { ssf }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("fc1", fc1), ("fc2", fc2)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssf = [ScaleShift(channels: fc1.outChannels, axis: .channelsFirst, using: &rng),
-               ScaleShift(channels: fc2.outChannels, axis: .channelsFirst, using: &rng)]
+        ssf = [ScaleShift(channels: fc1.outChannels, axis: .channelsFirst, after: "fc1", using: &rng),
+               ScaleShift(channels: fc2.outChannels, axis: .channelsFirst, after: "fc2", using: &rng)]
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -85,7 +87,7 @@ public final class ASMLPMlp: Module {
 
 /// One AS-MLP block: `x + axial_shift(norm1(x))`, then `x + mlp(norm2(x))`, with stochastic
 /// depth on both branches; SSF sites 1 and 2 follow norm1 and norm2.
-public final class AxialShiftedBlock: Module {
+public final class AxialShiftedBlock: SSFSiteHost {
     public let norm1: GroupNorm, norm2: GroupNorm
     public let axialShift: AxialShift
     public let mlp: ASMLPMlp
@@ -103,7 +105,8 @@ public final class AxialShiftedBlock: Module {
         dropPath = DropPath(rate, seed: rng.next())
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters(ssf) }
+    public var ssfSites: [ScaleShift?] { ssf }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] {
         [("norm1", norm1), ("axial_shift", axialShift), ("drop_path", dropPath), ("norm2", norm2), ("mlp", mlp)]
             + (adapter.map { [("adapter", $0 as Module)] } ?? [])
@@ -111,8 +114,8 @@ public final class AxialShiftedBlock: Module {
 
     func enableSSF(using rng: inout RandomGenerator) {
         let dim = norm1.weight.count
-        ssf = [ScaleShift(channels: dim, axis: .channelsFirst, using: &rng),
-               ScaleShift(channels: dim, axis: .channelsFirst, using: &rng)]
+        ssf = [ScaleShift(channels: dim, axis: .channelsFirst, after: "norm1", using: &rng),
+               ScaleShift(channels: dim, axis: .channelsFirst, after: "norm2", using: &rng)]
         axialShift.enableSSF(using: &rng)
         mlp.enableSSF(using: &rng)
     }

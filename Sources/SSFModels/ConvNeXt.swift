@@ -64,7 +64,7 @@ private func makeLinear(_ inFeatures: Int, _ outFeatures: Int, using rng: inout 
 }
 
 /// Patchify stem: `0` = conv (kernel = stride = patch size), `1` = LayerNorm2d.
-public final class ConvNeXtStem: Module {
+public final class ConvNeXtStem: SSFSiteHost {
     public let conv: Conv2d
     public let norm: LayerNorm2d
     var ssfConv: ScaleShift?, ssfNorm: ScaleShift?
@@ -74,12 +74,13 @@ public final class ConvNeXtStem: Module {
         norm = LayerNorm2d(dim)
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfConv, ssfNorm]) }
+    public var ssfSites: [ScaleShift?] { [ssfConv, ssfNorm] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("0", conv), ("1", norm)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfConv = ScaleShift(channels: conv.outChannels, axis: .channelsFirst, using: &rng)
-        ssfNorm = ScaleShift(channels: conv.outChannels, axis: .channelsFirst, using: &rng)
+        ssfConv = ScaleShift(channels: conv.outChannels, axis: .channelsFirst, after: "0", using: &rng)
+        ssfNorm = ScaleShift(channels: conv.outChannels, axis: .channelsFirst, after: "1", using: &rng)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -88,7 +89,7 @@ public final class ConvNeXtStem: Module {
 }
 
 /// One residual block: depthwise conv (NCHW) → channels-last norm and MLP → layer scale → + input.
-public final class ConvNeXtBlock: TensorLayer {
+public final class ConvNeXtBlock: TensorLayer, SSFSiteHost {
     public let convDW: Conv2d
     public let norm: LayerNorm
     /// fc1 → GELU → fc2 on channels-last features (the transformers' MLP, with the same SSF sites).
@@ -108,15 +109,16 @@ public final class ConvNeXtBlock: TensorLayer {
         self.dropPath = dropPath
     }
 
-    public var localParameters: [(String, Parameter)] { [("gamma", gamma)] + ssfParameters([ssfConv, ssfNorm]) }
+    public var ssfSites: [ScaleShift?] { [ssfConv, ssfNorm] }
+    public var localParameters: [(String, Parameter)] { [("gamma", gamma)] + ssfParameters }
     public var children: [(String, Module)] {
         [("conv_dw", convDW), ("norm", norm), ("mlp", mlp), ("drop_path", dropPath)] + (adapter.map { [("adapter", $0 as Module)] } ?? [])
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
         let dim = gamma.count
-        ssfConv = ScaleShift(channels: dim, axis: .channelsFirst, using: &rng)
-        ssfNorm = ScaleShift(channels: dim, using: &rng)
+        ssfConv = ScaleShift(channels: dim, axis: .channelsFirst, after: "conv_dw", using: &rng)
+        ssfNorm = ScaleShift(channels: dim, after: "norm", using: &rng)
         mlp.enableSSF(using: &rng)
     }
 
@@ -129,7 +131,7 @@ public final class ConvNeXtBlock: TensorLayer {
     }
 }
 
-/// Resolution halving between stages: `0` = LayerNorm2d, `1` = 2×2/2 conv.
+/// Resolution halving between stages: `0` = LayerNorm2d, `1` = 2×2/2 conv. No SSF sites.
 public final class ConvNeXtDownsample: TensorLayer {
     public let norm: LayerNorm2d
     public let conv: Conv2d
@@ -170,7 +172,7 @@ public final class ConvNeXtHead: Module {
 }
 
 /// A ConvNeXt image classifier whose state dictionary has timm's keys.
-public final class ConvNeXt: ImageClassifier {
+public final class ConvNeXt: ImageClassifier, SSFSiteHost {
     public let config: ConvNeXtConfig
     public let stem: ConvNeXtStem
     public let stages: ModuleList<ConvNeXtStage>
@@ -203,7 +205,8 @@ public final class ConvNeXt: ImageClassifier {
     public var numClasses: Int { head.fc?.outFeatures ?? 0 }
     public var featureDim: Int { config.dims[config.dims.count - 1] }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfOutput]) }
+    public var ssfSites: [ScaleShift?] { [ssfOutput] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("stem", stem), ("stages", stages), ("head", head)] }
 
     /// The last stage's output map `[N, C, H/32, W/32]` (after its SSF site when enabled), timm's `forward_features`.
@@ -227,10 +230,18 @@ public final class ConvNeXt: ImageClassifier {
         enableOutputSSF(using: &rng)
     }
 
-    /// Enables only the last-stage SSF site. A merged SSF checkpoint keeps this site's vectors,
-    /// since no op precedes it to fold them into (it scales a residual sum).
+    /// Enables only the last-stage SSF site.
     public func enableOutputSSF(using rng: inout RandomGenerator) {
-        ssfOutput = ScaleShift(channels: featureDim, axis: .channelsFirst, using: &rng)
+        ssfOutput = ScaleShift(channels: featureDim, axis: .channelsFirst, foldsInto: .unfoldable(reason: Self.outputSiteReason), using: &rng)
+    }
+
+    static let outputSiteReason = "it scales the last stage's output, a residual sum, before pooling and head.norm: no op precedes it"
+
+    /// A merged SSF checkpoint keeps the last-stage site's two vectors (`ssf_scale_1`/`ssf_shift_1`).
+    public func enableSSFSites(presentIn keys: Set<String>, using rng: inout RandomGenerator) -> [String] {
+        guard ssfOutput == nil, keys.contains("ssf_scale_1") else { return [] }
+        enableOutputSSF(using: &rng)
+        return ["applying the checkpoint's last-stage SSF vectors (ssf_scale_1, ssf_shift_1)"]
     }
 }
 
@@ -238,6 +249,7 @@ private func convNeXtSpec(_ name: String, cropFraction: Float, config: @escaping
     ModelSpec(name: name, family: "convnext", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.imagenetMean, std: PreprocessConfig.imagenetStd,
                                            cropFraction: cropFraction, interpolation: .bicubic),
+              layouts: [FacebookConvNeXtLayout(), SSFReferenceConvNeXtLayout()],
               build: { numClasses, rng in ConvNeXt(config: config(numClasses), using: &rng) })
 }
 
@@ -248,3 +260,11 @@ let convNeXtSpecs: [ModelSpec] = [
     convNeXtSpec("convnext_small", cropFraction: 0.95) { .small(numClasses: $0) },
     convNeXtSpec("convnext_base", cropFraction: 0.875) { .base(numClasses: $0) },
 ]
+
+extension ConvNeXt: AdapterTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for (stage, dim) in zip(stages.modules, config.dims) {
+            for block in stage.blocks.modules { block.adapter = Adapter(dim: dim, bottleneck: bottleneck, using: &rng) }
+        }
+    }
+}

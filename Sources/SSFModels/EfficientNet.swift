@@ -163,7 +163,7 @@ struct ConvNormAct {
 }
 
 /// A depthwise-separable or inverted-residual block, named as timm names each.
-public final class EfficientNetBlock: Module {
+public final class EfficientNetBlock: SSFSiteHost {
     public let kind: EfficientNetConfig.BlockKind
     let layers: [ConvNormAct]
     let hasSkip: Bool
@@ -198,7 +198,8 @@ public final class EfficientNetBlock: Module {
         kind == .depthwiseSeparable ? ["conv_dw", "conv_pw"] : ["conv_pw", "conv_dw", "conv_pwl"]
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters(ssf) }
+    public var ssfSites: [ScaleShift?] { ssf }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] {
         zip(convNames, layers).enumerated().flatMap { i, pair in
             [(pair.0, pair.1.conv as Module), ("bn\(i + 1)", pair.1.norm as Module)]
@@ -206,7 +207,7 @@ public final class EfficientNetBlock: Module {
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssf = layers.map { ScaleShift(channels: $0.norm.weight.count, axis: .channelsFirst, using: &rng) }
+        ssf = layers.indices.map { ScaleShift(channels: layers[$0].norm.weight.count, axis: .channelsFirst, after: "bn\($0 + 1)", using: &rng) }
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -217,7 +218,9 @@ public final class EfficientNetBlock: Module {
 }
 
 /// An EfficientNet-Lite image classifier whose state dictionary has timm's keys.
-public final class EfficientNet: ImageClassifier {
+public final class EfficientNet: ImageClassifier, SSFSiteHost {
+    /// timm names EfficientNet's head `classifier`.
+    public static let headName = "classifier"
     public let config: EfficientNetConfig
     let stem: ConvNormAct
     public let blocks: ModuleList<ModuleList<EfficientNetBlock>>
@@ -263,7 +266,8 @@ public final class EfficientNet: ImageClassifier {
     public var numClasses: Int { classifier?.outFeatures ?? 0 }
     public var featureDim: Int { config.numFeatures }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfStem, ssfHead]) }
+    public var ssfSites: [ScaleShift?] { [ssfStem, ssfHead] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] {
         [("conv_stem", stem.conv), ("bn1", stem.norm), ("blocks", blocks), ("conv_head", head.conv), ("bn2", head.norm)]
             + (classifier.map { [("classifier", $0 as Module)] } ?? [])
@@ -294,11 +298,11 @@ public final class EfficientNet: ImageClassifier {
     }
 
     public func enableSSF(using rng: inout RandomGenerator) {
-        ssfStem = ScaleShift(channels: config.stemChannels, axis: .channelsFirst, using: &rng)
+        ssfStem = ScaleShift(channels: config.stemChannels, axis: .channelsFirst, after: "bn1", using: &rng)
         for stage in blocks.modules {
             for block in stage.modules { block.enableSSF(using: &rng) }
         }
-        ssfHead = ScaleShift(channels: config.numFeatures, axis: .channelsFirst, using: &rng)
+        ssfHead = ScaleShift(channels: config.numFeatures, axis: .channelsFirst, after: "bn2", using: &rng)
     }
 }
 
@@ -307,17 +311,11 @@ let efficientNetSpecs: [ModelSpec] = [
     ModelSpec(name: "tf_efficientnet_lite0", family: "efficientnet", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.inceptionMean, std: PreprocessConfig.inceptionStd,
                                            cropFraction: 0.875, interpolation: .bicubic),
-              adaptCheckpoint: adaptEfficientNetCheckpoint,
+              layouts: [EfficientNetPyTorchLayout()],
               build: { numClasses, rng in EfficientNet(config: .tfLite0(numClasses: numClasses), using: &rng) }),
     ModelSpec(name: "efficientnet_lite0", family: "efficientnet", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.imagenetMean, std: PreprocessConfig.imagenetStd,
                                            cropFraction: 0.875, interpolation: .bicubic),
-              adaptCheckpoint: adaptEfficientNetCheckpoint,
+              layouts: [EfficientNetPyTorchLayout()],
               build: { numClasses, rng in EfficientNet(config: .lite0(numClasses: numClasses), using: &rng) }),
 ]
-
-/// Checkpoints in efficientnet_pytorch naming (`_conv_stem.weight`, `_blocks.N.…`) are renamed to
-/// timm's; timm-named ones pass through.
-@Sendable func adaptEfficientNetCheckpoint(_ state: [String: Tensor]) throws -> [String: Tensor] {
-    state.keys.contains { $0.hasPrefix("_conv_stem.") } ? try efficientNetPyTorchToTimm(state) : state
-}

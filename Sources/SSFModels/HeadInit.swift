@@ -17,9 +17,9 @@ public enum HeadInit: String, Codable, Sendable, CaseIterable {
     public static let fineTuningDefault = HeadInit.zeros
 
     /// Re-initialises every 2-D head weight of `model` (and its bias) by this rule.
-    public func apply(to model: Module, using rng: inout RandomGenerator) {
+    public func apply(to model: ImageClassifier, using rng: inout RandomGenerator) {
         let state = Dictionary(model.namedParameters(), uniquingKeysWith: { a, _ in a })
-        for (name, weight) in model.namedParameters() where Pretrained.isHeadParameter(name) && name.hasSuffix(".weight") && weight.value.rank == 2 {
+        for (name, weight) in model.namedParameters() where model.isHeadParameter(name) && name.hasSuffix(".weight") && weight.value.rank == 2 {
             let shape = weight.value.shape
             let bias = state[String(name.dropLast("weight".count)) + "bias"]
             switch self {

@@ -44,9 +44,39 @@ public protocol ImageClassifier: Module {
     func enableSSF(using rng: inout RandomGenerator)
     /// Sets the stochastic-depth rates: 0 at the first block rising linearly to `rate` at the last.
     func setDropPathRate(_ rate: Float)
+    /// Enables SSF sites outside the `enableSSF` placement that the family keeps in other
+    /// checkpoints, when `keys` (a checkpoint's tensor names) hold them; returns a note for each.
+    func enableSSFSites(presentIn keys: Set<String>, using rng: inout RandomGenerator) -> [String]
+    /// Why a tuning slot (adapters, prompts) does not fit this architecture, for models that lack it.
+    func reasonLacking(_ slot: TuningSlot) -> String
+    /// Name of the classification head's module: its tensors are `<headName>.…`.
+    static var headName: String { get }
+}
+
+/// The optional places a parameter-efficient method puts its parameters.
+public enum TuningSlot: String, Sendable {
+    /// Bottleneck adapters on the blocks' MLP output.
+    case adapter
+    /// VPT prompt tokens in the token sequence.
+    case prompts
 }
 
 extension ImageClassifier {
+    public func enableSSFSites(presentIn keys: Set<String>, using rng: inout RandomGenerator) -> [String] { [] }
+
+    public func reasonLacking(_ slot: TuningSlot) -> String {
+        switch slot {
+        case .adapter: return "it has no MLP blocks (adapters go on the MLP output of ViT, Swin, ConvNeXt and AS-MLP blocks)"
+        case .prompts: return "it has no token sequence"
+        }
+    }
+
+    public static var headName: String { "head" }
+
+    /// Whether the tensor `name` belongs to the classification head.
+    public static func isHeadParameter(_ name: String) -> Bool { name.hasPrefix(headName + ".") }
+    public func isHeadParameter(_ name: String) -> Bool { Self.isHeadParameter(name) }
+
     /// The drop-path layers grouped by block (the layers of one block share its rate), in forward order.
     public var dropPathsByBlock: [[DropPath]] {
         var groups: [(String, [DropPath])] = []

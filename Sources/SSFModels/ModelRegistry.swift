@@ -15,14 +15,22 @@ public struct ModelSpec: Sendable {
     public let build: @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier
     /// Converts a checkpoint in another naming (e.g. Google's .npz, the reference SSF code's
     /// timm 0.6 layout) to this model's timm names; the identity for checkpoints already in them.
-    public let adaptCheckpoint: @Sendable ([String: Tensor]) throws -> [String: Tensor]
+    /// The foreign checkpoint layouts this model reads (see `CheckpointLayout`), tried in order.
+    public let layouts: [CheckpointLayout]
+    /// The head module's name (the model class's `headName`).
+    public let headName: String
 
-    public init(name: String, family: String, defaultNumClasses: Int, preprocess: PreprocessConfig,
-                adaptCheckpoint: @escaping @Sendable ([String: Tensor]) throws -> [String: Tensor] = { $0 },
-                build: @escaping @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> ImageClassifier) {
+    public init<Model: ImageClassifier>(name: String, family: String, defaultNumClasses: Int, preprocess: PreprocessConfig,
+                                        layouts: [CheckpointLayout] = [],
+                                        build: @escaping @Sendable (_ numClasses: Int, _ rng: inout RandomGenerator) -> Model) {
         self.name = name; self.family = family; self.defaultNumClasses = defaultNumClasses
-        self.preprocess = preprocess; self.adaptCheckpoint = adaptCheckpoint; self.build = build
+        self.preprocess = preprocess; self.layouts = layouts
+        self.build = { classes, rng in build(classes, &rng) }
+        headName = Model.headName
     }
+
+    /// Whether a tensor name belongs to this model's classification head.
+    public func isHeadParameter(_ name: String) -> Bool { name.hasPrefix(headName + ".") }
 }
 
 /// An unknown model name.

@@ -11,6 +11,10 @@ public struct LoadedModel {
     public let report: LoadReport?
     /// Human-readable notes (head re-initialised, keys remapped, …).
     public let notes: [String]
+
+    public init(model: ImageClassifier, spec: ModelSpec, report: LoadReport?, notes: [String]) {
+        self.model = model; self.spec = spec; self.report = report; self.notes = notes
+    }
 }
 
 /// A checkpoint that does not provide what the model needs.
@@ -44,15 +48,9 @@ extension LoadedModel {
 
 /// Loads registered models with pretrained weights.
 public enum Pretrained {
-    /// Whether a tensor name belongs to the classification head: timm's `head`, `head.fc`,
-    /// `head.norm`; EfficientNet's `classifier`.
-    public static func isHeadParameter(_ name: String) -> Bool {
-        name.hasPrefix("head.") || name.contains(".head.") || name.hasPrefix("classifier.")
-    }
-
     /// The class count of a checkpoint's head, read from its last 2-D head weight.
-    static func headClasses(in state: [String: Tensor]) -> Int? {
-        state.filter { isHeadParameter($0.key) && $0.key.hasSuffix("weight") && $0.value.rank == 2 }
+    static func headClasses(in state: [String: Tensor], spec: ModelSpec) -> Int? {
+        state.filter { spec.isHeadParameter($0.key) && $0.key.hasSuffix("weight") && $0.value.rank == 2 }
             .sorted { $0.key < $1.key }.last?.value.shape[0]
     }
 
@@ -82,26 +80,18 @@ public enum Pretrained {
                                  prepare: (ImageClassifier) -> Void = { _ in }) throws -> LoadedModel {
         let spec = try ModelRegistry.spec(name)
         var notes: [String] = []
-        var state = checkpoint
-        let adapted = try spec.adaptCheckpoint(state)
-        if adapted.keys.sorted() != state.keys.sorted() {
-            notes.append("converted \(state.count) checkpoint tensors to timm names")
-        }
-        state = adapted
-        let checkpointClasses = headClasses(in: state)
+        let converted = try spec.convertCheckpoint(checkpoint)
+        if !converted.layouts.isEmpty { notes.append("converted the checkpoint (\(converted.summary))") }
+        let state = converted.tensors
+        let checkpointClasses = headClasses(in: state, spec: spec)
         let classes = numClasses ?? checkpointClasses ?? spec.defaultNumClasses
         let model = try ModelRegistry.create(name, numClasses: classes, seed: seed)
         prepare(model)
-        if let convNeXt = model as? ConvNeXt, state["ssf_scale_1"] != nil, convNeXt.ssfOutput == nil {
-            // A merged SSF ConvNeXt: its last-stage site stays as two vectors.
-            var rng = RandomGenerator(seed: seed)
-            convNeXt.enableOutputSSF(using: &rng)
-            notes.append("applying the merged checkpoint's last-stage SSF vectors (ssf_scale_1, ssf_shift_1)")
-        }
+        notes += enableCheckpointSSFSites(model, keys: Set(state.keys), seed: seed)
         var ignoring: Set<String> = []
         let newHead = checkpointClasses != classes && classes > 0
         if newHead {
-            ignoring = Set(state.keys.filter(isHeadParameter))
+            ignoring = Set(state.keys.filter(spec.isHeadParameter))
             if let headInit {
                 var rng = RandomGenerator(seed: seed &+ 2)
                 headInit.apply(to: model, using: &rng)
@@ -110,13 +100,24 @@ public enum Pretrained {
             let previous = checkpointClasses.map { "checkpoint head has \($0) classes" } ?? "checkpoint has no head"
             notes.append("\(previous); a new \(classes)-class head was initialised (\(rule))")
         }
-        let report = model.load(stateDict: state, ignoring: ignoring)
-        if newHead {
-            // The head tensors the checkpoint lacks are the new head's, not missing weights.
-            var r = report
-            r.missing = r.missing.filter { !isHeadParameter($0) }
-            return LoadedModel(model: model, spec: spec, report: r, notes: notes)
-        }
+        var report = model.load(stateDict: state, ignoring: ignoring)
+        // The head tensors the checkpoint lacks are the new head's, not missing weights.
+        if newHead { report.missing = report.missing.filter { !spec.isHeadParameter($0) } }
         return LoadedModel(model: model, spec: spec, report: report, notes: notes)
+    }
+
+    /// Lets the family enable SSF sites the checkpoint holds beyond its placement (see
+    /// `ImageClassifier.enableSSFSites`); they train exactly when the model's other SSF sites do.
+    static func enableCheckpointSSFSites(_ model: ImageClassifier, keys: Set<String>, seed: UInt64) -> [String] {
+        let existing = model.declaredSSFSites()
+        let before = Set(existing.map(\.scaleKey))
+        let trains = !existing.isEmpty && existing.allSatisfy { $0.site.scale.trainable }
+        var rng = RandomGenerator(seed: seed &+ 3)
+        let notes = model.enableSSFSites(presentIn: keys, using: &rng)
+        for site in model.declaredSSFSites() where !before.contains(site.scaleKey) {
+            site.site.scale.trainable = trains
+            site.site.shift.trainable = trains
+        }
+        return notes
     }
 }

@@ -55,7 +55,7 @@ public struct SwinTransformerConfig: Sendable, Equatable {
 }
 
 /// A Swin Transformer image classifier whose state dictionary has timm 1.0's keys.
-public final class SwinTransformer: ImageClassifier {
+public final class SwinTransformer: ImageClassifier, SSFSiteHost {
     public let config: SwinTransformerConfig
     public let patchEmbed: SwinPatchEmbed
     public let layers: ModuleList<SwinStage>
@@ -96,7 +96,8 @@ public final class SwinTransformer: ImageClassifier {
     public var numClasses: Int { head.fc?.outFeatures ?? 0 }
     public var featureDim: Int { config.numFeatures }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfNorm]) }
+    public var ssfSites: [ScaleShift?] { [ssfNorm] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("patch_embed", patchEmbed), ("layers", layers), ("norm", norm), ("head", head)] }
 
     /// The normalised last-stage map `[B, H/32, W/32, C]` (NHWC; after the final SSF site when enabled), timm's `forward_features`.
@@ -121,44 +122,15 @@ public final class SwinTransformer: ImageClassifier {
         for stage in layers.modules {
             for block in stage.blocks.modules { block.enableSSF(using: &rng) }
         }
-        ssfNorm = ScaleShift(channels: featureDim, using: &rng)
+        ssfNorm = ScaleShift(channels: featureDim, after: "norm", using: &rng)
     }
-}
-
-/// Names of the Swin buffers that older checkpoints store but timm 1.0 recomputes (`persistent=False`):
-/// a checkpoint key ending in one of these is not a model tensor.
-public let swinNonPersistentBuffers = ["relative_position_index", "attn_mask"]
-
-/// Whether `key` names one of the buffers in `swinNonPersistentBuffers`.
-public func isSwinNonPersistentBuffer(_ key: String) -> Bool {
-    swinNonPersistentBuffers.contains { key.hasSuffix("." + $0) || key == $0 }
-}
-
-/// Converts a Swin checkpoint from the timm 0.6 layout (also the SSF reference code's) to timm 1.0's:
-/// drops the `relative_position_index`/`attn_mask` buffers, moves each stage's trailing
-/// `layers.N.downsample.*` (patch merging) to the start of the next stage (`layers.N+1.downsample.*`),
-/// and renames `head.weight|bias` to `head.fc.weight|bias`. Keys already in timm 1.0's layout are kept,
-/// so the conversion is safe to apply to any Swin checkpoint (the old layout is recognised by a
-/// `layers.0.downsample` entry, which timm 1.0 never has).
-public func swinRemapLegacyKeys(_ state: [String: Tensor]) -> [String: Tensor] {
-    let legacyMerging = state.keys.contains { $0.hasPrefix("layers.0.downsample.") }
-    var out: [String: Tensor] = [:]
-    for (key, value) in state where !isSwinNonPersistentBuffer(key) {
-        var parts = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        if legacyMerging, parts.count > 3, parts[0] == "layers", parts[2] == "downsample", let stage = Int(parts[1]) {
-            parts[1] = String(stage + 1)
-        }
-        if parts.count == 2, parts[0] == "head" { parts.insert("fc", at: 1) }
-        out[parts.joined(separator: ".")] = value
-    }
-    return out
 }
 
 private func swinSpec(_ name: String, _ config: @escaping @Sendable (Int) -> SwinTransformerConfig) -> ModelSpec {
     ModelSpec(name: name, family: "swin", defaultNumClasses: 1000,
               preprocess: PreprocessConfig(inputSize: 224, mean: PreprocessConfig.imagenetMean, std: PreprocessConfig.imagenetStd,
                                            cropFraction: 0.9, interpolation: .bicubic),
-              adaptCheckpoint: { swinRemapLegacyKeys($0) },
+              layouts: [SwinLegacyLayout()],
               build: { numClasses, rng in SwinTransformer(config: config(numClasses), using: &rng) })
 }
 
@@ -169,3 +141,18 @@ let swinSpecs: [ModelSpec] = [
     swinSpec("swin_small_patch4_window7_224") { .small(numClasses: $0) },
     swinSpec("swin_base_patch4_window7_224") { .base(numClasses: $0) },
 ]
+
+extension SwinTransformer: AdapterTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for (i, stage) in layers.modules.enumerated() {
+            for block in stage.blocks.modules {
+                block.adapter = Adapter(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng)
+            }
+        }
+    }
+
+    public func reasonLacking(_ slot: TuningSlot) -> String {
+        slot == .prompts ? "it attends within (shifted) windows and has no global token sequence for prompts"
+                         : "it has no MLP blocks"
+    }
+}

@@ -9,7 +9,7 @@ import SSFEngine
 import SSFNN
 
 /// Patches to an NHWC map: conv (kernel = stride = patch size) → LayerNorm.
-public final class SwinPatchEmbed: Module {
+public final class SwinPatchEmbed: SSFSiteHost {
     public let proj: Conv2d
     public let norm: LayerNorm
     var ssfProj: ScaleShift?, ssfNorm: ScaleShift?
@@ -19,12 +19,13 @@ public final class SwinPatchEmbed: Module {
         norm = LayerNorm(embedDim)
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfProj, ssfNorm]) }
+    public var ssfSites: [ScaleShift?] { [ssfProj, ssfNorm] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("proj", proj), ("norm", norm)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfProj = ScaleShift(channels: proj.outChannels, using: &rng)
-        ssfNorm = ScaleShift(channels: proj.outChannels, using: &rng)
+        ssfProj = ScaleShift(channels: proj.outChannels, after: "proj", using: &rng)
+        ssfNorm = ScaleShift(channels: proj.outChannels, after: "norm", using: &rng)
     }
 
     /// `[B, C, H, W]` → `[B, H/p, W/p, D]`.
@@ -64,7 +65,7 @@ func swinAttentionMask(height: Int, width: Int, windowSize ws: Int, shift: Int) 
 }
 
 /// Multi-head attention inside windows with a learned relative position bias, timm's `WindowAttention`.
-public final class SwinWindowAttention: Module {
+public final class SwinWindowAttention: SSFSiteHost {
     public let qkv: Linear, proj: Linear
     /// `[(2·ws − 1)², heads]`, indexed by `relativePositionIndex`.
     public let relativePositionBiasTable: Parameter
@@ -84,14 +85,15 @@ public final class SwinWindowAttention: Module {
         relativePositionIndex = swinRelativePositionIndex(windowSize: windowSize)
     }
 
+    public var ssfSites: [ScaleShift?] { [ssfQKV, ssfProj] }
     public var localParameters: [(String, Parameter)] {
-        [("relative_position_bias_table", relativePositionBiasTable)] + ssfParameters([ssfQKV, ssfProj])
+        [("relative_position_bias_table", relativePositionBiasTable)] + ssfParameters
     }
     public var children: [(String, Module)] { [("qkv", qkv), ("proj", proj)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfQKV = ScaleShift(channels: qkv.outFeatures, using: &rng)
-        ssfProj = ScaleShift(channels: proj.outFeatures, using: &rng)
+        ssfQKV = ScaleShift(channels: qkv.outFeatures, after: "qkv", using: &rng)
+        ssfProj = ScaleShift(channels: proj.outFeatures, after: "proj", using: &rng)
     }
 
     /// The bias `[heads, ws², ws²]` gathered from the table.
@@ -110,7 +112,7 @@ public final class SwinWindowAttention: Module {
 }
 
 /// A Swin block on an NHWC map: `x + attn(norm1(x))` over (shifted) windows, then `x + mlp(norm2(x))`.
-public final class SwinBlock: TensorLayer {
+public final class SwinBlock: TensorLayer, SSFSiteHost {
     public let norm1: LayerNorm, attn: SwinWindowAttention, norm2: LayerNorm, mlp: TransformerMlp
     public let dropPath1: DropPath, dropPath2: DropPath
     /// Window side and cyclic shift, as timm derives them from the stage resolution.
@@ -137,7 +139,8 @@ public final class SwinBlock: TensorLayer {
             ? swinAttentionMask(height: resolution, width: resolution, windowSize: self.windowSize, shift: shiftSize) : nil
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfNorm1, ssfNorm2]) }
+    public var ssfSites: [ScaleShift?] { [ssfNorm1, ssfNorm2] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     /// The drop-path modules hold no tensors; they are listed so `setTraining` reaches them.
     public var children: [(String, Module)] {
         [("norm1", norm1), ("attn", attn), ("drop_path1", dropPath1), ("norm2", norm2), ("mlp", mlp), ("drop_path2", dropPath2)]
@@ -145,8 +148,8 @@ public final class SwinBlock: TensorLayer {
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfNorm1 = ScaleShift(channels: norm1.weight.count, using: &rng)
-        ssfNorm2 = ScaleShift(channels: norm2.weight.count, using: &rng)
+        ssfNorm1 = ScaleShift(channels: norm1.weight.count, after: "norm1", using: &rng)
+        ssfNorm2 = ScaleShift(channels: norm2.weight.count, after: "norm2", using: &rng)
         attn.enableSSF(using: &rng)
         mlp.enableSSF(using: &rng)
     }

@@ -61,7 +61,7 @@ public struct VisionTransformerConfig: Sendable, Equatable {
 }
 
 /// A Vision Transformer image classifier whose state dictionary has timm's keys.
-public final class VisionTransformer: ImageClassifier {
+public final class VisionTransformer: ImageClassifier, SSFSiteHost {
     public let config: VisionTransformerConfig
     /// `[1, 1, D]`, prepended to the patch tokens.
     public let clsToken: Parameter
@@ -97,8 +97,10 @@ public final class VisionTransformer: ImageClassifier {
     public var featureDim: Int { config.embedDim }
 
     public var localParameters: [(String, Parameter)] {
-        [("cls_token", clsToken), ("pos_embed", posEmbed)] + ssfParameters([ssfNorm])
+        [("cls_token", clsToken), ("pos_embed", posEmbed)] + ssfParameters
     }
+
+    public var ssfSites: [ScaleShift?] { [ssfNorm] }
 
     public var children: [(String, Module)] {
         (prompts.map { [("prompt", $0 as Module)] } ?? []) + [("patch_embed", patchEmbed), ("blocks", blocks), ("norm", norm)]
@@ -140,27 +142,28 @@ public final class VisionTransformer: ImageClassifier {
     public func enableSSF(using rng: inout RandomGenerator) {
         patchEmbed.enableSSF(using: &rng)
         for block in blocks.modules { block.enableSSF(using: &rng) }
-        ssfNorm = ScaleShift(channels: config.embedDim, using: &rng)
+        ssfNorm = ScaleShift(channels: config.embedDim, after: "norm", using: &rng)
     }
 }
 
 /// Brings a ViT checkpoint into the timm names and shapes of a model built with `config`: Google's
-/// `.npz` names are mapped (`googleViTToTimm`), and a `pos_embed` for another grid is resampled
-/// bicubically to this model's grid (`resamplePositionEmbedding`). Other checkpoints pass through.
+/// `.npz` names are mapped (`GoogleViTLayout`), and a `pos_embed` for another grid is resampled
+/// bicubically to this model's grid (`ViTPositionGridLayout`). Other checkpoints pass through.
 public func vitAdaptCheckpoint(_ state: [String: Tensor], config: VisionTransformerConfig) throws -> [String: Tensor] {
-    var out = isGoogleViTCheckpoint(state) ? try googleViTToTimm(state, numHeads: config.numHeads) : state
-    let tokens = config.gridSize * config.gridSize + 1
-    if let pos = out["pos_embed"], pos.rank == 3, pos.shape[1] != tokens {
-        out["pos_embed"] = try resamplePositionEmbedding(pos, gridSize: (config.gridSize, config.gridSize))
-    }
+    var out = state
+    for layout in vitLayouts(config) where layout.detects(out) { out = try layout.convert(out).tensors }
     return out
+}
+
+func vitLayouts(_ config: VisionTransformerConfig) -> [CheckpointLayout] {
+    [GoogleViTLayout(numHeads: config.numHeads), ViTPositionGridLayout(gridSize: config.gridSize)]
 }
 
 private func vitSpec(_ name: String, numClasses: Int = 1000, cropFraction: Float = 0.9, _ config: VisionTransformerConfig) -> ModelSpec {
     ModelSpec(name: name, family: "vit", defaultNumClasses: numClasses,
               preprocess: PreprocessConfig(inputSize: config.imgSize, mean: PreprocessConfig.inceptionMean,
                                            std: PreprocessConfig.inceptionStd, cropFraction: cropFraction, interpolation: .bicubic),
-              adaptCheckpoint: { try vitAdaptCheckpoint($0, config: config) },
+              layouts: vitLayouts(config),
               build: { classes, rng in
                   var c = config
                   c.numClasses = classes
@@ -187,4 +190,15 @@ extension VisionTransformerConfig {
     /// The small ViT of `ssf demo` (not a timm model): 32×32 inputs in 4×4 patches, 96 wide,
     /// 4 blocks of 3 heads, pretrained by the demo on its procedural source task.
     public static let demo = VisionTransformerConfig(imgSize: 32, patchSize: 4, numClasses: 8, embedDim: 96, depth: 4, numHeads: 3)
+}
+
+extension VisionTransformer: AdapterTunable, PromptTunable {
+    public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
+        for block in blocks.modules { block.adapter = Adapter(dim: config.embedDim, bottleneck: bottleneck, using: &rng) }
+    }
+
+    public func enablePrompts(count: Int, deep: Bool, dropout: Float, using rng: inout RandomGenerator) {
+        prompts = VisualPrompts(count: count, layers: deep ? config.depth : 1, dim: config.embedDim,
+                                patchSize: config.patchSize, dropout: dropout, using: &rng)
+    }
 }

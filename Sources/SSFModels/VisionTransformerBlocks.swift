@@ -15,7 +15,7 @@ func transformerLinear(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true,
 }
 
 /// `fc1` → GELU (exact erf) → `fc2`, timm's `Mlp`.
-public final class TransformerMlp: Module {
+public final class TransformerMlp: SSFSiteHost {
     public let fc1: Linear, fc2: Linear
     var ssfFC1: ScaleShift?, ssfFC2: ScaleShift?
 
@@ -24,12 +24,13 @@ public final class TransformerMlp: Module {
         fc2 = transformerLinear(hidden, dim, using: &rng)
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfFC1, ssfFC2]) }
+    public var ssfSites: [ScaleShift?] { [ssfFC1, ssfFC2] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("fc1", fc1), ("fc2", fc2)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfFC1 = ScaleShift(channels: fc1.outFeatures, using: &rng)
-        ssfFC2 = ScaleShift(channels: fc2.outFeatures, using: &rng)
+        ssfFC1 = ScaleShift(channels: fc1.outFeatures, after: "fc1", using: &rng)
+        ssfFC2 = ScaleShift(channels: fc2.outFeatures, after: "fc2", using: &rng)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
@@ -38,7 +39,7 @@ public final class TransformerMlp: Module {
 }
 
 /// Non-overlapping patches to tokens: conv (kernel = stride = patch size), flattened to `[B, N, D]`.
-public final class ViTPatchEmbed: Module {
+public final class ViTPatchEmbed: SSFSiteHost {
     public let proj: Conv2d
     var ssf: ScaleShift?
 
@@ -46,11 +47,12 @@ public final class ViTPatchEmbed: Module {
         proj = Conv2d(inChannels, embedDim, kernel: patchSize, stride: patchSize, using: &rng)
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssf]) }
+    public var ssfSites: [ScaleShift?] { [ssf] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("proj", proj)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssf = ScaleShift(channels: proj.outChannels, using: &rng)
+        ssf = ScaleShift(channels: proj.outChannels, after: "proj", using: &rng)
     }
 
     /// `[B, C, H, W]` → `[B, (H/p)·(W/p), D]`, patches in row-major order.
@@ -62,7 +64,7 @@ public final class ViTPatchEmbed: Module {
 }
 
 /// Multi-head self-attention on a fused `qkv` projection, timm's `Attention`.
-public final class ViTAttention: Module {
+public final class ViTAttention: SSFSiteHost {
     public let qkv: Linear, proj: Linear
     public let numHeads: Int
     var ssfQKV: ScaleShift?, ssfProj: ScaleShift?
@@ -74,12 +76,13 @@ public final class ViTAttention: Module {
         self.numHeads = numHeads
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfQKV, ssfProj]) }
+    public var ssfSites: [ScaleShift?] { [ssfQKV, ssfProj] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     public var children: [(String, Module)] { [("qkv", qkv), ("proj", proj)] }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfQKV = ScaleShift(channels: qkv.outFeatures, using: &rng)
-        ssfProj = ScaleShift(channels: proj.outFeatures, using: &rng)
+        ssfQKV = ScaleShift(channels: qkv.outFeatures, after: "qkv", using: &rng)
+        ssfProj = ScaleShift(channels: proj.outFeatures, after: "proj", using: &rng)
     }
 
     /// `[B, T, D]` → `[B, T, D]`.
@@ -100,7 +103,7 @@ public final class LayerScale: Module {
 }
 
 /// A pre-norm transformer block: `x + ls1(attn(norm1(x)))`, then `x + ls2(mlp(norm2(x)))`.
-public final class ViTBlock: Module {
+public final class ViTBlock: SSFSiteHost {
     public let norm1: LayerNorm, attn: ViTAttention, norm2: LayerNorm, mlp: TransformerMlp
     /// Layer scale, present only when the model is configured with an initial value.
     public let ls1: LayerScale?, ls2: LayerScale?
@@ -121,7 +124,8 @@ public final class ViTBlock: Module {
         dropPath2 = DropPath(dropPathRate, seed: rng.next())
     }
 
-    public var localParameters: [(String, Parameter)] { ssfParameters([ssfNorm1, ssfNorm2]) }
+    public var ssfSites: [ScaleShift?] { [ssfNorm1, ssfNorm2] }
+    public var localParameters: [(String, Parameter)] { ssfParameters }
     /// The drop-path modules hold no tensors; they are listed so `setTraining` reaches them.
     public var children: [(String, Module)] {
         var out: [(String, Module)] = [("norm1", norm1), ("attn", attn)]
@@ -132,8 +136,8 @@ public final class ViTBlock: Module {
     }
 
     func enableSSF(using rng: inout RandomGenerator) {
-        ssfNorm1 = ScaleShift(channels: norm1.weight.count, using: &rng)
-        ssfNorm2 = ScaleShift(channels: norm2.weight.count, using: &rng)
+        ssfNorm1 = ScaleShift(channels: norm1.weight.count, after: "norm1", using: &rng)
+        ssfNorm2 = ScaleShift(channels: norm2.weight.count, after: "norm2", using: &rng)
         attn.enableSSF(using: &rng)
         mlp.enableSSF(using: &rng)
     }

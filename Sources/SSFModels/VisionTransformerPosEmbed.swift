@@ -64,3 +64,23 @@ func antialiasedBicubicWeights(from inSize: Int, to outSize: Int) -> Tensor {
     }
     return Tensor(shape: [outSize, inSize], weights)
 }
+
+/// A timm ViT checkpoint trained at another resolution: its `pos_embed` is resampled to `gridSize`².
+public struct ViTPositionGridLayout: CheckpointLayout {
+    public let gridSize: Int
+    public init(gridSize: Int) { self.gridSize = gridSize }
+    public var name: String { "vit-position-grid" }
+
+    public func detects(_ tensors: [String: Tensor]) -> Bool {
+        guard let pos = tensors["pos_embed"], pos.rank == 3 else { return false }
+        return pos.shape[1] != gridSize * gridSize + 1
+    }
+
+    public func convert(_ tensors: [String: Tensor]) throws -> ConvertedCheckpoint {
+        var out = ConvertedCheckpoint(tensors: tensors)
+        let pos = tensors["pos_embed"]!
+        out.tensors["pos_embed"] = try resamplePositionEmbedding(pos, gridSize: (gridSize, gridSize))
+        out.notes.append("pos_embed resampled from \(pos.shape[1]) to \(gridSize * gridSize + 1) tokens")
+        return out
+    }
+}

@@ -1,5 +1,22 @@
-// The SSF parameters of one site: a per-channel scale γ and shift β applied after an operation.
+// The SSF parameters of one site: a per-channel scale γ and shift β applied after an operation,
+// created with the rule that folds them away at export.
 import SSFEngine
+
+/// Where an SSF site's vectors go when the tuned model is folded back into the plain architecture.
+public enum FoldTarget: Sendable, Equatable, CustomStringConvertible {
+    /// The site scales the output of this child of the hosting module (a Linear, a conv, or a
+    /// norm's affine): `W' = diag(γ)·W`, `b' = γ ⊙ b + β` along the weight's first axis.
+    case module(String)
+    /// No op precedes the site; the merged model keeps γ and β as two C-vectors. The reason says why.
+    case unfoldable(reason: String)
+
+    public var description: String {
+        switch self {
+        case .module(let name): return "folds into \(name)"
+        case .unfoldable(let reason): return "kept as two vectors: \(reason)"
+        }
+    }
+}
 
 /// A pair of SSF vectors applied as `x ⊙ γ + β` along the channel axis.
 ///
@@ -10,12 +27,20 @@ public final class ScaleShift {
     public let scale: Parameter
     public let shift: Parameter
     public let axis: ChannelAxis
+    /// What the site folds into at export; every site is created with one.
+    public let foldTarget: FoldTarget
 
     /// γ ~ N(1, 0.02²) and β ~ N(0, 0.02²), the reference initialisation.
-    public init(channels: Int, axis: ChannelAxis = .last, using rng: inout RandomGenerator) {
+    public init(channels: Int, axis: ChannelAxis = .last, foldsInto foldTarget: FoldTarget, using rng: inout RandomGenerator) {
         scale = Parameter(Tensor.randomNormal([channels], mean: 1, std: 0.02, using: &rng))
         shift = Parameter(Tensor.randomNormal([channels], mean: 0, std: 0.02, using: &rng))
         self.axis = axis
+        self.foldTarget = foldTarget
+    }
+
+    /// A site that scales the output of the hosting module's child `name`.
+    public convenience init(channels: Int, axis: ChannelAxis = .last, after name: String, using rng: inout RandomGenerator) {
+        self.init(channels: channels, axis: axis, foldsInto: .module(name), using: &rng)
     }
 
     public var channels: Int { scale.value.count }
@@ -27,6 +52,49 @@ public final class ScaleShift {
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         scaleShift(x, scale: scale.tensor, shift: shift.tensor, axis: axis)
+    }
+}
+
+/// A module that hosts SSF sites. Site K (`ssf_scale_K` / `ssf_shift_K`) is `ssfSites[K - 1]`;
+/// sites that are not enabled are nil and keep the others' numbers.
+public protocol SSFSiteHost: Module {
+    var ssfSites: [ScaleShift?] { get }
+}
+
+extension SSFSiteHost {
+    /// The state-dictionary entries of the enabled sites, for `localParameters`.
+    public var ssfParameters: [(String, Parameter)] {
+        ssfSites.enumerated().flatMap { i, site in site?.namedParameters(site: i + 1) ?? [] }
+    }
+}
+
+/// One enabled SSF site of a model, found by walking its modules.
+public struct DeclaredSSFSite {
+    /// Dotted path of the hosting module ("" for the root).
+    public let host: String
+    /// K of `ssf_scale_K`.
+    public let number: Int
+    public let site: ScaleShift
+
+    private func key(_ name: String) -> String { (host.isEmpty ? "" : host + ".") + name }
+    public var scaleKey: String { key("ssf_scale_\(number)") }
+    public var shiftKey: String { key("ssf_shift_\(number)") }
+    /// Dotted path of the module the site folds into, nil for an unfoldable site.
+    public var targetPath: String? {
+        if case .module(let name) = site.foldTarget { return key(name) }
+        return nil
+    }
+}
+
+extension Module {
+    /// Every enabled SSF site of the tree, in module order.
+    public func declaredSSFSites() -> [DeclaredSSFSite] {
+        namedModules().flatMap { path, module -> [DeclaredSSFSite] in
+            guard let host = module as? SSFSiteHost else { return [] }
+            return host.ssfSites.enumerated().compactMap { i, site in
+                site.map { DeclaredSSFSite(host: path, number: i + 1, site: $0) }
+            }
+        }
     }
 }
 
@@ -44,10 +112,4 @@ extension LayerNorm {
         return layerNormScaleShift(x, weight: weight.tensor, bias: bias.tensor, eps: eps,
                                    scale: ssf.scale.tensor, shift: ssf.shift.tensor)
     }
-}
-
-/// The state-dictionary entries of a module's SSF sites, numbered from 1 in the given order
-/// (sites that are not enabled are skipped without renumbering the others).
-public func ssfParameters(_ sites: [ScaleShift?]) -> [(String, Parameter)] {
-    sites.enumerated().flatMap { i, site in site?.namedParameters(site: i + 1) ?? [] }
 }

@@ -47,20 +47,9 @@ public enum RunSetup {
     /// before that check, so they are there when it fails.
     public static func model(config: TrainingConfig, method: TuningMethod, classes: Int,
                              report: (RunSetupMessage) -> Void = { _ in }) throws -> RunModel {
-        let family = try ModelRegistry.spec(config.model).family
-        var problem: Error?
-        let loaded = try Pretrained.load(model: config.model, weights: config.weights.map { URL(fileURLWithPath: $0) },
-                                         numClasses: classes, seed: config.seed, headInit: config.headInitRule) { model in
-            var rng = RandomGenerator(seed: config.seed &+ 1)
-            do { try method.apply(to: model, family: family, using: &rng) } catch { problem = error }
-        }
-        if let problem { throw problem }
-        for note in loaded.notes { report(.note(note)) }
-        if let weights = config.weights {
-            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isAdded)
-        } else {
-            report(.warning("no --weights: training from a random initialisation"))
-        }
+        let loaded = try method.load(model: config.model, weights: config.weights.map { URL(fileURLWithPath: $0) },
+                                     numClasses: classes, seed: config.seed, headInit: config.headInitRule) { report(.note($0)) }
+        if config.weights == nil { report(.warning("no --weights: training from a random initialisation")) }
         var preprocess = loaded.spec.preprocess
         if let size = config.imageSize { preprocess.inputSize = size }
         return RunModel(model: loaded.model, method: method, preprocess: preprocess)

@@ -2,6 +2,7 @@
 // tied to the exact base checkpoint.
 import Foundation
 import SSFEngine
+import SSFModels
 import SSFNN
 
 /// A task's trained SSF vectors and head, with the identity of the base model they adapt.
@@ -17,12 +18,14 @@ public struct DeltaFile {
     public var baseFingerprint: String
     public var classNames: [String]?
 
-    /// Whether a state-dictionary entry belongs in a delta (SSF vector or head parameter).
-    public static func isDeltaKey(_ name: String) -> Bool { TuningMethod.isSSF(name) || TuningMethod.isHead(name) }
+    /// Whether a state-dictionary entry of `model` belongs in a delta (SSF vector or head parameter).
+    public static func isDeltaKey(_ name: String, model: String) -> Bool {
+        TuningMethod.isSSF(name) || ((try? ModelRegistry.spec(model))?.isHeadParameter(name) ?? false)
+    }
 
     /// The fingerprint of a model state's backbone: every tensor that is not part of a delta.
-    public static func backboneFingerprint(_ state: [String: Tensor]) -> String {
-        SHA256.fingerprint(state.filter { !isDeltaKey($0.key) })
+    public static func backboneFingerprint(_ state: [String: Tensor], model: String) -> String {
+        SHA256.fingerprint(state.filter { !isDeltaKey($0.key, model: model) })
     }
 
     /// Batch-norm running statistics, which a delta carries when training changed them.
@@ -34,12 +37,12 @@ public struct DeltaFile {
     /// state before training), running statistics that training changed go into the delta too and
     /// the fingerprint is the base's.
     public init(ssfState state: [String: Tensor], baseState: [String: Tensor]? = nil, baseModel: String, classNames: [String]? = nil) {
-        tensors = state.filter { DeltaFile.isDeltaKey($0.key) }
+        tensors = state.filter { DeltaFile.isDeltaKey($0.key, model: baseModel) }
         if let baseState {
             for (k, v) in state where DeltaFile.isStatisticsKey(k) && baseState[k].map({ $0.scalars != v.scalars }) == true { tensors[k] = v }
         }
         self.baseModel = baseModel
-        baseFingerprint = DeltaFile.backboneFingerprint(baseState ?? state)
+        baseFingerprint = DeltaFile.backboneFingerprint(baseState ?? state, model: baseModel)
         self.classNames = classNames
     }
 
@@ -67,7 +70,7 @@ public struct DeltaFile {
             }
             classNames = parsed
         }
-        if let stray = tensors.keys.first(where: { !DeltaFile.isDeltaKey($0) && !DeltaFile.isStatisticsKey($0) }) {
+        if let stray = tensors.keys.sorted().first(where: { !DeltaFile.isDeltaKey($0, model: model) && !DeltaFile.isStatisticsKey($0) }) {
             throw CheckpointError(path: url.path, problem: "delta holds \(stray), which is neither an SSF vector, a head parameter nor batch-norm statistics")
         }
     }
@@ -78,11 +81,11 @@ public struct DeltaFile {
         guard model == baseModel else {
             throw MergeError(problem: "the delta adapts \(baseModel), not \(model)")
         }
-        let fingerprint = DeltaFile.backboneFingerprint(baseState)
+        let fingerprint = DeltaFile.backboneFingerprint(baseState, model: model)
         guard fingerprint == baseFingerprint else {
             throw MergeError(problem: "the delta was made on a different \(model) checkpoint (its base fingerprint is \(baseFingerprint.prefix(16))…, this base's is \(fingerprint.prefix(16))…)")
         }
-        var state = baseState.filter { !DeltaFile.isDeltaKey($0.key) }
+        var state = baseState.filter { !DeltaFile.isDeltaKey($0.key, model: model) }
         for (k, v) in tensors { state[k] = v }
         return state
     }

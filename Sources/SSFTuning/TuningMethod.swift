@@ -101,9 +101,9 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
         hasher.combine(options)
     }
 
-    /// Whether the parameter `name` trains under this method.
-    public func trains(_ name: String) -> Bool {
-        if contains(.full) || TuningMethod.isHead(name) { return true }
+    /// Whether the parameter `name` of `model` trains under this method.
+    public func trains(_ name: String, in model: ImageClassifier) -> Bool {
+        if contains(.full) || model.isHeadParameter(name) { return true }
         return components.contains { c in
             switch c {
             case .full: return true
@@ -120,12 +120,10 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
     /// Throws when a component does not apply to `model` (of the registry family `family`), with the reason.
     public func check(_ model: ImageClassifier, family: String) throws {
         if contains(.adapter), !(model is AdapterTunable) {
-            throw TuningMethodError("adapter does not apply to \(family): it has no MLP blocks (adapters go on the MLP output of ViT, Swin, ConvNeXt and AS-MLP blocks)")
+            throw TuningMethodError("adapter does not apply to \(family): \(model.reasonLacking(.adapter))")
         }
         for vpt in [Component.vptShallow, .vptDeep] where contains(vpt) && !(model is PromptTunable) {
-            let reason = family == "swin" ? "it attends within (shifted) windows and has no global token sequence for prompts"
-                                          : "it has no token sequence"
-            throw TuningMethodError("\(vpt.rawValue) does not apply to \(family): \(reason)")
+            throw TuningMethodError("\(vpt.rawValue) does not apply to \(family): \(model.reasonLacking(.prompts))")
         }
         if contains(.lora) {
             let known = TuningOptions.loraTargetPaths
@@ -167,7 +165,7 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
                                            rank: options.loraRank, alpha: alpha, using: &rng)
             }
         }
-        model.setTrainable(where: trains)
+        model.setTrainable { trains($0, in: model) }
     }
 
     /// `check`, then `apply`.
@@ -187,8 +185,6 @@ public struct TuningMethod: RawRepresentable, CaseIterable, Hashable, Sendable {
     /// Names of parameters a method adds to the plain architecture (SSF, adapter, prompt, LoRA).
     public static func isAdded(_ name: String) -> Bool { isSSF(name) || isAdapter(name) || isPrompt(name) || isLoRA(name) }
 
-    /// Names of classification-head parameters (timm's `head`, `head.fc`, `head.norm`; EfficientNet's `classifier`).
-    public static func isHead(_ name: String) -> Bool { Pretrained.isHeadParameter(name) }
 }
 
 /// Trainable parameters of a model, split by kind.
@@ -201,9 +197,9 @@ public struct TrainableSummary: Sendable {
     /// Trainable parameters as a percentage of the backbone.
     public var percentOfBackbone: Double { backbone == 0 ? 0 : 100 * Double(total) / Double(backbone) }
 
-    public init(_ model: Module) {
+    public init(_ model: ImageClassifier) {
         for (name, p) in model.namedParameters() where !p.isBuffer {
-            let isSSF = TuningMethod.isSSF(name), isHead = TuningMethod.isHead(name)
+            let isSSF = TuningMethod.isSSF(name), isHead = model.isHeadParameter(name)
             if !TuningMethod.isAdded(name) && !isHead { backbone += p.count }
             guard p.trainable else { continue }
             if isSSF { ssf += p.count } else if isHead { head += p.count } else if TuningMethod.isAdded(name) { added += p.count } else { other += p.count }

@@ -48,8 +48,9 @@ struct BenchModelCommand: ParsableCommand {
             try method.apply(to: net, family: spec.family, using: &rng)
         case .merged:
             TuningMethod.ssf.apply(to: net, using: &rng)
-            let result = try SSFMerge.merge(net.stateDict(), family: spec.family)
-            let merged = try Pretrained.loadState(result.merged.merging(result.unfolded) { a, _ in a }, model: model, numClasses: numClasses)
+            let tuned = LoadedModel(model: net, spec: spec, report: nil, notes: [])
+            let verified = try MethodMerge.mergeAndVerify(tuned, method: .ssf)
+            let merged = try Pretrained.loadState(verified.state, model: model, numClasses: numClasses)
             try merged.requireComplete(path: "(merged)")
             try benchmark(merged.model, size: size, training: nil, plain: try ModelRegistry.create(model, numClasses: numClasses))
             return

@@ -148,7 +148,7 @@ struct DemoCommand: ParsableCommand {
     /// Folds the SSF vectors into the weights, checks the plain ViT reproduces the SSF model, and times both.
     private func mergeCheck(_ model: VisionTransformer, data: TrainingData, spec: ModelSpec, plan: DemoPlan) throws -> String {
         model.setTraining(false)
-        let merge = try MethodMerge.merge(model.stateDict(), family: spec.family, method: .ssf)
+        let merge = try MethodMerge.merge(model.stateDict(), model: model, method: .ssf)
         var rng = RandomGenerator(seed: 0)
         var plainConfig = VisionTransformerConfig.demo
         plainConfig.numClasses = model.numClasses
@@ -225,8 +225,8 @@ enum DemoBackbone {
         var config = VisionTransformerConfig.demo
         config.numClasses = numClasses
         let model = VisionTransformer(config: config, using: &rng)
-        let report = model.load(stateDict: backbone.filter { !TuningMethod.isHead($0.key) })
-        guard report.unexpected.isEmpty, report.shapeMismatches.isEmpty, report.missing.allSatisfy(TuningMethod.isHead) else {
+        let report = model.load(stateDict: backbone.filter { !VisionTransformer.isHeadParameter($0.key) })
+        guard report.unexpected.isEmpty, report.shapeMismatches.isEmpty, report.missing.allSatisfy(VisionTransformer.isHeadParameter) else {
             throw ValidationError("the demo backbone does not fit \(modelName):\n\(report)")
         }
         return model
@@ -244,7 +244,7 @@ enum DemoBackbone {
 
     /// Parameters of the model without its head.
     static func backboneParameterCount(_ model: VisionTransformer) -> Int {
-        model.namedParameters().filter { !$0.1.isBuffer && !TuningMethod.isHead($0.0) }.reduce(0) { $0 + $1.1.count }
+        model.namedParameters().filter { !$0.1.isBuffer && !model.isHeadParameter($0.0) }.reduce(0) { $0 + $1.1.count }
     }
 
     struct Obtained {

@@ -7,27 +7,6 @@ import SSFModels
 import SSFNN
 import SSFTuning
 
-/// Folds a model state tuned with `method` and checks the plain model reproduces the tuned model's logits.
-private func mergeAndVerify(_ loaded: LoadedModel, method: TuningMethod, numClasses: Int) throws -> MergeResult {
-    let state = loaded.model.stateDict()
-    let result = try MethodMerge.merge(state, family: loaded.spec.family, method: method)
-    let plain = try ModelRegistry.create(loaded.spec.name, numClasses: numClasses)
-    let report = plain.load(stateDict: result.merged)
-    guard report.isExact else {
-        throw MergeError(problem: "the merged checkpoint does not load exactly into \(loaded.spec.name):\n\(report)")
-    }
-    if result.unfolded.isEmpty {
-        var rng = RandomGenerator(seed: 0)
-        let size = loaded.spec.preprocess.inputSize
-        let probe = Tensor.randomNormal([1, 3, size, size], using: &rng)
-        let diff = zip(plain(probe).scalars, loaded.model(probe).scalars).map { abs($0 - $1) }.max() ?? 0
-        printError("folded \(result.foldedSites) \(method.rawValue) sites; merged vs tuned logits on a random image: max |Δ| = \(diff)")
-    } else {
-        printError("folded \(result.foldedSites) \(method.rawValue) sites; kept \(result.unfolded.keys.sorted().joined(separator: ", ")) (no op precedes that site; it scales the pooled features)")
-    }
-    return result
-}
-
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
@@ -47,27 +26,15 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let method = methodOptions.method(default: .ssf)
-        let family = try ModelRegistry.spec(model).family
-        if let reason = MethodMerge.unfoldableReason(method, family: family) {
+        if let reason = MethodMerge.unfoldableReason(method, family: try ModelRegistry.spec(model).family) {
             throw MergeError(problem: "cannot merge \(method.rawValue): \(reason)")
         }
-        var problem: Error?
-        let loaded = try Pretrained.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses) { m in
-            var rng = RandomGenerator(seed: 1)
-            do { try method.apply(to: m, family: family, using: &rng) } catch { problem = error }
-        }
-        if let problem { throw problem }
-        if let report = loaded.report, !report.missing.filter(TuningMethod.isAdded).isEmpty {
-            let missing = report.missing.filter(TuningMethod.isAdded)
-            throw ValidationError("\(weights): holds none of \(missing.count) of \(model)'s \(method.rawValue) parameters (e.g. \(missing[0])); was it trained with --method \(method.rawValue)?")
-        }
-        // Shapes must match too: a LoRA checkpoint of another rank would otherwise merge as zero updates.
-        try loaded.requireComplete(path: weights)
-        let result = try mergeAndVerify(loaded, method: method, numClasses: loaded.model.numClasses)
-        var out = result.merged
-        for (k, v) in result.unfolded { out[k] = v }
-        try SafeTensors.save(out, metadata: ["model": model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
-        printError("wrote \(output) (\(out.count) tensors)")
+        let loaded = try method.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses,
+                                     seed: 0, requireAdded: true) { printError("note: \($0)") }
+        let verified = try MethodMerge.mergeAndVerify(loaded, method: method)
+        printError(verified.summary)
+        try SafeTensors.save(verified.state, metadata: ["model": model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
+        printError("wrote \(output) (\(verified.state.count) tensors)")
     }
 }
 
@@ -86,13 +53,8 @@ struct DeltaExtractCommand: ParsableCommand {
     @Option(help: "Delta file to write (.safetensors).") var output: String
 
     func run() throws {
-        let loaded = try Pretrained.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses) { m in
-            var rng = RandomGenerator(seed: 1)
-            TuningMethod.ssf.apply(to: m, using: &rng)
-        }
-        if let report = loaded.report, !report.isExact {
-            printError("warning: \(weights) does not match \(model) with SSF exactly:\n\(report)")
-        }
+        let loaded = try TuningMethod.ssf.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses,
+                                               requireAdded: true) { printError("note: \($0)") }
         let names = try classes.map { path -> [String] in
             let text = try String(contentsOfFile: path, encoding: .utf8)
             return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
@@ -120,16 +82,47 @@ struct DeltaApplyCommand: ParsableCommand {
         let file = try DeltaFile(contentsOf: URL(fileURLWithPath: delta))
         let baseModel = try Pretrained.load(model: model, weights: URL(fileURLWithPath: base))
         let state = try file.ssfState(onBase: baseModel.model.stateDict(), model: model)
-        let tuned = try Pretrained.loadState(state, model: model) { m in
-            var rng = RandomGenerator(seed: 1)
-            TuningMethod.ssf.apply(to: m, using: &rng)
-        }
-        let result = try mergeAndVerify(tuned, method: .ssf, numClasses: tuned.model.numClasses)
-        var out = result.merged
-        for (k, v) in result.unfolded { out[k] = v }
+        let tuned = try TuningMethod.ssf.load(model: model, state: state, path: delta, requireAdded: true)
+        let verified = try MethodMerge.mergeAndVerify(tuned, method: .ssf)
+        printError(verified.summary)
+        let out = verified.state
         var metadata = ["model": model, "merged_from": "ssf-delta"]
         if let names = file.classNames { metadata["class_names"] = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self) }
         try SafeTensors.save(out, metadata: metadata, to: URL(fileURLWithPath: output))
         printError("wrote \(output) (\(out.count) tensors)")
+    }
+}
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Rewrite a checkpoint in another layout (Google ViT .npz, timm 0.6 Swin, efficientnet_pytorch, facebook or SSF-reference ConvNeXt) with timm's names.",
+        discussion: """
+        Detects the layout from the tensor names, prints what it renamed and left out, and checks
+        the result loads exactly into the model (the model's SSF sites included when the
+        checkpoint has them). Tensors no layout knows are an error naming them.
+        """)
+    @Option(help: "Model name from `ssf models`.") var model: String
+    @Argument(help: "Checkpoint to read (.safetensors, .pth/.pt/.bin, .npz).") var input: String
+    @Argument(help: "Checkpoint to write (.safetensors).") var output: String
+    @Flag(help: "List every renamed tensor.") var verbose = false
+
+    func run() throws {
+        let spec = try ModelRegistry.spec(model)
+        let source = try Checkpoint.read(URL(fileURLWithPath: input))
+        let converted: ConvertedCheckpoint
+        do { converted = try spec.convertCheckpoint(source) } catch { throw ValidationError("\(input): \(error)") }
+        print("\(input): \(converted.summary)")
+        if verbose { for (from, to) in converted.renamed { print("  \(from) -> \(to)") } }
+        for (name, reason) in converted.dropped { print("  left out \(name): \(reason)") }
+        // The result must be a checkpoint of this model: every tensor has its place.
+        let method: TuningMethod = converted.tensors.keys.contains(where: TuningMethod.isSSF) ? .ssf : .full
+        let loaded = try method.load(model: model, state: converted.tensors, path: input, requireAdded: method == .ssf)
+        if let report = loaded.report, !report.unexpected.isEmpty {
+            throw ValidationError("\(input): \(report.unexpected.count) converted tensor(s) have no place in \(model): \(report.unexpected.prefix(8).joined(separator: ", "))")
+        }
+        try SafeTensors.save(converted.tensors, metadata: ["model": model, "converted_from": converted.layouts.joined(separator: "+")],
+                             to: URL(fileURLWithPath: output))
+        print("wrote \(output) (\(converted.tensors.count) tensors, loads exactly into \(model)\(method == .ssf ? " with SSF" : ""))")
     }
 }

@@ -22,19 +22,8 @@ struct ModelOptions: ParsableArguments {
     /// Builds the model (with the method's parameters), loads the weights and prints what did
     /// not match to standard error.
     func load(seed: UInt64 = 0) throws -> LoadedModel {
-        let method = self.method
-        let family = try ModelRegistry.spec(model).family
-        var problem: Error?
-        let loaded = try Pretrained.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses, seed: seed) { model in
-            var rng = RandomGenerator(seed: seed &+ 1)
-            do { try method.apply(to: model, family: family, using: &rng) } catch { problem = error }
-        }
-        if let problem { throw problem }
-        for note in loaded.notes { printError("note: \(note)") }
-        if let weights {
-            // A method's parameters may be absent (a base checkpoint): they keep their initialisation.
-            try loaded.requireComplete(path: weights, allowMissing: TuningMethod.isAdded)
-        }
+        let loaded = try method.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses,
+                                     seed: seed) { printError("note: \($0)") }
         if let report = loaded.report, !report.unexpected.isEmpty {
             printError("warning: \(weights ?? ""): \(report.unexpected.count) tensor(s) the model does not use: \(report.unexpected.prefix(8).joined(separator: ", "))")
         }

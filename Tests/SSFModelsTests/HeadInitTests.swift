@@ -45,7 +45,7 @@ final class HeadInitTests: XCTestCase {
         var rng = RandomGenerator(seed: 4)
         for (family, model, size) in families(using: &rng) {
             HeadInit.zeros.apply(to: model, using: &rng)
-            let head = model.namedParameters().filter { Pretrained.isHeadParameter($0.0) && $0.1.value.rank == 2 }
+            let head = model.namedParameters().filter { model.isHeadParameter($0.0) && $0.1.value.rank == 2 }
             XCTAssertFalse(head.isEmpty, family)
             XCTAssertEqual(firstBatchLoss(model, size: size, using: &rng), log(5.0), accuracy: 1e-5, family)
         }

@@ -28,7 +28,7 @@ final class MergeTests: XCTestCase {
         let images = Tensor.randomNormal([2, 3, imageSize, imageSize], using: &rng)
         let expected = tuned(images)
 
-        let result = try SSFMerge.merge(tuned.stateDict(), family: family)
+        let result = try SSFMerge.merge(tuned.stateDict(), model: tuned)
         XCTAssertTrue(result.unfolded.isEmpty, "\(family): unfolded sites \(result.unfolded.keys.sorted())", file: file, line: line)
         XCTAssertGreaterThan(result.foldedSites, 0, file: file, line: line)
         let plain = build(&rng)
@@ -72,20 +72,64 @@ final class MergeTests: XCTestCase {
         let tuned = ConvNeXt(config: config, using: &rng)
         TuningMethod.ssf.apply(to: tuned, using: &rng)
         perturb(tuned, seed: 9)
-        let result = try SSFMerge.merge(tuned.stateDict(), family: "convnext")
+        let result = try SSFMerge.merge(tuned.stateDict(), model: tuned)
         XCTAssertEqual(result.unfolded.keys.sorted(), ["ssf_scale_1", "ssf_shift_1"])
         let plain = ConvNeXt(config: config, using: &rng)
         XCTAssertEqual(Set(result.merged.keys), Set(plain.stateDict().keys))
     }
 
-    func testMismatchedSiteIsReported() {
-        let state: [String: Tensor] = ["blocks.0.attn.ssf_scale_1": .ones([4]), "blocks.0.attn.ssf_shift_1": .zeros([4]),
-                                       "blocks.0.attn.qkv.weight": .ones([6, 2])]
-        XCTAssertThrowsError(try SSFMerge.merge(state, family: "vit")) { error in
+    func testMismatchedSiteIsReported() throws {
+        var rng = RandomGenerator(seed: 3)
+        let model = VisionTransformer(config: .init(imgSize: 16, patchSize: 8, numClasses: 2, embedDim: 6, depth: 1, numHeads: 2), using: &rng)
+        TuningMethod.ssf.apply(to: model, using: &rng)
+        var state = model.stateDict()
+        state["blocks.0.attn.ssf_scale_1"] = .ones([4])
+        state["blocks.0.attn.ssf_shift_1"] = .zeros([4])
+        XCTAssertThrowsError(try SSFMerge.merge(state, model: model)) { error in
             XCTAssertTrue("\(error)".contains("4 channels") && "\(error)".contains("qkv.weight"), "\(error)")
         }
-        XCTAssertThrowsError(try SSFMerge.merge([:], family: "resnet")) { error in
-            XCTAssertTrue("\(error)".contains("resnet"))
+        // An SSF tensor no declared site accounts for has no fold rule: refused, never dropped.
+        var stray = model.stateDict()
+        stray["blocks.0.mlp.ssf_scale_3"] = .ones([6])
+        XCTAssertThrowsError(try SSFMerge.merge(stray, model: model)) { error in
+            XCTAssertTrue("\(error)".contains("blocks.0.mlp.ssf_scale_3") && "\(error)".contains("no fold rule"), "\(error)")
+        }
+        // A declared site the state lacks.
+        var missing = model.stateDict()
+        missing["norm.weight"] = nil
+        XCTAssertThrowsError(try SSFMerge.merge(missing, model: model)) { error in
+            XCTAssertTrue("\(error)".contains("norm.weight"), "\(error)")
+        }
+    }
+
+    /// Every SSF tensor of every registered family belongs to a site that declares its fold:
+    /// walking the declared sites accounts for all of them, and each target exists with the
+    /// site's channel count on its weight's first axis.
+    func testEverySiteOfEveryFamilyDeclaresItsFold() throws {
+        let small: [(String, () -> ImageClassifier)] = [
+            ("vit", { var r = RandomGenerator(seed: 1); return VisionTransformer(config: .init(imgSize: 16, patchSize: 8, numClasses: 2, embedDim: 6, depth: 1, numHeads: 2), using: &r) }),
+            ("swin", { var r = RandomGenerator(seed: 1); return SwinTransformer(config: .init(imgSize: 32, patchSize: 4, numClasses: 2, embedDim: 12, depths: [1, 1], numHeads: [2, 2], windowSize: 4, dropPathRate: 0), using: &r) }),
+            ("convnext", { var r = RandomGenerator(seed: 1); return ConvNeXt(config: .init(depths: [1, 1], dims: [8, 16], numClasses: 2), using: &r) }),
+            ("asmlp", { var r = RandomGenerator(seed: 1); return ASMLP(config: .init(embedDim: 8, depths: [1, 1], numClasses: 2, dropPathRate: 0), using: &r) }),
+            ("efficientnet", { var r = RandomGenerator(seed: 1); return EfficientNet(config: .tfLite0(numClasses: 2), using: &r) }),
+        ]
+        XCTAssertEqual(Set(small.map(\.0)), Set(ModelRegistry.all.map(\.family)), "a registered family is missing here")
+        for (family, build) in small {
+            let model = build()
+            var rng = RandomGenerator(seed: 2)
+            TuningMethod.ssf.apply(to: model, using: &rng)
+            let sites = model.declaredSSFSites()
+            let declared = Set(sites.flatMap { [$0.scaleKey, $0.shiftKey] })
+            let ssfKeys = Set(model.stateDict().keys.filter(TuningMethod.isSSF))
+            XCTAssertEqual(declared, ssfKeys, "\(family): SSF tensors without a declared site")
+            let state = model.stateDict()
+            for site in sites {
+                guard let target = site.targetPath else {
+                    XCTAssertEqual(family, "convnext", "\(family): \(site.scaleKey) is unfoldable")
+                    continue
+                }
+                XCTAssertEqual(state[target + ".weight"]?.shape.first, site.site.channels, "\(family): \(site.scaleKey) → \(target)")
+            }
         }
     }
 }
@@ -100,7 +144,7 @@ final class ConvNeXtMergedLoadTests: XCTestCase {
         for (name, p) in tuned.namedParameters() where TuningMethod.isSSF(name) {
             p.value = Tensor.randomNormal(p.value.shape, mean: name.contains("scale") ? 1 : 0, std: 0.2, using: &rng)
         }
-        let result = try SSFMerge.merge(tuned.stateDict(), family: "convnext")
+        let result = try SSFMerge.merge(tuned.stateDict(), model: tuned)
         var file = result.merged
         for (k, v) in result.unfolded { file[k] = v }
         let loaded = try Pretrained.loadState(file, model: "convnext_tiny")

@@ -89,10 +89,10 @@ final class MethodTests: XCTestCase {
             let grads = tape.backward(from: logits, seed: f.tensors["R"]!)
             let expected = f.group("\(name).grad.")
             let params = model.namedParameters()
-            XCTAssertEqual(Set(params.map(\.0).filter(method.trains)), Set(expected.keys), "\(name): trained tensors")
+            XCTAssertEqual(Set(params.map(\.0).filter { method.trains($0, in: model) }), Set(expected.keys), "\(name): trained tensors")
             var worst: (Float, String) = (0, "")
             for (key, p) in params {
-                guard method.trains(key) else {
+                guard method.trains(key, in: model) else {
                     XCTAssertNil(grads[key: p], "\(name): frozen \(key) got a gradient")
                     continue
                 }
@@ -137,7 +137,7 @@ final class MethodTests: XCTestCase {
             XCTAssertTrue(model.load(stateDict: f.group("model.").merging(added) { a, _ in a }).isExact, name)
             let expected = model(images)
 
-            let result = try MethodMerge.merge(model.stateDict(), family: "vit", method: method)
+            let result = try MethodMerge.merge(model.stateDict(), model: model, method: method)
             XCTAssertTrue(result.unfolded.isEmpty, name)
             let plain = f.plainModel(seed: 9)
             XCTAssertEqual(Set(result.merged.keys), Set(plain.stateDict().keys), "\(name): merged keys are not timm's")
@@ -176,7 +176,7 @@ final class MethodTests: XCTestCase {
                 p.value = Tensor.randomNormal(p.value.shape, mean: scale ? 1 : 0, std: 0.3, using: &rng)
             }
             let expected = model(images)
-            let result = try MethodMerge.merge(model.stateDict(), family: family, method: method)
+            let result = try MethodMerge.merge(model.stateDict(), model: model, method: method)
             let plain = build()
             var file = result.merged
             for (k, v) in result.unfolded { file[k] = v }
@@ -192,8 +192,8 @@ final class MethodTests: XCTestCase {
         let f = try Fixture()
         for name in ["adapter", "vpt-shallow", "vpt-deep"] {
             let (model, method) = try f.tunedModel(name)
-            XCTAssertThrowsError(try MethodMerge.merge(model.stateDict(), family: "vit", method: method)) { error in
-                XCTAssertTrue("\(error)".contains("cannot fold into the plain vit") && "\(error)".contains("keep the"), "\(error)")
+            XCTAssertThrowsError(try MethodMerge.merge(model.stateDict(), model: model, method: method)) { error in
+                XCTAssertTrue("\(error)".contains("cannot fold into the plain") && "\(error)".contains("keep the"), "\(error)")
             }
         }
         XCTAssertTrue(MethodMerge.unfoldableReason(.adapter, family: "vit")!.hasPrefix("adapter adds a nonlinear branch"))
@@ -202,10 +202,11 @@ final class MethodTests: XCTestCase {
     func testMergeRejectsTensorsTheMethodDoesNotAdd() throws {
         let state: [String: Tensor] = ["blocks.0.attn.qkv.weight": .ones([6, 2]), "blocks.0.attn.qkv.lora_A": .ones([1, 2]),
                                        "blocks.0.attn.qkv.lora_B": .ones([6, 1])]
-        XCTAssertThrowsError(try MethodMerge.merge(state, family: "vit", method: .bias)) { error in
+        let plain = ModuleList<Linear>([])
+        XCTAssertThrowsError(try MethodMerge.merge(state, model: plain, method: .bias)) { error in
             XCTAssertTrue("\(error)".contains("lora_A"), "\(error)")
         }
-        let folded = try MethodMerge.merge(state, family: "vit", method: .lora)
+        let folded = try MethodMerge.merge(state, model: plain, method: .lora)
         XCTAssertEqual(folded.merged["blocks.0.attn.qkv.weight"]!.scalars, [Float](repeating: 2, count: 12))
     }
 

@@ -128,3 +128,27 @@ private func googleViTBlockToTimm(_ block: [String: Tensor], index: Int, numHead
     }
     return out
 }
+
+/// Google's ViT `.npz` layout (also big_vision's), for a model with `numHeads` attention heads.
+public struct GoogleViTLayout: CheckpointLayout {
+    public let numHeads: Int
+    public init(numHeads: Int) { self.numHeads = numHeads }
+    public var name: String { "google-vit-npz" }
+
+    public func detects(_ tensors: [String: Tensor]) -> Bool { isGoogleViTCheckpoint(tensors) }
+
+    public func convert(_ tensors: [String: Tensor]) throws -> ConvertedCheckpoint {
+        var out = ConvertedCheckpoint(tensors: try googleViTToTimm(tensors, numHeads: numHeads))
+        let prefix = googleViTPrefixes.first { tensors[$0 + "embedding/kernel"] != nil } ?? ""
+        let modelParts = ["embedding/", "cls", "pos_embedding", "Transformer/", "head/", "pre_logits/"].map { prefix + $0 }
+        let (used, unused) = tensors.keys.sorted().reduce(into: ([String](), [String]())) { acc, key in
+            if modelParts.contains(where: key.hasPrefix) { acc.0.append(key) } else { acc.1.append(key) }
+        }
+        out.renamed = [("\(used.count) Google tensors", "\(out.tensors.count) timm tensors")]
+        out.dropped = unused.map { ($0, "outside the model (optimizer state or training metadata)") }
+        if out.tensors["pre_logits.fc.weight"] != nil {
+            out.notes.append("pre_logits.fc (the in21k representation layer) is kept; timm 1.0's ViT has no place for it")
+        }
+        return out
+    }
+}

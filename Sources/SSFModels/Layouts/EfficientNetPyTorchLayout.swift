@@ -27,12 +27,17 @@ public struct EfficientNetMappingError: Error, CustomStringConvertible {
 /// every EfficientNet-Lite (each stage changes the width). Throws on any name it does not know,
 /// including squeeze-excitation layers, which the Lite models do not have.
 public func efficientNetPyTorchToTimm(_ tensors: [String: Tensor], stageDepths: [Int]? = nil) throws -> [String: Tensor] {
+    Dictionary(uniqueKeysWithValues: try efficientNetPyTorchNames(tensors, stageDepths: stageDepths).map { ($0.to, tensors[$0.from]!) })
+}
+
+/// The efficientnet_pytorch name → timm name pairs of `efficientNetPyTorchToTimm`.
+func efficientNetPyTorchNames(_ tensors: [String: Tensor], stageDepths: [Int]? = nil) throws -> [(from: String, to: String)] {
     let topLevel = ["_conv_stem.": "conv_stem.", "_bn0.": "bn1.", "_conv_head.": "conv_head.", "_bn1.": "bn2.", "_fc.": "classifier."]
-    var out: [String: Tensor] = [:]
+    var out: [(from: String, to: String)] = []
     var blockTensors: [Int: [(name: String, key: String)]] = [:]
     for key in tensors.keys {
         if let (prefix, target) = topLevel.first(where: { key.hasPrefix($0.key) }) {
-            out[target + key.dropFirst(prefix.count)] = tensors[key]
+            out.append((key, target + key.dropFirst(prefix.count)))
             continue
         }
         let parts = key.split(separator: ".", maxSplits: 2)
@@ -62,10 +67,10 @@ public func efficientNetPyTorchToTimm(_ tensors: [String: Tensor], stageDepths: 
                     : "unknown layer in a\(inverted ? "n inverted-residual" : " depthwise-separable") block"
                 throw EfficientNetMappingError(key: key, problem: problem)
             }
-            out["blocks.\(stage).\(block).\(target)\(name.dropFirst(prefix.count))"] = tensors[key]
+            out.append((key, "blocks.\(stage).\(block).\(target)\(name.dropFirst(prefix.count))"))
         }
     }
-    return out
+    return out.sorted { $0.to < $1.to }
 }
 
 /// (stage, block-within-stage) for each flat block.
@@ -92,4 +97,19 @@ private func stagePositions(_ blocks: [[(name: String, key: String)]], tensors: 
         previousWidth = width
     }
     return positions
+}
+
+/// The efficientnet_pytorch layout (`_conv_stem`, `_blocks.N`, `_fc`).
+public struct EfficientNetPyTorchLayout: CheckpointLayout {
+    public init() {}
+    public var name: String { "efficientnet_pytorch" }
+
+    public func detects(_ tensors: [String: Tensor]) -> Bool { tensors.keys.contains { $0.hasPrefix("_conv_stem.") } }
+
+    public func convert(_ tensors: [String: Tensor]) throws -> ConvertedCheckpoint {
+        let names = try efficientNetPyTorchNames(tensors)
+        var out = ConvertedCheckpoint(tensors: Dictionary(uniqueKeysWithValues: names.map { ($0.to, tensors[$0.from]!) }))
+        out.renamed = names
+        return out
+    }
 }
