@@ -18,7 +18,25 @@ public struct Batch: @unchecked Sendable {
     public var skipped: [(identity: String, problem: String)]
 }
 
+/// One process's part of a data-parallel run: process `rank` of `worldSize`.
+public struct Shard: Sendable, Equatable {
+    public let rank: Int
+    public let worldSize: Int
+    public init(rank: Int, worldSize: Int) {
+        precondition(worldSize > 0 && (0..<worldSize).contains(rank), "shard \(rank) of \(worldSize)")
+        self.rank = rank; self.worldSize = worldSize
+    }
+    /// The whole dataset in one process.
+    public static let single = Shard(rank: 0, worldSize: 1)
+}
+
 /// Loads batches of a dataset for one epoch at a time.
+///
+/// With a `shard`, batch b is the rank's `batchSize` samples of the global batch b of
+/// `batchSize × worldSize` samples, taken in the single-process order: the ranks' batches b
+/// together are exactly the single-process batch b of that global size, with the same
+/// per-sample augmentation (the draws depend on (seed, epoch, sample), not on the rank).
+/// Mixup mixes within each rank's batch.
 public struct DataLoader: Sendable {
     public let dataset: any ImageDataset
     public var batchSize: Int
@@ -30,6 +48,8 @@ public struct DataLoader: Sendable {
     public var prefetch: Int
     public var seed: UInt64
     public var badImages: BadImagePolicy
+    /// This process's part of the data (`.single`: all of it).
+    public var shard: Shard = .single
 
     /// `workers: 0` loads on the consumer's thread.
     public init(dataset: any ImageDataset, batchSize: Int, shuffle: Bool, dropLast: Bool = false, transform: any SampleTransform,
@@ -40,8 +60,13 @@ public struct DataLoader: Sendable {
         self.seed = seed; self.badImages = badImages
     }
 
-    /// The number of batches per epoch.
-    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    /// Samples of one global batch (every rank's batch together).
+    public var globalBatchSize: Int { batchSize * shard.worldSize }
+
+    /// The number of batches per epoch (the same on every rank).
+    public var batchCount: Int {
+        dropLast ? dataset.count / globalBatchSize : (dataset.count + globalBatchSize - 1) / globalBatchSize
+    }
 
     /// The sample order of an epoch: a seeded shuffle, or dataset order.
     public func order(epoch: Int) -> [Int] {
@@ -54,7 +79,9 @@ public struct DataLoader: Sendable {
 
     /// Batch `b` of an epoch whose sample order is `order`.
     public func batch(_ b: Int, epoch: Int, order: [Int]) throws -> Batch {
-        let indices = Array(order[(b * batchSize)..<min((b + 1) * batchSize, order.count)])
+        let globalStart = b * globalBatchSize
+        let start = min(globalStart + shard.rank * batchSize, order.count)
+        let indices = Array(order[start..<min(start + batchSize, globalStart + globalBatchSize, order.count)])
         var tensors: [Tensor] = [], labels: [Int] = [], kept: [Int] = [], skipped: [(String, String)] = []
         for index in indices {
             var rng = RandomGenerator(seed: mix(seed, UInt64(epoch), UInt64(index) &+ 1))

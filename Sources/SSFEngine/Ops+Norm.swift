@@ -8,8 +8,12 @@ struct NormStats {
 
 /// Normalises each contiguous group of `n` elements: returns x̂ (or x̂·w + b when a per-element
 /// affine of length `n` is given, fused into the same pass) and the statistics. Not recorded.
+///
+/// With `groupsPerAffine` > 0 the affine differs per sample: group r uses the `n` values at
+/// `weight + (r / groupsPerAffine)·n` (and likewise `bias`), one row per sample.
 func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float,
-                     weight: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>? = nil) -> (Tensor, NormStats) {
+                     weight: UnsafePointer<Float>? = nil, bias: UnsafePointer<Float>? = nil,
+                     groupsPerAffine: Int = 0) -> (Tensor, NormStats) {
     var out = Tensor(uninitializedShape: x.shape)
     var mean = Tensor(uninitializedShape: [groups]), rstd = Tensor(uninitializedShape: [groups])
     let d = out.mutablePointer(), s = x.pointer, mp = mean.mutablePointer(), rp = rstd.mutablePointer()
@@ -33,12 +37,14 @@ func normalizeGroups(_ x: Tensor, groups: Int, n: Int, eps: Float,
             if weight == nil && bias == nil {
                 mapVecSerial(src, dst, 0, n, VecAffine(a: vi, b: Vec() - vm * vi))
             } else {
+                let row = groupsPerAffine > 0 ? (r / groupsPerAffine) * n : 0
+                let wr = weight.map { $0 + row }, br = bias.map { $0 + row }
                 j = 0
                 while j < n {
                     let w = min(8, n - j)
                     let xh = (loadVec(src + j, w) - vm) * vi
-                    let scaled = weight.map { xh * loadVec($0 + j, w) } ?? xh
-                    storeVec(bias.map { scaled + loadVec($0 + j, w) } ?? scaled, dst + j, w)
+                    let scaled = wr.map { xh * loadVec($0 + j, w) } ?? xh
+                    storeVec(br.map { scaled + loadVec($0 + j, w) } ?? scaled, dst + j, w)
                     j += w
                 }
             }
@@ -304,4 +310,28 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
         }
     }
     return out
+}
+
+/// `layerNormScaleShift` with one SSF vector pair per sample: `scale`, `shift` are `[N, C]` for an
+/// input `[N, …, C]`, so each sample of a batch can carry another task's SSF site. Without a
+/// recording tape it is one pass (the per-sample combined affine); under a tape it is the
+/// differentiable composition of `layerNorm` and `scaleShiftPerSample`.
+public func layerNormScaleShiftPerSample(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5,
+                                         scale: Tensor, shift: Tensor) -> Tensor {
+    let c = x.shape.last ?? 1, samples = scale.shape.first ?? 1
+    precondition(weight.shape == [c] && bias.shape == [c], "layerNormScaleShiftPerSample: weight/bias must be [\(c)]")
+    precondition(scale.rank == 2 && scale.shape == [samples, c] && shift.shape == [samples, c] && (x.shape.first ?? 0) % max(samples, 1) == 0,
+                 "layerNormScaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(c)] with samples dividing \(x.shape)")
+    if Tape.active(for: x, weight, bias, scale, shift) != nil {
+        return scaleShiftPerSample(layerNorm(x, weight: weight, bias: bias, eps: eps), scale: scale, shift: shift)
+    }
+    let groups = x.count / max(c, 1)
+    var a = Tensor(uninitializedShape: [samples, c]), k = Tensor(uninitializedShape: [samples, c])
+    let ap = a.mutablePointer(), kp = k.mutablePointer()
+    let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
+    for s in 0..<samples {
+        for j in 0..<c { ap[s * c + j] = wp[j] * sp[s * c + j]; kp[s * c + j] = bp[j] * sp[s * c + j] + hp[s * c + j] }
+    }
+    return normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer,
+                           groupsPerAffine: groups / max(samples, 1)).0
 }

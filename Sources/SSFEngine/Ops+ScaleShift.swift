@@ -118,3 +118,68 @@ public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelA
     }
     return out
 }
+
+/// `scaleShift` with one vector pair per sample: for `x` of shape `[N, …]`, `scale` and `shift` are
+/// `[N, C]` and sample n gets `x[n] ⊙ scale[n] + shift[n]` along `axis`. This is how one batch
+/// carries several tasks' SSF vectors over one frozen backbone.
+///
+/// The leading axis may also be samples × k (Swin's windows, k per image, image-major): `scale`
+/// then has one row per image, `x.shape[0]` a multiple of its rows.
+public func scaleShiftPerSample(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelAxis = .last) -> Tensor {
+    let samples = scale.shape.first ?? 1
+    let (outer, channels, inner) = channelLayout(x.shape, axis)
+    precondition(scale.rank == 2 && scale.shape == [samples, channels] && shift.shape == [samples, channels]
+                 && (x.shape.first ?? 0) % max(samples, 1) == 0,
+                 "scaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(channels)] with samples dividing \(x.shape)")
+    let rowsPerSample = outer / max(samples, 1)
+    var out = Tensor(uninitializedShape: x.shape)
+    let dst = out.mutablePointer(), src = x.pointer, sp = scale.pointer, hp = shift.pointer
+    Threading.parallelFor(outer, minimumPerThread: max(1, 4096 / max(channels * inner, 1))) { rows in
+        for r in rows {
+            let n = r / rowsPerSample
+            let a = sp + n * channels, b = hp + n * channels
+            for c in 0..<channels {
+                let base = (r * channels + c) * inner
+                if inner == 1 {
+                    dst[base] = src[base] * a[c] + b[c]
+                } else {
+                    mapVecSerial(src + base, dst + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: b[c])))
+                }
+            }
+        }
+    }
+    if let tape = Tape.active(for: x, scale, shift) {
+        let ux = x.untracked, us = scale.untracked
+        out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+            var gx: Tensor?, gs: Tensor?, gb: Tensor?
+            let gp = g.pointer, xp = ux.pointer, usp = us.pointer
+            if needs[0] {
+                var t = Tensor(uninitializedShape: g.shape)
+                let tp = t.mutablePointer()
+                for r in 0..<outer {
+                    let a = usp + (r / rowsPerSample) * channels
+                    for c in 0..<channels {
+                        let base = (r * channels + c) * inner
+                        for i in 0..<inner { tp[base + i] = gp[base + i] * a[c] }
+                    }
+                }
+                gx = t
+            }
+            if needs[1] || needs[2] {
+                var ts = Tensor.zeros([samples, channels]), tb = Tensor.zeros([samples, channels])
+                let tsp = ts.mutablePointer(), tbp = tb.mutablePointer()
+                for r in 0..<outer {
+                    let n = r / rowsPerSample
+                    for c in 0..<channels {
+                        let base = (r * channels + c) * inner
+                        tsp[n * channels + c] += dotVec(gp + base, xp + base, inner)
+                        tbp[n * channels + c] += sumVec(gp + base, inner)
+                    }
+                }
+                gs = ts; gb = tb
+            }
+            return [gx, needs[1] ? gs : nil, needs[2] ? gb : nil]
+        }
+    }
+    return out
+}

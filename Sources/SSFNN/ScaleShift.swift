@@ -1,5 +1,6 @@
 // The SSF parameters of one site: a per-channel scale γ and shift β applied after an operation,
 // created with the rule that folds them away at export.
+import Foundation
 import SSFEngine
 
 /// Where an SSF site's vectors go when the tuned model is folded back into the plain architecture.
@@ -51,7 +52,50 @@ public final class ScaleShift {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        scaleShift(x, scale: scale.tensor, shift: shift.tensor, axis: axis)
+        if let (s, h) = SSFTaskVectors.current?.vectors(for: self) { return scaleShiftPerSample(x, scale: s, shift: h, axis: axis) }
+        return scaleShift(x, scale: scale.tensor, shift: shift.tensor, axis: axis)
+    }
+}
+
+private let taskVectorsKey: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key, nil)
+    return key
+}()
+
+/// Per-sample SSF vectors for a batch that mixes tasks over one frozen backbone: for each site,
+/// a `[N, C]` scale and shift (row n for sample n). While `applying` runs, every site it holds
+/// uses them instead of its own vectors; sites it does not hold keep their own.
+public final class SSFTaskVectors {
+    private var bySite: [ObjectIdentifier: (site: ScaleShift, scale: Tensor, shift: Tensor)] = [:]
+    public init() {}
+
+    /// Sets site `site`'s per-sample vectors (`[N, site.channels]` each).
+    public func set(_ site: ScaleShift, scale: Tensor, shift: Tensor) {
+        precondition(scale.rank == 2 && scale.shape == shift.shape && scale.shape[1] == site.channels,
+                     "SSFTaskVectors: vectors \(scale.shape)/\(shift.shape) for a site of \(site.channels) channels")
+        bySite[ObjectIdentifier(site)] = (site, scale, shift)
+    }
+
+    /// The per-sample vectors of `site`, nil when not set.
+    public func vectors(for site: ScaleShift) -> (Tensor, Tensor)? {
+        bySite[ObjectIdentifier(site)].map { ($0.scale, $0.shift) }
+    }
+
+    public var siteCount: Int { bySite.count }
+
+    /// The vectors in effect on this thread, if any.
+    public static var current: SSFTaskVectors? {
+        guard let raw = pthread_getspecific(taskVectorsKey) else { return nil }
+        return Unmanaged<SSFTaskVectors>.fromOpaque(raw).takeUnretainedValue()
+    }
+
+    /// Runs `body` (a forward pass) with these vectors in effect on the current thread.
+    public func applying<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(taskVectorsKey)
+        pthread_setspecific(taskVectorsKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(taskVectorsKey, previous) }
+        return try withExtendedLifetime(self) { try body() }
     }
 }
 
@@ -109,6 +153,9 @@ extension LayerNorm {
     /// enabled (same values; the backward keeps one activation instead of two).
     public func callAsFunction(_ x: Tensor, then ssf: ScaleShift?) -> Tensor {
         guard let ssf, ssf.axis == .last else { return applySSF(ssf, self(x)) }
+        if let (s, h) = SSFTaskVectors.current?.vectors(for: ssf) {
+            return layerNormScaleShiftPerSample(x, weight: weight.tensor, bias: bias.tensor, eps: eps, scale: s, shift: h)
+        }
         return layerNormScaleShift(x, weight: weight.tensor, bias: bias.tensor, eps: eps,
                                    scale: ssf.scale.tensor, shift: ssf.shift.tensor)
     }

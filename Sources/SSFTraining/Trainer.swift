@@ -201,7 +201,7 @@ public final class Trainer {
                 epochImages += next.labels.count
             }
             if batch + 1 == groupStart + groupSize {
-                step.update(index: epoch * updatesPerEpoch + batch / accum)
+                try step.update(index: epoch * updatesPerEpoch + batch / accum)
             }
             batch += 1
             let now = DispatchTime.now().uptimeNanoseconds

@@ -16,8 +16,12 @@ public final class TrainingStep {
     public let schedule: CosineSchedule
     public let labelSmoothing: Float
     public let clipGrad: Double?
-    /// Gradients summed since the last update, index-aligned with `trainable`.
-    private var accumulated: [Tensor?]
+    /// Gradients summed since the last update, index-aligned with `trainable`, in one buffer.
+    public let gradients: FlatGradients
+    /// Runs between backward and the update, on the summed gradients: a data-parallel run
+    /// averages `gradients.buffer` across processes here, so clipping and the optimiser see
+    /// the reduced gradient.
+    public var gradientHook: ((FlatGradients) throws -> Void)?
 
     /// Sets up the optimiser (AdamW or SGD per `config`), the EMA and the per-update schedule.
     public init(model: ImageClassifier, config: TrainingConfig, updatesPerEpoch: Int) throws {
@@ -34,11 +38,11 @@ public final class TrainingStep {
                                   updatesPerEpoch: updatesPerEpoch, warmupLR: config.warmupLR, minLR: config.minLR)
         labelSmoothing = Float(config.smoothing)
         clipGrad = config.clipGrad
-        accumulated = Array(repeating: nil, count: trainable.count)
+        gradients = FlatGradients(shapes: trainable.map(\.1.value.shape))
     }
 
     /// Whether gradients are waiting for an update.
-    public var hasPendingGradients: Bool { accumulated.contains { $0 != nil } }
+    public var hasPendingGradients: Bool { !gradients.isEmpty }
 
     /// Forward and backward of one batch; its gradients, divided by `groupSize` (the batches of the
     /// accumulation group), are added to the pending ones. Returns the batch's loss. `targets` are
@@ -54,24 +58,22 @@ public final class TrainingStep {
         guard value.isFinite else { return value }
         let grads = tape.backward(from: loss, seed: Tensor(scalar: 1 / Float(groupSize)))
         for (i, (_, p)) in trainable.enumerated() {
-            guard let g = grads[key: p] else { continue }
-            if accumulated[i] == nil { accumulated[i] = g } else { accumulated[i]!.addInPlace(g) }
+            if let g = grads[key: p] { gradients.add(g, at: i) }
         }
         return value
     }
 
-    /// Clips the pending gradients' global norm, sets the learning rate of update `index` and
-    /// updates the optimiser and the EMA.
-    public func update(index: Int) {
+    /// Runs the gradient hook, clips the pending gradients' global norm, sets the learning rate of
+    /// update `index` and updates the optimiser and the EMA.
+    public func update(index: Int) throws {
+        try gradientHook?(gradients)
         if let clip = clipGrad {
-            var squares = 0.0
-            for g in accumulated.compactMap({ $0 }) { for j in 0..<g.count { squares += Double(g.pointer[j]) * Double(g.pointer[j]) } }
-            let coefficient = clip / (squares.squareRoot() + 1e-6)
-            if coefficient < 1 { for i in accumulated.indices { accumulated[i]?.scaleInPlace(Float(coefficient)) } }
+            let coefficient = clip / (gradients.squaredNorm.squareRoot() + 1e-6)
+            if coefficient < 1 { gradients.scale(by: Float(coefficient)) }
         }
         optimizer.learningRate = Float(schedule.learningRate(at: Double(index)))
-        optimizer.update(accumulated)
+        optimizer.update(gradients.tensors)
         ema?.update()
-        accumulated = Array(repeating: nil, count: accumulated.count)
+        gradients.reset()
     }
 }

@@ -62,6 +62,36 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(resumed.map(\.images.scalars), full[3...].map(\.images.scalars))
     }
 
+    /// Sharded by (rank, world size), the ranks' batch b together is the single-process batch b of
+    /// the global size: the same samples in the same order with the same augmentation.
+    func testShardsPartitionTheSingleProcessBatches() throws {
+        let data = syntheticDataset(count: 23)
+        let world = 3
+        var single = DataLoader(dataset: data, batchSize: 4 * world, shuffle: true, transform: try trainTransform(), workers: 0, seed: 42)
+        let reference = try collect(single, epoch: 2)
+        var ranks: [[Batch]] = []
+        for rank in 0..<world {
+            var loader = single
+            loader.batchSize = 4
+            loader.shard = Shard(rank: rank, worldSize: world)
+            loader.workers = rank  // any worker count gives the same batches
+            XCTAssertEqual(loader.batchCount, reference.count)
+            ranks.append(try collect(loader, epoch: 2))
+        }
+        for (b, whole) in reference.enumerated() {
+            let parts = ranks.map { $0[b] }
+            XCTAssertEqual(parts.flatMap(\.indices), whole.indices, "batch \(b): samples or order differ")
+            let joined = parts.flatMap { $0.images.shape == [0] ? [] : $0.images.scalars }
+            XCTAssertEqual(joined, whole.images.scalars, "batch \(b): augmentation differs")
+        }
+        // 23 samples in global batches of 12: the last global batch has 11, rank 2 gets 3.
+        XCTAssertEqual(ranks.map { $0.last!.indices.count }, [4, 4, 3])
+        single.dropLast = true
+        single.batchSize = 4
+        single.shard = Shard(rank: 1, worldSize: world)
+        XCTAssertEqual(single.batchCount, 1)
+    }
+
     func testEvalLoaderKeepsOrderAndStopsEarly() throws {
         let data = syntheticDataset(count: 9)
         let eval = EvalTransform(imageSize: 16, cropFraction: 0.875, filter: .bicubic, mean: [0, 0, 0], std: [1, 1, 1])

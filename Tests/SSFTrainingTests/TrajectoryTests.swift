@@ -179,7 +179,7 @@ final class TrajectoryTests: XCTestCase {
                     let loss = step.accumulate(images: images, labels: labels, groupSize: recipe.grad_accum)
                     if k < followable { worstLoss = max(worstLoss, abs(loss - Double(losses[k])) / abs(Double(losses[k]))) }
                 }
-                step.update(index: u)
+                try step.update(index: u)
                 if u == 0 {
                     for (path, bn) in net.batchNorms {
                         for (name, value) in [("running_mean", bn.runningMean.value), ("running_var", bn.runningVar.value)] {
