@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine", "SSFData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],

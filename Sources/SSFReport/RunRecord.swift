@@ -8,8 +8,9 @@ public struct ReportError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// One line of `metrics.jsonl`; a value an older run did not write is nil.
-public struct EpochRecord: Equatable, Sendable {
+/// One line of `metrics.jsonl`, as training writes it and reports read it; a value an older run
+/// did not write (or an epoch that was not evaluated) is nil.
+public struct EpochRecord: Encodable, Equatable, Sendable {
     /// 0-based, as written.
     public var epoch: Int
     public var trainLoss: Double?
@@ -25,10 +26,24 @@ public struct EpochRecord: Equatable, Sendable {
         self.epoch = epoch; self.trainLoss = trainLoss; self.evalLoss = evalLoss; self.top1 = top1; self.top5 = top5
         self.lr = lr; self.imagesPerSecond = imagesPerSecond; self.epochSeconds = epochSeconds
     }
+
+    /// The keys of `metrics.jsonl`.
+    public enum CodingKeys: String, CodingKey {
+        case epoch, trainLoss = "train_loss", evalLoss = "eval_loss", top1, top5, lr, imagesPerSecond = "images_per_s"
+        case epochSeconds = "epoch_seconds"
+    }
+
+    /// The line as written: one JSON object, keys sorted.
+    public func jsonLine() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self) + Data("\n".utf8)
+    }
 }
 
-/// `summary.json` of a finished run; a key an older run did not write is nil.
-public struct RunSummary: Equatable, Sendable {
+/// `summary.json` of a finished run, as training writes it and reports and commands read it; a key
+/// an older run did not write is nil.
+public struct RunSummary: Encodable, Equatable, Sendable {
     public var model: String?
     public var method: String?
     public var data: String?
@@ -50,8 +65,34 @@ public struct RunSummary: Equatable, Sendable {
     public var deltaBytes: Int?
     /// Class name → top-1 percent.
     public var perClassTop1: [String: Double]?
+    /// Batch-norm mode used (`train` or `frozen`), the new head's initialisation, the first batch's loss.
+    public var batchNorm: String?
+    public var headInit: String?
+    public var firstBatchLoss: Double?
 
     public init() {}
+
+    /// The keys of `summary.json`.
+    public enum CodingKeys: String, CodingKey {
+        case model, method, data, epochs, bestTop1 = "best_top1", bestEpoch = "best_epoch", finalTop1 = "final_top1"
+        case finalTop5 = "final_top5", finalEvalLoss = "final_eval_loss", trainableParams = "trainable_params"
+        case trainSeconds = "train_seconds", selectedOn = "selected_on", trainImages = "train_images", evalImages = "eval_images"
+        case ema, peakRSSMiB = "peak_rss_mib", trainImagesPerSecond = "train_images_per_s", deltaBytes = "delta_bytes"
+        case perClassTop1 = "per_class_top1", batchNorm = "bn", headInit = "head_init", firstBatchLoss = "first_batch_loss"
+    }
+
+    /// The file's contents: pretty-printed, keys sorted.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    /// The summary in `directory`, nil when the run has not finished.
+    public static func read(inRunDirectory directory: URL) throws -> RunSummary? {
+        let url = directory.appendingPathComponent("summary.json")
+        return FileManager.default.fileExists(atPath: url.path) ? try RunRecord.readSummary(url) : nil
+    }
 }
 
 /// Everything a report shows of one run directory.
@@ -149,11 +190,12 @@ public struct RunRecord: Equatable, Sendable {
             }
             guard let fields = object as? [String: Any] else { throw ReportError("\(place): expected a JSON object, found \(line.prefix(80))") }
             let values = Fields(fields, place: place)
-            guard let epoch = try values.int("epoch") else { throw ReportError("\(place): no 'epoch'") }
+            typealias K = EpochRecord.CodingKeys
+            guard let epoch = try values.int(K.epoch) else { throw ReportError("\(place): no 'epoch'") }
             guard epoch >= 0 else { throw ReportError("\(place): 'epoch' is \(epoch), expected 0 or more") }
-            records.append(EpochRecord(epoch: epoch, trainLoss: try values.double("train_loss"), evalLoss: try values.double("eval_loss"),
-                                       top1: try values.double("top1"), top5: try values.double("top5"), lr: try values.double("lr"),
-                                       imagesPerSecond: try values.double("images_per_s"), epochSeconds: try values.double("epoch_seconds")))
+            records.append(EpochRecord(epoch: epoch, trainLoss: try values.double(K.trainLoss), evalLoss: try values.double(K.evalLoss),
+                                       top1: try values.double(K.top1), top5: try values.double(K.top5), lr: try values.double(K.lr),
+                                       imagesPerSecond: try values.double(K.imagesPerSecond), epochSeconds: try values.double(K.epochSeconds)))
         }
         return records.sorted { $0.epoch < $1.epoch }
     }
@@ -165,16 +207,18 @@ public struct RunRecord: Equatable, Sendable {
         }
         guard let fields = object as? [String: Any] else { throw ReportError("\(url.path): expected a JSON object") }
         let values = Fields(fields, place: url.path)
+        typealias K = RunSummary.CodingKeys
         var s = RunSummary()
-        s.model = try values.string("model"); s.method = try values.string("method"); s.data = try values.string("data")
-        s.epochs = try values.int("epochs"); s.bestTop1 = try values.double("best_top1"); s.bestEpoch = try values.int("best_epoch")
-        s.finalTop1 = try values.double("final_top1"); s.finalTop5 = try values.double("final_top5")
-        s.finalEvalLoss = try values.double("final_eval_loss"); s.trainableParams = try values.int("trainable_params")
-        s.trainSeconds = try values.double("train_seconds"); s.selectedOn = try values.string("selected_on")
-        s.trainImages = try values.int("train_images"); s.evalImages = try values.int("eval_images"); s.ema = try values.bool("ema")
-        s.peakRSSMiB = try values.double("peak_rss_mib"); s.trainImagesPerSecond = try values.double("train_images_per_s")
-        s.deltaBytes = try values.int("delta_bytes")
-        if let raw = fields["per_class_top1"], !(raw is NSNull) {
+        s.model = try values.string(K.model); s.method = try values.string(K.method); s.data = try values.string(K.data)
+        s.epochs = try values.int(K.epochs); s.bestTop1 = try values.double(K.bestTop1); s.bestEpoch = try values.int(K.bestEpoch)
+        s.finalTop1 = try values.double(K.finalTop1); s.finalTop5 = try values.double(K.finalTop5)
+        s.finalEvalLoss = try values.double(K.finalEvalLoss); s.trainableParams = try values.int(K.trainableParams)
+        s.trainSeconds = try values.double(K.trainSeconds); s.selectedOn = try values.string(K.selectedOn)
+        s.trainImages = try values.int(K.trainImages); s.evalImages = try values.int(K.evalImages); s.ema = try values.bool(K.ema)
+        s.peakRSSMiB = try values.double(K.peakRSSMiB); s.trainImagesPerSecond = try values.double(K.trainImagesPerSecond)
+        s.deltaBytes = try values.int(K.deltaBytes); s.batchNorm = try values.string(K.batchNorm)
+        s.headInit = try values.string(K.headInit); s.firstBatchLoss = try values.double(K.firstBatchLoss)
+        if let raw = fields[K.perClassTop1.rawValue], !(raw is NSNull) {
             guard let perClass = raw as? [String: Any] else { throw ReportError("\(url.path): 'per_class_top1' is not an object") }
             s.perClassTop1 = try perClass.mapValues { value in
                 guard let number = Fields.number(value) else {
@@ -224,6 +268,11 @@ private struct Fields {
         guard let value = object[key], !(value is NSNull) else { return nil }
         return value
     }
+
+    func double(_ key: some CodingKey) throws -> Double? { try double(key.stringValue) }
+    func int(_ key: some CodingKey) throws -> Int? { try int(key.stringValue) }
+    func string(_ key: some CodingKey) throws -> String? { try string(key.stringValue) }
+    func bool(_ key: some CodingKey) throws -> Bool? { try bool(key.stringValue) }
 
     func double(_ key: String) throws -> Double? {
         guard let value = present(key) else { return nil }

@@ -32,8 +32,9 @@ public enum RunSetupMessage: Equatable {
 
 /// Builds the method and the model of a run from its configuration.
 public enum RunSetup {
-    /// The method `config.method` names (`ssf`, `ssf+lora`, …) with the given hyperparameters.
-    public static func method(_ config: TrainingConfig, options: TuningOptions = TuningOptions()) throws -> TuningMethod {
+    /// The method `config.method` names (`ssf`, `ssf+lora`, …) with the hyperparameters it stores.
+    public static func method(_ config: TrainingConfig) throws -> TuningMethod {
+        let options = config.tuningOptions
         guard let named = TuningMethod(rawValue: config.method) else {
             throw ConfigError("unknown method '\(config.method)' (choose from \(TuningMethod.allCases.map(\.rawValue).joined(separator: ", ")), or components joined by +)")
         }

@@ -18,21 +18,8 @@ public enum TrainingEvent {
     case message(String)
 }
 
-/// One line of `metrics.jsonl`; the evaluation figures are absent for an epoch that was not evaluated.
-public struct EpochMetrics: Codable, Equatable, Sendable {
-    public var epoch: Int
-    public var trainLoss: Double
-    public var evalLoss: Double?
-    public var top1: Double?
-    public var top5: Double?
-    public var lr: Double
-    public var imagesPerS: Double
-    public var epochSeconds: Double
-
-    enum CodingKeys: String, CodingKey {
-        case epoch, trainLoss = "train_loss", evalLoss = "eval_loss", top1, top5, lr, imagesPerS = "images_per_s", epochSeconds = "epoch_seconds"
-    }
-}
+/// One line of `metrics.jsonl` (the schema reports read).
+public typealias EpochMetrics = EpochRecord
 
 /// How a run ended.
 public enum TrainingOutcome: Equatable {
@@ -48,13 +35,17 @@ public struct TrainingError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Trains the trainable parameters of a model and writes the run directory:
-/// `config.yaml`, `metrics.jsonl`, `last.safetensors`, `best.safetensors`, `task.delta.safetensors`
-/// (SSF), `summary.json`, `report.html`, and `resume.safetensors` when stopped early.
+/// The loop of a training run: epochs of `TrainingStep` updates, evaluation and best-checkpoint
+/// selection, stop and resume. What it writes goes through `outputs` (by default the run
+/// directory: `config.yaml`, `metrics.jsonl`, `last.safetensors`, `best.safetensors`,
+/// `task.delta.safetensors` (SSF), `summary.json`, `report.html`, and `resume.safetensors` when
+/// stopped early).
 public final class Trainer {
     public let config: TrainingConfig
     public let model: ImageClassifier
-    public let directory: URL
+    public var directory: URL { outputs.directory }
+    /// Where the run's files go.
+    public let outputs: RunOutputs
     /// Registry name of the model (checkpoint metadata and the delta file).
     public let modelName: String
     /// Whether to write `task.delta.safetensors` (the method trains SSF vectors and the head only).
@@ -91,11 +82,17 @@ public final class Trainer {
     /// The loss of the run's first batch (≈ ln(classes) for a fresh head).
     private var firstBatchLoss: Double?
 
+    public convenience init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
+                            preprocess: PreprocessConfig, directory: URL, writesDelta: Bool) throws {
+        try self.init(config: config, model: model, modelName: modelName, data: data, preprocess: preprocess,
+                      outputs: RunDirectory(directory), writesDelta: writesDelta)
+    }
+
     public init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
-                preprocess: PreprocessConfig, directory: URL, writesDelta: Bool) throws {
+                preprocess: PreprocessConfig, outputs: RunOutputs, writesDelta: Bool) throws {
         try config.validate()
         self.config = config; self.model = model; self.modelName = modelName; self.data = data
-        self.directory = directory; self.writesDelta = writesDelta
+        self.outputs = outputs; self.writesDelta = writesDelta
         trainLoader = try data.trainLoader(config: config, preprocess: preprocess)
         evalLoader = data.evalLoader(config: config, preprocess: preprocess)
         guard trainLoader.batchCount > 0 else { throw TrainingError("the training split has no samples") }
@@ -122,24 +119,15 @@ public final class Trainer {
     /// Number of trainable scalars.
     public var trainableCount: Int { trainable.reduce(0) { $0 + $1.1.count } }
 
-    private func file(_ name: String) -> URL { directory.appendingPathComponent(name) }
-
     /// Runs (or, with `resume`, continues from `resume.safetensors`) to the last epoch or a stop request.
     public func run(resume: Bool = false) throws -> TrainingOutcome {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if resume {
             try restore()
+            try outputs.resume(keepingEpochs: epoch)
             onEvent(.message("resuming at epoch \(epoch + 1), batch \(batch + 1) of \(trainLoader.batchCount)"))
         } else {
-            // A fresh run in a used directory starts clean.
-            for name in ["resume.safetensors", "last.safetensors", "best.safetensors", "task.delta.safetensors"] {
-                try? FileManager.default.removeItem(at: file(name))
-            }
-            // The stored config says what batch norm did, not "auto".
-            try Data(try config.asStored.yaml().utf8).write(to: file("config.yaml"), options: .atomic)
-            try Data().write(to: file("metrics.jsonl"))
+            try outputs.start(config: config)
         }
-        try? FileManager.default.removeItem(at: file("summary.json"))
         var lastMetrics: EpochMetrics?
         var lastEval: EvaluationResult?
         while epoch < config.totalEpochs {
@@ -147,8 +135,8 @@ public final class Trainer {
             let evaluated = config.evalEveryEpoch || epoch == config.totalEpochs - 1 ? try evaluateCurrent() : nil
             let metrics = EpochMetrics(epoch: epoch, trainLoss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
                                        evalLoss: evaluated?.loss, top1: evaluated?.top1, top5: evaluated?.top5,
-                                       lr: Double(optimizer.learningRate), imagesPerS: epochImagesPerSecond, epochSeconds: epochSeconds)
-            try appendMetrics(metrics)
+                                       lr: Double(optimizer.learningRate), imagesPerSecond: epochImagesPerSecond, epochSeconds: epochSeconds)
+            try outputs.appendMetrics(metrics)
             try saveWeights(to: "last.safetensors")
             if let evaluated, evaluated.top1 > bestTop1 {
                 bestTop1 = evaluated.top1; bestEpoch = epoch
@@ -159,12 +147,10 @@ public final class Trainer {
             lastMetrics = metrics; lastEval = evaluated
             epoch += 1; batch = 0; epochLossSum = 0; epochLossCount = 0
         }
-        try? FileManager.default.removeItem(at: file("resume.safetensors"))
-        try writeSummary(final: lastMetrics, finalEval: lastEval)
+        try outputs.finish(summary: summary(final: lastMetrics, finalEval: lastEval))
         // The run's own report page; the run stands without it.
         do {
-            try RunReport.write(runDirectories: [directory], title: "\(modelName) · \(config.method) · \(directory.lastPathComponent)",
-                                to: file("report.html"))
+            try outputs.writeReport(title: "\(modelName) · \(config.method) · \(directory.lastPathComponent)")
         } catch {
             onEvent(.message("could not write report.html: \(error)"))
         }
@@ -193,8 +179,8 @@ public final class Trainer {
                 let value = step.accumulate(images: next.images, labels: next.labels, targets: next.targets, groupSize: groupSize)
                 if firstBatchLoss == nil { firstBatchLoss = value }
                 guard value.isFinite else {
-                    let last = file("last.safetensors")
-                    let kept = FileManager.default.fileExists(atPath: last.path) ? "the last good checkpoint is \(last.path)" : "no epoch had finished"
+                    let last = directory.appendingPathComponent("last.safetensors")
+                    let kept = epoch > 0 ? "the last good checkpoint is \(last.path)" : "no epoch had finished"
                     throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (\(kept))")
                 }
                 epochLossSum += value; epochLossCount += 1
@@ -234,48 +220,36 @@ public final class Trainer {
     }
 
     private func saveWeights(to name: String) throws {
-        try SafeTensors.save(checkpointTensors(), metadata: ["model": modelName, "method": config.method, "epoch": String(epoch + 1),
-                                                             "format": "ssf-train-weights/1"], to: file(name))
+        try outputs.saveTensors(checkpointTensors(), metadata: ["model": modelName, "method": config.method, "epoch": String(epoch + 1),
+                                                                "format": "ssf-train-weights/1"], as: name)
     }
 
     private func saveDelta() throws {
         var state = model.stateDict()
         for (k, v) in checkpointTensors() { state[k] = v }
         let base = state.merging(initialStatistics) { _, initial in initial }
-        try DeltaFile(ssfState: state, baseState: base, baseModel: modelName, classNames: data.train.classNames)
-            .save(to: file("task.delta.safetensors"))
+        try outputs.saveDelta(DeltaFile(ssfState: state, baseState: base, baseModel: modelName, headName: type(of: model).headName,
+                                        classNames: data.train.classNames))
     }
 
-    private func appendMetrics(_ metrics: EpochMetrics) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let handle = try FileHandle(forWritingTo: file("metrics.jsonl"))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: try encoder.encode(metrics) + Data("\n".utf8))
-    }
-
-    private func writeSummary(final: EpochMetrics?, finalEval: EvaluationResult?) throws {
-        var summary: [String: Any] = [
-            "model": modelName, "method": config.method, "data": config.data, "epochs": config.totalEpochs,
-            "best_top1": bestTop1, "best_epoch": bestEpoch + 1, "final_top1": final?.top1 ?? 0, "final_top5": final?.top5 ?? 0,
-            "final_eval_loss": final?.evalLoss ?? 0, "trainable_params": trainableCount, "train_seconds": trainSeconds,
-            "selected_on": data.evalSplit, "train_images": data.train.count, "eval_images": data.eval.count,
-            "ema": ema != nil, "peak_rss_mib": StorageStats.peakResidentMiB(),
-            "bn": batchNormMode.rawValue, "head_init": config.headInit, "first_batch_loss": firstBatchLoss ?? 0,
-            "train_images_per_s": trainSeconds > 0 ? Double(imagesPerEpoch * config.totalEpochs) / trainSeconds : 0,
-        ]
-        if let size = (try? FileManager.default.attributesOfItem(atPath: file("task.delta.safetensors").path))?[.size] as? Int {
-            summary["delta_bytes"] = size
-        }
+    private func summary(final: EpochMetrics?, finalEval: EvaluationResult?) -> RunSummary {
+        var summary = RunSummary()
+        summary.model = modelName; summary.method = config.method; summary.data = config.data; summary.epochs = config.totalEpochs
+        summary.bestTop1 = bestTop1; summary.bestEpoch = bestEpoch + 1
+        summary.finalTop1 = final?.top1 ?? 0; summary.finalTop5 = final?.top5 ?? 0; summary.finalEvalLoss = final?.evalLoss ?? 0
+        summary.trainableParams = trainableCount; summary.trainSeconds = trainSeconds; summary.selectedOn = data.evalSplit
+        summary.trainImages = data.train.count; summary.evalImages = data.eval.count; summary.ema = ema != nil
+        summary.peakRSSMiB = StorageStats.peakResidentMiB()
+        summary.batchNorm = batchNormMode.rawValue; summary.headInit = config.headInit; summary.firstBatchLoss = firstBatchLoss ?? 0
+        summary.trainImagesPerSecond = trainSeconds > 0 ? Double(imagesPerEpoch * config.totalEpochs) / trainSeconds : 0
+        summary.deltaBytes = outputs.deltaBytes
         if let finalEval {
             let names = data.eval.classNames
-            summary["per_class_top1"] = Dictionary(uniqueKeysWithValues: finalEval.perClassTop1.enumerated().compactMap { i, acc in
+            summary.perClassTop1 = Dictionary(uniqueKeysWithValues: finalEval.perClassTop1.enumerated().compactMap { i, acc in
                 acc.map { (i < names.count ? names[i] : String(i), $0) }
             })
         }
-        let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try json.write(to: file("summary.json"), options: .atomic)
+        return summary
     }
 
     // MARK: Resumable checkpoints
@@ -298,13 +272,13 @@ public final class Trainer {
             // Drop-path generators, so a resumed run draws the same masks.
             "drop_path_rng": model.dropPathsByBlock.joined().map { $0.rng.state.map(String.init).joined(separator: " ") }.joined(separator: ","),
         ]
-        try SafeTensors.save(tensors, metadata: metadata, to: file("resume.safetensors"))
+        try outputs.saveTensors(tensors, metadata: metadata, as: "resume.safetensors")
         onEvent(.message("stopped at epoch \(epoch + 1), batch \(batch) of \(trainLoader.batchCount); resume with --resume \(directory.path)"))
     }
 
     private func restore() throws {
-        let url = file("resume.safetensors")
-        let saved = try SafeTensors.load(url)
+        let url = directory.appendingPathComponent("resume.safetensors")
+        let saved = try outputs.loadResume()
         let m = saved.metadata
         func integer(_ key: String) throws -> Int {
             guard let text = m[key], let value = Int(text) else { throw TrainingError("\(url.path): no '\(key)' in its metadata") }
@@ -354,8 +328,5 @@ public final class Trainer {
         trainSeconds = Double(m["train_seconds"] ?? "") ?? 0
         epochLossSum = try double("loss_sum"); epochLossCount = try integer("loss_count")
         if let bits = m["first_batch_loss"].flatMap(UInt64.init) { let v = Double(bitPattern: bits); firstBatchLoss = v.isNaN ? nil : v }
-        // Keep the metrics of the epochs that completed before the stop.
-        let lines = (try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").prefix(epoch) ?? []
-        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: file("metrics.jsonl"))
     }
 }

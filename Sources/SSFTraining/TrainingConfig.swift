@@ -3,6 +3,7 @@
 import Foundation
 import SSFModels
 import SSFNN
+import SSFTuning
 import Yams
 
 /// Everything a training run is configured by; saved resolved as the run's `config.yaml`.
@@ -71,6 +72,15 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var headInit = HeadInit.fineTuningDefault.rawValue
     /// Stochastic-depth rate of the deepest block (nil: the model's default), rising linearly from 0.
     public var dropPath: Double?
+    /// The hyperparameters of the methods that add parameters (stored so that resuming, evaluating
+    /// and merging a run need no repeated flags): adapter width, VPT prompts and their dropout,
+    /// LoRA rank, alpha (nil: the rank) and comma-separated targets.
+    public var adapterDim = TuningOptions().adapterDim
+    public var prompts = TuningOptions().prompts
+    public var promptDropout = Double(TuningOptions().promptDropout)
+    public var loraRank = TuningOptions().loraRank
+    public var loraAlpha: Double?
+    public var loraTargets = TuningOptions().loraTargets.joined(separator: ",")
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, weights, data, method, epochs, cooldownEpochs = "cooldown_epochs", warmupEpochs = "warmup_epochs"
@@ -81,6 +91,17 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case trainSplit = "train_split", evalSplit = "eval_split", evalEveryEpoch = "eval_every_epoch", badImages = "bad_images"
         case trainLimit = "train_limit", evalLimit = "eval_limit"
         case bn, headInit = "head_init", dropPath = "drop_path"
+        case adapterDim = "adapter_dim", prompts, promptDropout = "prompt_dropout", loraRank = "lora_rank"
+        case loraAlpha = "lora_alpha", loraTargets = "lora_targets"
+    }
+
+    /// The method hyperparameters this configuration stores.
+    public var tuningOptions: TuningOptions {
+        var o = TuningOptions()
+        o.adapterDim = adapterDim; o.prompts = prompts; o.promptDropout = Float(promptDropout)
+        o.loraRank = loraRank; o.loraAlpha = loraAlpha.map(Float.init)
+        o.loraTargets = loraTargets.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+        return o
     }
 
     public init() {}
@@ -192,6 +213,8 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         guard warmupEpochs == 0 || warmupEpochs < epochs else {
             throw ConfigError("warmup_epochs (\(warmupEpochs)) must be fewer than epochs (\(epochs)): the warmup would outlast the cosine; pass --warmup-epochs with a smaller value")
         }
+        guard adapterDim > 0, prompts > 0, loraRank > 0 else { throw ConfigError("adapter_dim, prompts and lora_rank must be positive") }
+        guard promptDropout >= 0 && promptDropout < 1 else { throw ConfigError("prompt_dropout must be in [0, 1)") }
         guard ["auto", "train", "frozen"].contains(bn) else { throw ConfigError("bn must be auto, train or frozen, not '\(bn)'") }
         guard HeadInit(rawValue: headInit) != nil else {
             throw ConfigError("head_init must be one of \(HeadInit.allCases.map(\.rawValue).joined(separator: ", ")), not '\(headInit)'")

@@ -18,14 +18,20 @@ public struct DeltaFile {
     public var baseFingerprint: String
     public var classNames: [String]?
 
-    /// Whether a state-dictionary entry of `model` belongs in a delta (SSF vector or head parameter).
-    public static func isDeltaKey(_ name: String, model: String) -> Bool {
-        TuningMethod.isSSF(name) || ((try? ModelRegistry.spec(model))?.isHeadParameter(name) ?? false)
+    /// The head module's name, stored in the file (`head`): the registered model's, else timm's `head`.
+    public var headName: String
+
+    /// The head name of the registered `model` (timm's `head` for a name outside the registry).
+    public static func headName(ofModel model: String) -> String { (try? ModelRegistry.spec(model))?.headName ?? "head" }
+
+    /// Whether a state-dictionary entry belongs in a delta: an SSF vector or a parameter of the head `headName`.
+    public static func isDeltaKey(_ name: String, headName: String) -> Bool {
+        TuningMethod.isSSF(name) || name.hasPrefix(headName + ".")
     }
 
     /// The fingerprint of a model state's backbone: every tensor that is not part of a delta.
-    public static func backboneFingerprint(_ state: [String: Tensor], model: String) -> String {
-        SHA256.fingerprint(state.filter { !isDeltaKey($0.key, model: model) })
+    public static func backboneFingerprint(_ state: [String: Tensor], headName: String) -> String {
+        SHA256.fingerprint(state.filter { !isDeltaKey($0.key, headName: headName) })
     }
 
     /// Batch-norm running statistics, which a delta carries when training changed them.
@@ -36,18 +42,22 @@ public struct DeltaFile {
     /// The delta of an SSF model state (base tensors + SSF vectors + head). With `baseState` (the
     /// state before training), running statistics that training changed go into the delta too and
     /// the fingerprint is the base's.
-    public init(ssfState state: [String: Tensor], baseState: [String: Tensor]? = nil, baseModel: String, classNames: [String]? = nil) {
-        tensors = state.filter { DeltaFile.isDeltaKey($0.key, model: baseModel) }
+    /// `headName` defaults to the registered model's.
+    public init(ssfState state: [String: Tensor], baseState: [String: Tensor]? = nil, baseModel: String, headName: String? = nil,
+                classNames: [String]? = nil) {
+        let headName = headName ?? DeltaFile.headName(ofModel: baseModel)
+        self.headName = headName
+        tensors = state.filter { DeltaFile.isDeltaKey($0.key, headName: headName) }
         if let baseState {
             for (k, v) in state where DeltaFile.isStatisticsKey(k) && baseState[k].map({ $0.scalars != v.scalars }) == true { tensors[k] = v }
         }
         self.baseModel = baseModel
-        baseFingerprint = DeltaFile.backboneFingerprint(baseState ?? state, model: baseModel)
+        baseFingerprint = DeltaFile.backboneFingerprint(baseState ?? state, headName: headName)
         self.classNames = classNames
     }
 
     public func save(to url: URL) throws {
-        var metadata = ["format": DeltaFile.formatTag, "base_model": baseModel, "base_sha256": baseFingerprint]
+        var metadata = ["format": DeltaFile.formatTag, "base_model": baseModel, "base_sha256": baseFingerprint, "head": headName]
         if let classNames {
             let data = try JSONSerialization.data(withJSONObject: classNames)
             metadata["class_names"] = String(decoding: data, as: UTF8.self)
@@ -63,6 +73,7 @@ public struct DeltaFile {
         }
         tensors = file.tensors
         baseModel = model
+        headName = file.metadata["head"] ?? DeltaFile.headName(ofModel: model)
         baseFingerprint = sha
         if let names = file.metadata["class_names"] {
             guard let parsed = try? JSONSerialization.jsonObject(with: Data(names.utf8)) as? [String] else {
@@ -70,7 +81,7 @@ public struct DeltaFile {
             }
             classNames = parsed
         }
-        if let stray = tensors.keys.sorted().first(where: { !DeltaFile.isDeltaKey($0, model: model) && !DeltaFile.isStatisticsKey($0) }) {
+        if let stray = tensors.keys.sorted().first(where: { !DeltaFile.isDeltaKey($0, headName: headName) && !DeltaFile.isStatisticsKey($0) }) {
             throw CheckpointError(path: url.path, problem: "delta holds \(stray), which is neither an SSF vector, a head parameter nor batch-norm statistics")
         }
     }
@@ -81,11 +92,11 @@ public struct DeltaFile {
         guard model == baseModel else {
             throw MergeError(problem: "the delta adapts \(baseModel), not \(model)")
         }
-        let fingerprint = DeltaFile.backboneFingerprint(baseState, model: model)
+        let fingerprint = DeltaFile.backboneFingerprint(baseState, headName: headName)
         guard fingerprint == baseFingerprint else {
             throw MergeError(problem: "the delta was made on a different \(model) checkpoint (its base fingerprint is \(baseFingerprint.prefix(16))…, this base's is \(fingerprint.prefix(16))…)")
         }
-        var state = baseState.filter { !DeltaFile.isDeltaKey($0.key, model: model) }
+        var state = baseState.filter { !DeltaFile.isDeltaKey($0.key, headName: headName) }
         for (k, v) in tensors { state[k] = v }
         return state
     }

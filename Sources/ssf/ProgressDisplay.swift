@@ -44,11 +44,11 @@ final class ProgressDisplay {
             }
         case let .epoch(m):
             if isTerminal { print("\r\u{1B}[K", terminator: "") }
-            var line = String(format: "epoch %d/%d  train_loss %.4f", m.epoch + 1, totalEpochs, m.trainLoss)
+            var line = String(format: "epoch %d/%d  train_loss %.4f", m.epoch + 1, totalEpochs, m.trainLoss ?? 0)
             if let evalLoss = m.evalLoss, let top1 = m.top1, let top5 = m.top5 {
                 line += String(format: "  eval_loss %.4f  top1 %.2f  top5 %.2f", evalLoss, top1, top5)
             }
-            print(line + String(format: "  lr %.3g  %.1f img/s  %.1f s", m.lr, m.imagesPerS, m.epochSeconds))
+            print(line + String(format: "  lr %.3g  %.1f img/s  %.1f s", m.lr ?? 0, m.imagesPerSecond ?? 0, m.epochSeconds ?? 0))
             lastLogged = -1
         case let .message(text):
             if isTerminal { print("\r\u{1B}[K", terminator: "") }

@@ -68,10 +68,9 @@ struct SweepCommand: ParsableCommand {
             let grid = try SweepGrid(parsing: self.grid)
             let plan = halving ? try SuccessiveHalving(eta: eta ?? 3, rungs: halvingRungs ?? 2) : nil
             let data = try SweepData.open(config: base, validation: validation, withTest: !noFinal)
-            let options = flags.methodOptions.options
             var shown: Set<String> = []
             sweep = try Sweep(directory: URL(fileURLWithPath: output), base: base, grid: grid, data: data, halving: plan, runsFinal: !noFinal) { config, classes in
-                try RunSetup.model(config: config, method: try RunSetup.method(config, options: options), classes: classes) { message in
+                try RunSetup.model(config: config, method: try RunSetup.method(config), classes: classes) { message in
                     if shown.insert("\(message)").inserted { printSetupMessage(message) }
                 }
             }

@@ -1,6 +1,7 @@
 // `ssf train`: fine-tune a registered model on a dataset with a tuning method and the reference recipe.
 import ArgumentParser
 import Foundation
+import SSFReport
 import SSFTraining
 import SSFTuning
 
@@ -38,7 +39,7 @@ struct TrainCommand: ParsableCommand {
         threadOptions.apply()
         let config = try resolvedConfig()
         let method: TuningMethod
-        do { method = try RunSetup.method(config, options: flags.methodOptions.options) } catch let error as ConfigError {
+        do { method = try RunSetup.method(config) } catch let error as ConfigError {
             throw ValidationError(error.description)
         }
 
@@ -56,12 +57,10 @@ struct TrainCommand: ParsableCommand {
         let outcome = try trainer.run(resume: resume != nil)
         interrupt.cancel()
         if outcome == .finished {
-            let data = try Data(contentsOf: directory.appendingPathComponent("summary.json"))
-            let summary = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-            let number = { (key: String) in (summary[key] as? NSNumber)?.doubleValue ?? 0 }
+            let summary = try RunSummary.read(inRunDirectory: directory) ?? RunSummary()
             print(String(format: "best top-1 %.2f%% (epoch %d, selected on %@), final top-1 %.2f%%, %d trainable parameters, %.0f s of training",
-                         number("best_top1"), Int(number("best_epoch")), summary["selected_on"] as? String ?? "?", number("final_top1"),
-                         Int(number("trainable_params")), number("train_seconds")))
+                         summary.bestTop1 ?? 0, summary.bestEpoch ?? 0, summary.selectedOn ?? "?", summary.finalTop1 ?? 0,
+                         summary.trainableParams ?? 0, summary.trainSeconds ?? 0))
         }
     }
 

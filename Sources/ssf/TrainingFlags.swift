@@ -57,7 +57,7 @@ struct TrainingFlags: ParsableArguments {
         set("bn", bn); set("head_init", headInit); set("drop_path", dropPath)
         if let aa { o["aa"] = aa == "none" ? NSNull() : aa }
         if let emaDecay { o["ema_decay"] = emaDecay == 0 ? NSNull() : emaDecay }
-        return o
+        return o.merging(methodOptions.overrides) { $1 }
     }
 
     /// Defaults ← preset ← config file ← flags (and a command's own `extra` keys), checked: a model and data

@@ -5,6 +5,7 @@ import SSFData
 import SSFEngine
 import SSFModels
 import SSFNN
+import SSFReport
 import SSFTraining
 import SSFTuning
 import XCTest
@@ -93,6 +94,29 @@ final class TrainerTests: XCTestCase {
             for (key, tensor) in a { XCTAssertEqual(tensor.scalars, b[key]?.scalars, "\(name) \(key)") }
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("resumed/resume.safetensors").path))
+    }
+
+    /// The run's files go through its outputs: with `DiscardedOutputs` (a data-parallel rank other
+    /// than 0) the same run trains to the same weights and writes nothing.
+    func testOutputsSeamWritesNothingForDiscardedOutputs() throws {
+        let written = try trainer("written")
+        XCTAssertEqual(try written.run(), .finished)
+        var rng = RandomGenerator(seed: 3)
+        let model = VisionTransformer(config: VisionTransformerConfig(imgSize: 16, patchSize: 8, numClasses: 3, embedDim: 16, depth: 1, numHeads: 2),
+                                      using: &rng)
+        TuningMethod.ssf.apply(to: model, using: &rng)
+        let data = TrainingData(train: dataset(count: 12, seed: 1), eval: dataset(count: 6, seed: 2), evalSplit: "val")
+        let quiet = scratch.appendingPathComponent("quiet")
+        let discarded = try Trainer(config: config(), model: model, modelName: "tiny-vit", data: data, preprocess: preprocess,
+                                    outputs: DiscardedOutputs(readingFrom: quiet), writesDelta: true)
+        XCTAssertEqual(try discarded.run(), .finished)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: quiet.path), "discarded outputs wrote the run directory")
+        XCTAssertEqual(discarded.model.stateDict().mapValues(\.scalars), written.model.stateDict().mapValues(\.scalars))
+        // The written run's summary reads back through the one schema.
+        let summary = try XCTUnwrap(try RunSummary.read(inRunDirectory: written.directory))
+        XCTAssertEqual(summary.model, "tiny-vit")
+        XCTAssertEqual(summary.batchNorm, "frozen")
+        XCTAssertEqual(summary.epochs, 3)
     }
 
     func testEvaluationAfterTheLastEpochOnly() throws {

@@ -18,7 +18,7 @@ final class DeltaTests: XCTestCase {
         tuned.load(stateDict: base.stateDict().filter { !$0.key.hasPrefix("head.") })
         TuningMethod.ssf.apply(to: tuned, using: &rng)
         let delta = DeltaFile(ssfState: tuned.stateDict(), baseModel: "vit_tiny_patch16_224", classNames: ["a", "b", "c", "d", "e"])
-        XCTAssertTrue(delta.tensors.keys.allSatisfy { DeltaFile.isDeltaKey($0, model: delta.baseModel) })
+        XCTAssertTrue(delta.tensors.keys.allSatisfy { DeltaFile.isDeltaKey($0, headName: delta.headName) })
         XCTAssertEqual(delta.tensors.values.reduce(0) { $0 + $1.count }, tuned.trainableCount)
 
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-delta-\(UInt32.random(in: 0...UInt32.max)).safetensors")
