@@ -73,11 +73,13 @@ let package = Package(
             ],
             swiftSettings: hotSettings
         ),
-        .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine", "SSFData"], resources: [.copy("Fixtures")]),
+        // Shared by the test targets: tensor comparison, tolerances and fixture loading.
+        .target(name: "SSFTestSupport", dependencies: ["SSFEngine", "SSFNN"], path: "Tests/SSFTestSupport"),
+        .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN", "SSFTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine", "SSFData", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
     ],

@@ -6,16 +6,11 @@ import Foundation
 import XCTest
 @testable import SSFEngine
 import SSFNN
+import SSFTestSupport
 
 final class BatchNormTrainingTests: XCTestCase {
     private struct Case: Decodable { let shape: [Int]; let eps: Float; let momentum: Float }
     private struct Meta: Decodable { let cases: [String: Case] }
-
-    /// max |a − b| / max(|b|, 1e-3) over the elements.
-    private func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
-        XCTAssertEqual(a.shape.filter { $0 != 1 }, b.shape.filter { $0 != 1 })
-        return zip(a.scalars, b.scalars).map { abs($0 - $1) / max(abs($1), 1e-3) }.max() ?? 0
-    }
 
     func testTrainingModeMatchesPyTorch() throws {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "ops_batchnorm_train", withExtension: "safetensors", subdirectory: "Fixtures"))
@@ -39,12 +34,12 @@ final class BatchNormTrainingTests: XCTestCase {
                 return (y, (y * g).sum())
             }
             let grads = tape.backward(from: loss)
-            XCTAssertLessThan(relativeError(y, try t("y")), 1e-4, "\(name) y")
-            XCTAssertLessThan(relativeError(try XCTUnwrap(grads[xv]), try t("grad_x")), 1e-4, "\(name) grad_x")
-            XCTAssertLessThan(relativeError(try XCTUnwrap(grads[key: bn.weight]), try t("grad_weight")), 1e-4, "\(name) grad_weight")
-            XCTAssertLessThan(relativeError(try XCTUnwrap(grads[key: bn.bias]), try t("grad_bias")), 1e-4, "\(name) grad_bias")
-            XCTAssertLessThan(relativeError(bn.runningMean.value, try t("running_mean_after")), 1e-5, "\(name) running_mean")
-            XCTAssertLessThan(relativeError(bn.runningVar.value, try t("running_var_after")), 1e-5, "\(name) running_var")
+            XCTAssertLessThan(elementwiseRelativeError(y, try t("y"), floor: 1e-3), 1e-4, "\(name) y")
+            XCTAssertLessThan(elementwiseRelativeError(try XCTUnwrap(grads[xv]), try t("grad_x"), floor: 1e-3), 1e-4, "\(name) grad_x")
+            XCTAssertLessThan(elementwiseRelativeError(try XCTUnwrap(grads[key: bn.weight]), try t("grad_weight"), floor: 1e-3), 1e-4, "\(name) grad_weight")
+            XCTAssertLessThan(elementwiseRelativeError(try XCTUnwrap(grads[key: bn.bias]), try t("grad_bias"), floor: 1e-3), 1e-4, "\(name) grad_bias")
+            XCTAssertLessThan(elementwiseRelativeError(bn.runningMean.value, try t("running_mean_after"), floor: 1e-3), 1e-5, "\(name) running_mean")
+            XCTAssertLessThan(elementwiseRelativeError(bn.runningVar.value, try t("running_var_after"), floor: 1e-3), 1e-5, "\(name) running_var")
             XCTAssertEqual(bn.numBatchesTracked.value.item, 1)
 
             // Frozen (or evaluating), the same layer normalises with the running statistics and leaves them alone.

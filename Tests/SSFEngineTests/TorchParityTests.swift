@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 @testable import SSFEngine
 import SSFNN
+import SSFTestSupport
 
 /// A case's `__metadata__` entry: the op, its differentiable inputs in argument order, and
 /// its scalar arguments (only those the op takes are present).

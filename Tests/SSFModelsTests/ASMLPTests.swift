@@ -6,6 +6,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 final class ASMLPTests: XCTestCase {
     /// The fixture's `__metadata__["fixture"]`: the reference `AS_MLP` kwargs, and full-size counts.
@@ -51,14 +52,6 @@ final class ASMLPTests: XCTestCase {
         return Fixture(file: file, metadata: metadata, model: model, state: state)
     }
 
-    /// ‖a − b‖∞ / max(‖b‖∞, floor).
-    private func error(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
-        XCTAssertEqual(a.shape, b.shape)
-        guard a.shape == b.shape else { return .infinity }
-        let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-        return diff / max(b.scalars.map(abs).max() ?? 0, floor)
-    }
-
     /// ‖a − b‖∞.
     private func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         XCTAssertEqual(a.shape, b.shape)
@@ -101,13 +94,13 @@ final class ASMLPTests: XCTestCase {
             }
             XCTAssertLessThanOrEqual(maxAbsDiff(logits, f["logits"]), 1e-4, name)
             let grads = tape.backward(from: logits, seed: f["R"])
-            var worst = error(try XCTUnwrap(grads[input]), f["grad.input"], floor: 1e-3)
+            var worst = relativeError(try XCTUnwrap(grads[input]), f["grad.input"], floor: 1e-3)
             XCTAssertLessThanOrEqual(worst, 1e-3, "\(name) input")
             var checked = 0
             for (key, expected) in f.file.tensors where key.hasPrefix("grad.model.") {
                 let param = String(key.dropFirst("grad.model.".count))
                 let g = try XCTUnwrap(grads[key: try XCTUnwrap(params[param], param)], param)
-                let err = error(g, expected, floor: 1e-3)
+                let err = relativeError(g, expected, floor: 1e-3)
                 XCTAssertLessThanOrEqual(err, 1e-3, "\(name) \(param)")
                 worst = max(worst, err)
                 checked += 1
@@ -189,8 +182,8 @@ final class ASMLPTests: XCTestCase {
                     }
                     results.append((y.untracked, tape.backward(from: y, seed: seed)[xw]!))
                 }
-                XCTAssertEqual(error(results[0].0, results[1].0, floor: 1), 0, "output, \(label)")
-                XCTAssertEqual(error(results[0].1, results[1].1, floor: 1), 0, "gradient, \(label)")
+                XCTAssertEqual(relativeError(results[0].0, results[1].0, floor: 1), 0, "output, \(label)")
+                XCTAssertEqual(relativeError(results[0].1, results[1].1, floor: 1), 0, "gradient, \(label)")
             }
         }
     }

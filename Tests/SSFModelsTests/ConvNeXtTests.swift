@@ -6,6 +6,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 final class ConvNeXtTests: XCTestCase {
     /// The fixture's `__metadata__["fixture"]`: timm's kwargs and full-size parameter counts.
@@ -40,15 +41,6 @@ final class ConvNeXtTests: XCTestCase {
         return Fixture(file: file, metadata: metadata, model: model, state: state)
     }
 
-    /// ‖a − b‖∞ / max(‖b‖∞, floor).
-    private func error(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
-        XCTAssertEqual(a.shape, b.shape)
-        guard a.shape == b.shape else { return .infinity }
-        let x = a.scalars, y = b.scalars
-        let diff = zip(x, y).map { abs($0 - $1) }.max() ?? 0
-        return diff / max(y.map(abs).max() ?? 0, floor)
-    }
-
     func testStateDictMatchesTimmExactly() throws {
         for name in ["convnext_grad", "convnext_odd"] {
             let f = try fixture(name)
@@ -63,7 +55,7 @@ final class ConvNeXtTests: XCTestCase {
             let f = try fixture(name)
             f.model.load(stateDict: f.state)
             let logits = f.model(f["input"])
-            let err = error(logits, f["logits"], floor: 1)
+            let err = relativeError(logits, f["logits"], floor: 1)
             print("\(name): max |Δlogits| (scaled) = \(err)")
             XCTAssertLessThanOrEqual(err, 1e-4, name)
         }
@@ -82,11 +74,11 @@ final class ConvNeXtTests: XCTestCase {
         let grads = tape.backward(from: logits, seed: f["R"])
         var worst: Float = 0
         let gx = try XCTUnwrap(grads[input])
-        worst = max(worst, error(gx, f["grad.input"], floor: 1e-3))
+        worst = max(worst, relativeError(gx, f["grad.input"], floor: 1e-3))
         for (key, expected) in f.file.tensors where key.hasPrefix("grad.model.") {
             let name = String(key.dropFirst("grad.model.".count))
             let g = try XCTUnwrap(grads[key: params[name]!], name)
-            let err = error(g, expected, floor: 1e-3)
+            let err = relativeError(g, expected, floor: 1e-3)
             XCTAssertLessThanOrEqual(err, 1e-3, name)
             worst = max(worst, err)
         }
@@ -102,7 +94,7 @@ final class ConvNeXtTests: XCTestCase {
         for (key, value) in f.file.tensors where key.hasPrefix("ssf.") { state[String(key.dropFirst(4))] = value }
         let report = f.model.load(stateDict: state)
         XCTAssertTrue(report.isExact, "\(report)")
-        let err = error(f.model(f["input"]), f["ssf_logits"], floor: 1)
+        let err = relativeError(f.model(f["input"]), f["ssf_logits"], floor: 1)
         print("convnext_grad with SSF: max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
     }

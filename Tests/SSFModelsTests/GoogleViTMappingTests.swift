@@ -6,6 +6,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 final class GoogleViTMappingTests: XCTestCase {
     private func assertSameTensors(_ a: [String: Tensor], _ b: [String: Tensor], file: StaticString = #filePath, line: UInt = #line) {

@@ -6,6 +6,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 final class SwinTransformerTests: XCTestCase {
     /// timm's kwargs and the extra fixture entries as stored in the metadata.

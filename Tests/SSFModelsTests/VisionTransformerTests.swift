@@ -7,6 +7,7 @@ import XCTest
 import SSFEngine
 import SSFNN
 @testable import SSFModels
+import SSFTestSupport
 
 /// A ViT fixture file: the timm state (`model.` prefix stripped), its other tensors, and the model
 /// built from the stored timm kwargs.
@@ -47,14 +48,6 @@ func tensors(withPrefix prefix: String, in file: SafeTensorsFile) -> [String: Te
     var out: [String: Tensor] = [:]
     for (key, value) in file.tensors where key.hasPrefix(prefix) { out[String(key.dropFirst(prefix.count))] = value }
     return out
-}
-
-/// ‖a − b‖∞ / max(‖b‖∞, floor); infinite when the shapes differ.
-func relativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
-    XCTAssertEqual(a.shape, b.shape)
-    guard a.shape == b.shape else { return .infinity }
-    let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-    return diff / max(b.scalars.map(abs).max() ?? 0, floor)
 }
 
 /// SSF training as the reference sets it up, checked against a `<family>_ssf_grad` fixture: loads the

@@ -6,6 +6,7 @@ import SSFEngine
 import SSFNN
 @testable import SSFModels
 @testable import SSFTuning
+import SSFTestSupport
 
 final class ConvNeXtLayoutTests: XCTestCase {
     private struct Metadata: Decodable {
@@ -23,13 +24,12 @@ final class ConvNeXtLayoutTests: XCTestCase {
         }
     }
 
-    private struct Fixture {
-        let file: SafeTensorsFile
+    /// The fixture with its metadata decoded.
+    private struct Layouts {
+        let fixture: Fixture
         let metadata: Metadata
-        func group(_ prefix: String) -> [String: Tensor] {
-            Dictionary(uniqueKeysWithValues: file.tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
-        }
-        subscript(_ key: String) -> Tensor { file.tensors[key]! }
+        func group(_ prefix: String) -> [String: Tensor] { fixture.group(prefix) }
+        subscript(_ key: String) -> Tensor { fixture[key] }
         func makeModel() -> ConvNeXt {
             var rng = RandomGenerator(seed: 1)
             let c = metadata.config
@@ -38,17 +38,9 @@ final class ConvNeXtLayoutTests: XCTestCase {
         var timmShapes: [String: [Int]] { Dictionary(uniqueKeysWithValues: metadata.timm_keys.map { ($0.key, $0.shape) }) }
     }
 
-    private func fixture() throws -> Fixture {
-        let url = try XCTUnwrap(Bundle.module.url(forResource: "convnext_layouts", withExtension: "safetensors", subdirectory: "Fixtures"))
-        let file = try SafeTensors.load(url)
-        let metadata = try JSONDecoder().decode(Metadata.self, from: Data(try XCTUnwrap(file.metadata["fixture"]).utf8))
-        return Fixture(file: file, metadata: metadata)
-    }
-
-    private func error(_ a: Tensor, _ b: Tensor) -> Float {
-        XCTAssertEqual(a.shape, b.shape)
-        let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? .infinity
-        return diff / max(b.scalars.map(abs).max() ?? 0, 1e-6)
+    private func fixture() throws -> Layouts {
+        let fixture = try Fixture("convnext_layouts", in: Bundle.module)
+        return Layouts(fixture: fixture, metadata: try fixture.metadata(Metadata.self))
     }
 
     /// The registered ConvNeXt models list both layouts, and each detects only its own names.
@@ -73,10 +65,10 @@ final class ConvNeXtLayoutTests: XCTestCase {
         XCTAssertTrue(report.isExact, "\(report)")
         model.setTraining(false)
         let logits = model(f["input"])
-        let err = error(logits, f["ref_logits_timm_ln"])
+        let err = relativeError(logits, f["ref_logits_timm_ln"], floor: 1e-6)
         // The reference file's own LayerNorm2d takes an unbiased-variance path on non-contiguous
         // input (its downsampling norms); with timm's LayerNorm the logits agree to 1e-4.
-        let asIs = error(logits, f["ref_logits"])
+        let asIs = relativeError(logits, f["ref_logits"], floor: 1e-6)
         print("ssf-reference convnext: logits vs reference (timm LayerNorm) \(err), vs the file as it runs \(asIs)")
         XCTAssertLessThanOrEqual(err, 1e-4)
         XCTAssertLessThanOrEqual(asIs, 0.1, "beyond the LayerNorm variance difference")
@@ -90,7 +82,7 @@ final class ConvNeXtLayoutTests: XCTestCase {
         XCTAssertEqual(plain.enableSSFSites(presentIn: Set(file.keys), using: &rng).count, 1)
         XCTAssertTrue(plain.load(stateDict: file).isExact)
         plain.setTraining(false)
-        XCTAssertLessThanOrEqual(error(plain(f["input"]), f["ref_logits_timm_ln"]), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(plain(f["input"]), f["ref_logits_timm_ln"], floor: 1e-6), 1e-4)
     }
 
     /// A facebook-release checkpoint loads exactly into the plain ConvNeXt and matches timm's logits.
@@ -102,7 +94,7 @@ final class ConvNeXtLayoutTests: XCTestCase {
         let model = f.makeModel()
         XCTAssertTrue(model.load(stateDict: converted.tensors).isExact)
         model.setTraining(false)
-        XCTAssertLessThanOrEqual(error(model(f["input"]), f["fb_logits"]), 1e-4)
+        XCTAssertLessThanOrEqual(relativeError(model(f["input"]), f["fb_logits"], floor: 1e-6), 1e-4)
     }
 
     /// Tensors a layout does not know are named in the error, never dropped.

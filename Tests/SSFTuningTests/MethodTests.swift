@@ -7,6 +7,7 @@ import SSFEngine
 import SSFNN
 @testable import SSFModels
 @testable import SSFTuning
+import SSFTestSupport
 
 final class MethodTests: XCTestCase {
     /// The fixture: timm kwargs and method options from its metadata, every tensor by name.
@@ -66,14 +67,6 @@ final class MethodTests: XCTestCase {
             XCTAssertTrue(report.isExact, "\(name): \(report)")
             return (model, method)
         }
-    }
-
-    /// ‖a − b‖∞ / max(‖b‖∞, floor).
-    private func relativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
-        XCTAssertEqual(a.shape, b.shape)
-        guard a.shape == b.shape else { return .infinity }
-        let diff = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
-        return diff / max(b.scalars.map(abs).max() ?? 0, floor)
     }
 
     // MARK: Parity with the PyTorch references

@@ -1,23 +1,22 @@
-// Shared tensor comparison helpers for the engine tests: a scaled max-norm error and checks
-// that name the failing tensor, the error, and the worst element with both values.
-import XCTest
-@testable import SSFEngine
+// The tensor comparison every test target uses: a scaled max-norm error that names the worst
+// element with both values, and the tolerances the parity tests hold to.
+import SSFEngine
 
 /// How far `actual` is from `expected`: ‖actual − expected‖∞ / max(‖expected‖∞, floor).
 ///
 /// With `floor` = 1 this is an absolute error for values up to 1 and a relative one above;
 /// with a small floor it is relative to the largest expected magnitude.
-struct TensorDifference {
+public struct TensorDifference {
     /// The scaled error; infinite when shapes differ or `actual` holds NaN or infinity.
-    let error: Float
+    public let error: Float
     /// Largest absolute difference and the flat index of the element where it occurs.
-    let maxAbsDiff: Float
-    let worstIndex: Int
-    let actualValue: Float
-    let expectedValue: Float
-    let shapeMismatch: String?
+    public let maxAbsDiff: Float
+    public let worstIndex: Int
+    public let actualValue: Float
+    public let expectedValue: Float
+    public let shapeMismatch: String?
 
-    init(_ actual: Tensor, _ expected: Tensor, floor: Float) {
+    public init(_ actual: Tensor, _ expected: Tensor, floor: Float) {
         guard actual.shape == expected.shape else {
             error = .infinity; maxAbsDiff = .infinity; worstIndex = 0; actualValue = .nan; expectedValue = .nan
             shapeMismatch = "shape \(actual.shape), expected \(expected.shape)"
@@ -43,7 +42,7 @@ struct TensorDifference {
     }
 
     /// The row-major multi-index of flat position `flat` in `shape`.
-    static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
+    public static func multiIndex(_ flat: Int, in shape: [Int]) -> [Int] {
         var rest = flat
         var index = [Int](repeating: 0, count: shape.count)
         for d in shape.indices.reversed() where shape[d] > 0 {
@@ -54,24 +53,35 @@ struct TensorDifference {
     }
 
     /// A one-line account of the difference for `label` (a tensor of shape `shape`).
-    func describe(_ label: String, shape: [Int], tolerance: Float) -> String {
+    public func describe(_ label: String, shape: [Int], tolerance: Float) -> String {
         if let shapeMismatch { return "\(label): \(shapeMismatch)" }
         let at = TensorDifference.multiIndex(worstIndex, in: shape)
         return "\(label): error \(error) (tolerance \(tolerance)), max |Δ| \(maxAbsDiff) at \(at): got \(actualValue), expected \(expectedValue)"
     }
 }
 
-/// Checks `actual` against `expected` with `TensorDifference(floor:)`; returns the error, or
-/// records an XCTest failure naming `label` and returns nil when it exceeds `tolerance`.
-@discardableResult
-func checkClose(
-    _ actual: Tensor, _ expected: Tensor, floor: Float, tolerance: Float, label: String,
-    file: StaticString = #filePath, line: UInt = #line
-) -> Float? {
-    let d = TensorDifference(actual, expected, floor: floor)
-    guard d.error <= tolerance else {
-        XCTFail(d.describe(label, shape: expected.shape, tolerance: tolerance), file: file, line: line)
-        return nil
-    }
-    return d.error
+/// ‖a − b‖∞ / max(‖b‖∞, floor); infinite when the shapes differ. With `floor` = 1 this is an
+/// absolute error for values up to 1 and a relative one above.
+public func relativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
+    TensorDifference(a, b, floor: floor).error
+}
+
+/// max over the elements of |a − b| / max(|b|, floor): each element relative to itself (for
+/// tensors whose entries differ in scale by orders of magnitude, like running variances).
+public func elementwiseRelativeError(_ a: Tensor, _ b: Tensor, floor: Float) -> Float {
+    guard a.count == b.count, a.shape.filter({ $0 != 1 }) == b.shape.filter({ $0 != 1 }) else { return .infinity }
+    return zip(a.scalars, b.scalars).map { abs($0 - $1) / max(abs($1), floor) }.max() ?? 0
+}
+
+/// ‖a − b‖∞ (infinite when the shapes differ).
+public func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
+    TensorDifference(a, b, floor: 1).maxAbsDiff
+}
+
+/// The tolerances the parity tests hold to.
+public enum Tolerance {
+    /// Logits and outputs against PyTorch/timm fixtures (relative to the largest value, floor 1).
+    public static let parity: Float = 1e-4
+    /// Gradients against PyTorch fixtures.
+    public static let gradient: Float = 1e-4
 }
