@@ -139,10 +139,6 @@ let asMLPSpecs: [ModelSpec] = [
 
 extension ASMLP: AdapterTunable {
     public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
-        for (i, stage) in layers.modules.enumerated() {
-            for block in stage.blocks.modules {
-                block.adapter = Adapter(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng)
-            }
-        }
+        for (i, stage) in layers.modules.enumerated() { stage.blocks.enableAdapters(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng) }
     }
 }

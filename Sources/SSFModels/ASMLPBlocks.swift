@@ -87,7 +87,7 @@ public final class ASMLPMlp: SSFSiteHost {
 
 /// One AS-MLP block: `x + axial_shift(norm1(x))`, then `x + mlp(norm2(x))`, with stochastic
 /// depth on both branches; SSF sites 1 and 2 follow norm1 and norm2.
-public final class AxialShiftedBlock: SSFSiteHost {
+public final class AxialShiftedBlock: SSFSiteHost, AdapterCarrying {
     public let norm1: GroupNorm, norm2: GroupNorm
     public let axialShift: AxialShift
     public let mlp: ASMLPMlp

@@ -89,7 +89,7 @@ public final class ConvNeXtStem: SSFSiteHost {
 }
 
 /// One residual block: depthwise conv (NCHW) → channels-last norm and MLP → layer scale → + input.
-public final class ConvNeXtBlock: TensorLayer, SSFSiteHost {
+public final class ConvNeXtBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     public let convDW: Conv2d
     public let norm: LayerNorm
     /// fc1 → GELU → fc2 on channels-last features (the transformers' MLP, with the same SSF sites).
@@ -263,8 +263,6 @@ let convNeXtSpecs: [ModelSpec] = [
 
 extension ConvNeXt: AdapterTunable {
     public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
-        for (stage, dim) in zip(stages.modules, config.dims) {
-            for block in stage.blocks.modules { block.adapter = Adapter(dim: dim, bottleneck: bottleneck, using: &rng) }
-        }
+        for (stage, dim) in zip(stages.modules, config.dims) { stage.blocks.enableAdapters(dim: dim, bottleneck: bottleneck, using: &rng) }
     }
 }

@@ -144,11 +144,7 @@ let swinSpecs: [ModelSpec] = [
 
 extension SwinTransformer: AdapterTunable {
     public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
-        for (i, stage) in layers.modules.enumerated() {
-            for block in stage.blocks.modules {
-                block.adapter = Adapter(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng)
-            }
-        }
+        for (i, stage) in layers.modules.enumerated() { stage.blocks.enableAdapters(dim: config.dim(stage: i), bottleneck: bottleneck, using: &rng) }
     }
 
     public func reasonLacking(_ slot: TuningSlot) -> String {

@@ -112,7 +112,7 @@ public final class SwinWindowAttention: SSFSiteHost {
 }
 
 /// A Swin block on an NHWC map: `x + attn(norm1(x))` over (shifted) windows, then `x + mlp(norm2(x))`.
-public final class SwinBlock: TensorLayer, SSFSiteHost {
+public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     public let norm1: LayerNorm, attn: SwinWindowAttention, norm2: LayerNorm, mlp: TransformerMlp
     public let dropPath1: DropPath, dropPath2: DropPath
     /// Window side and cyclic shift, as timm derives them from the stage resolution.

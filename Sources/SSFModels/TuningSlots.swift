@@ -13,3 +13,15 @@ public protocol PromptTunable: ImageClassifier {
     /// Inserts `count` prompt tokens at the input only (`deep == false`) or at every block's input.
     func enablePrompts(count: Int, deep: Bool, dropout: Float, using rng: inout RandomGenerator)
 }
+
+/// A block that can carry a bottleneck adapter on its MLP's output.
+protocol AdapterCarrying: AnyObject {
+    var adapter: Adapter? { get set }
+}
+
+extension ModuleList where Element: AdapterCarrying {
+    /// Gives every block a fresh adapter for `dim` channels.
+    func enableAdapters(dim: Int, bottleneck: Int, using rng: inout RandomGenerator) {
+        for block in modules { block.adapter = Adapter(dim: dim, bottleneck: bottleneck, using: &rng) }
+    }
+}

@@ -194,7 +194,7 @@ extension VisionTransformerConfig {
 
 extension VisionTransformer: AdapterTunable, PromptTunable {
     public func enableAdapters(bottleneck: Int, using rng: inout RandomGenerator) {
-        for block in blocks.modules { block.adapter = Adapter(dim: config.embedDim, bottleneck: bottleneck, using: &rng) }
+        blocks.enableAdapters(dim: config.embedDim, bottleneck: bottleneck, using: &rng)
     }
 
     public func enablePrompts(count: Int, deep: Bool, dropout: Float, using rng: inout RandomGenerator) {

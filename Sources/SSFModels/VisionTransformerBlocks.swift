@@ -103,7 +103,7 @@ public final class LayerScale: Module {
 }
 
 /// A pre-norm transformer block: `x + ls1(attn(norm1(x)))`, then `x + ls2(mlp(norm2(x)))`.
-public final class ViTBlock: SSFSiteHost {
+public final class ViTBlock: SSFSiteHost, AdapterCarrying {
     public let norm1: LayerNorm, attn: ViTAttention, norm2: LayerNorm, mlp: TransformerMlp
     /// Layer scale, present only when the model is configured with an initial value.
     public let ls1: LayerScale?, ls2: LayerScale?
