@@ -51,6 +51,8 @@ public protocol ImageClassifier: Module {
     func reasonLacking(_ slot: TuningSlot) -> String
     /// Name of the classification head's module: its tensors are `<headName>.…`.
     static var headName: String { get }
+    /// Why `size`×`size` inputs do not fit this model, or nil when they do.
+    func inputSizeProblem(_ size: Int) -> String?
 }
 
 /// The optional places a parameter-efficient method puts its parameters.
@@ -72,6 +74,11 @@ extension ImageClassifier {
     }
 
     public static var headName: String { "head" }
+
+    /// Convolutional families take any size their downsampling divides: 32 (four stride-2 stages after a stride-4 stem, or EfficientNet's five).
+    public func inputSizeProblem(_ size: Int) -> String? {
+        size >= 32 && size % 32 == 0 ? nil : "it needs a multiple of 32 (its feature map halves five times), not \(size)"
+    }
 
     /// Whether the tensor `name` belongs to the classification head.
     public static func isHeadParameter(_ name: String) -> Bool { name.hasPrefix(headName + ".") }

@@ -152,3 +152,10 @@ extension SwinTransformer: AdapterTunable {
                          : "it has no MLP blocks"
     }
 }
+
+extension SwinTransformer {
+    /// The position embedding (ViT) or the attention windows and masks (Swin) are built for one size.
+    public func inputSizeProblem(_ size: Int) -> String? {
+        size == config.imgSize ? nil : "this model is built for \(config.imgSize)×\(config.imgSize) inputs, not \(size)×\(size)"
+    }
+}

@@ -202,3 +202,10 @@ extension VisionTransformer: AdapterTunable, PromptTunable {
                                 patchSize: config.patchSize, dropout: dropout, using: &rng)
     }
 }
+
+extension VisionTransformer {
+    /// The position embedding (ViT) or the attention windows and masks (Swin) are built for one size.
+    public func inputSizeProblem(_ size: Int) -> String? {
+        size == config.imgSize ? nil : "this model is built for \(config.imgSize)×\(config.imgSize) inputs, not \(size)×\(size)"
+    }
+}

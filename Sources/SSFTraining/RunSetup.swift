@@ -53,6 +53,9 @@ public enum RunSetup {
         if config.weights == nil { report(.warning("no --weights: training from a random initialisation")) }
         var preprocess = loaded.spec.preprocess
         if let size = config.imageSize { preprocess.inputSize = size }
+        if let problem = loaded.model.inputSizeProblem(preprocess.inputSize) {
+            throw ConfigError("image_size \(preprocess.inputSize) does not fit \(config.model): \(problem)")
+        }
         return RunModel(model: loaded.model, method: method, preprocess: preprocess)
     }
 }

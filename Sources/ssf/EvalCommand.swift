@@ -13,11 +13,12 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a model on a dataset split: top-1, top-5, loss, images/s.",
         discussion: """
-        --checkpoint lays tensors over the loaded model: a run's best.safetensors or last.safetensors \
-        (with the run's --method), or a task.delta.safetensors. The head is sized for the dataset's classes.
+        --run RUN_DIR evaluates a training run (its model, base weights, method and best checkpoint) on \
+        its data unless --data says otherwise. --checkpoint lays tensors over the loaded model: a run's \
+        best.safetensors or last.safetensors, or a task.delta.safetensors. The head is sized for the dataset's classes.
         """)
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: "Dataset as FORMAT:PATH[:split].") var data: String
+    @Option(name: .customLong("data"), help: "Dataset as FORMAT:PATH[:split] (with --run: default the run's).") var dataFlag: String?
     @Option(help: "Split to evaluate (default: val when present, else test).") var split: String?
     @Option(help: "Tensors to load over the weights (a run's best/last checkpoint or a delta file).") var checkpoint: String?
     @Option(name: .customLong("batch-size"), help: "Images per batch.") var batchSize = 64
@@ -30,6 +31,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        guard let data = try dataFlag ?? modelOptions.runConfig()?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
         var config = TrainingConfig()
         config.data = data; config.evalSplit = split; config.batchSize = batchSize; config.imageSize = imageSize
         config.directResize = directResize; config.workers = workers
@@ -54,6 +56,9 @@ struct EvalCommand: ParsableCommand {
         }
         var preprocess = loaded.spec.preprocess
         if let imageSize { preprocess.inputSize = imageSize }
+        if let problem = loaded.model.inputSizeProblem(preprocess.inputSize) {
+            throw ValidationError("--image-size \(preprocess.inputSize) does not fit \(options.model): \(problem)")
+        }
         let loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
         let result = try evaluate(loaded.model, loader: loader)
         if json {

@@ -12,28 +12,26 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Fold a tuned model into the frozen weights: a plain checkpoint with the original architecture.",
         discussion: """
-        ssf folds its scale/shift vectors into the preceding ops; lora folds W + (alpha/rank)·B·A
-        (give the --lora-* options it was trained with); bias, linear and full only changed
-        existing tensors. adapter and vpt-* cannot fold (they add a nonlinear branch or tokens).
+        ssf folds its scale/shift vectors into the preceding ops; lora folds W + (alpha/rank)·B·A;
+        bias, linear and full only changed existing tensors. adapter and vpt-* cannot fold (they add
+        a nonlinear branch or tokens). --run RUN_DIR takes the model, method and its options from the
+        run; otherwise --weights is the tuned state and the --lora-* options must be the trained ones.
         """)
-    @Option(help: "Model name from `ssf models`.") var model: String
-    @Option(help: "Tuned model state: base weights + the method's tensors (e.g. ssf_scale_K/ssf_shift_K) + head (.safetensors or .pth).") var weights: String
-    @OptionGroup var methodOptions: MethodOptions
-    @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's).") var numClasses: Int?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Merged checkpoint to write (.safetensors).") var output: String
     @OptionGroup var threadOptions: ThreadOptions
 
     func run() throws {
         threadOptions.apply()
-        let method = methodOptions.method(default: .ssf)
-        if let reason = MethodMerge.unfoldableReason(method, family: try ModelRegistry.spec(model).family) {
+        let method = modelOptions.method(default: .ssf)
+        if let reason = MethodMerge.unfoldableReason(method, family: try ModelRegistry.spec(modelOptions.model).family) {
             throw MergeError(problem: "cannot merge \(method.rawValue): \(reason)")
         }
-        let loaded = try method.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses,
-                                     seed: 0, requireAdded: true) { printError("note: \($0)") }
+        // --weights holds the tuned state (base weights + the method's tensors + head), or --run names the run.
+        let loaded = try modelOptions.load(default: .ssf, requireAdded: true)
         let verified = try MethodMerge.mergeAndVerify(loaded, method: method)
         printError(verified.summary)
-        try SafeTensors.save(verified.state, metadata: ["model": model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
+        try SafeTensors.save(verified.state, metadata: ["model": modelOptions.model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
         printError("wrote \(output) (\(verified.state.count) tensors)")
     }
 }
@@ -46,15 +44,16 @@ struct DeltaCommand: ParsableCommand {
 
 struct DeltaExtractCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "extract", abstract: "Write the SSF vectors and head of an SSF model state as a delta file.")
-    @Option(help: "Model name from `ssf models`.") var model: String
-    @Option(help: "SSF model state (base weights + SSF vectors + head).") var weights: String
-    @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's).") var numClasses: Int?
+    @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Text file with one class name per line, stored in the delta.") var classes: String?
     @Option(help: "Delta file to write (.safetensors).") var output: String
 
     func run() throws {
-        let loaded = try TuningMethod.ssf.load(model: model, weights: URL(fileURLWithPath: weights), numClasses: numClasses,
-                                               requireAdded: true) { printError("note: \($0)") }
+        guard modelOptions.method(default: .ssf).components == [.ssf] else {
+            throw ValidationError("a delta holds SSF vectors and a head: the model must be tuned with ssf, not \(modelOptions.method(default: .ssf).rawValue)")
+        }
+        let loaded = try modelOptions.load(default: .ssf, requireAdded: true)
+        let model = modelOptions.model
         let names = try classes.map { path -> [String] in
             let text = try String(contentsOfFile: path, encoding: .utf8)
             return text.split(whereSeparator: \.isNewline).map(String.init).filter { !$0.isEmpty }
@@ -62,7 +61,7 @@ struct DeltaExtractCommand: ParsableCommand {
         if let names, names.count != loaded.model.numClasses {
             throw ValidationError("\(classes!): \(names.count) class names for a \(loaded.model.numClasses)-class head")
         }
-        let delta = DeltaFile(ssfState: loaded.model.stateDict(), baseModel: model, classNames: names)
+        let delta = DeltaFile(ssfState: loaded.model.stateDict(), baseModel: model, headName: type(of: loaded.model).headName, classNames: names)
         try delta.save(to: URL(fileURLWithPath: output))
         let count = delta.tensors.values.reduce(0) { $0 + $1.count }
         printError("wrote \(output): \(delta.tensors.count) tensors, \(count) parameters, base \(delta.baseFingerprint.prefix(16))…")

@@ -5,28 +5,72 @@ import SSFData
 import SSFEngine
 import SSFModels
 import SSFNN
+import SSFTraining
 import SSFTuning
 
-/// Options naming a model and its weights.
+/// Options naming a model and its weights: a registered model with a checkpoint, or a training run.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model name from `ssf models` (timm naming).") var model: String
-    @Option(help: "Checkpoint: .safetensors, PyTorch .pth/.pth.tar/.bin, or Google .npz.") var weights: String?
+    @Option(name: .customLong("model"), help: "Model name from `ssf models` (timm naming); with --run, the run's.") var modelFlag: String?
+    @Option(help: "Checkpoint: .safetensors, PyTorch .pth/.pth.tar/.bin, or Google .npz; with --run, the run's base weights.") var weights: String?
+    @Option(help: "A training run directory: its model, base weights, method and method options (config.yaml) with its best.safetensors laid over them.") var run: String?
     @Option(name: .customLong("num-classes"), help: "Classes of the head (default: the checkpoint's, else the model's).") var numClasses: Int?
     /// The method's parameters (SSF sites, adapters, prompts, LoRA) are added before the weights
     /// load, so the weights may hold them.
     @OptionGroup var methodOptions: MethodOptions
 
-    /// The tuning method (default: full).
-    var method: TuningMethod { methodOptions.method(default: .full) }
+    func validate() throws {
+        guard modelFlag != nil || run != nil else { throw ValidationError("give --model (and --weights), or --run RUN_DIR") }
+    }
 
-    /// Builds the model (with the method's parameters), loads the weights and prints what did
-    /// not match to standard error.
-    func load(seed: UInt64 = 0) throws -> LoadedModel {
-        let loaded = try method.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses,
-                                     seed: seed) { printError("note: \($0)") }
-        if let report = loaded.report, !report.unexpected.isEmpty {
-            printError("warning: \(weights ?? ""): \(report.unexpected.count) tensor(s) the model does not use: \(report.unexpected.prefix(8).joined(separator: ", "))")
+    /// The run's stored configuration (nil without --run).
+    func runConfig() throws -> TrainingConfig? {
+        guard let run else { return nil }
+        do { return try TrainingConfig.stored(inRunDirectory: URL(fileURLWithPath: run)) } catch let error as ConfigError {
+            throw ValidationError("\(run): not a training run directory (\(error.description))")
         }
+    }
+
+    /// The model: --model, else the run's.
+    var model: String { modelFlag ?? (try? runConfig())?.model ?? "" }
+
+    /// The tuning method: --method and the method flags over the run's (or the defaults).
+    func method(default fallback: TuningMethod) -> TuningMethod {
+        guard let config = try? runConfig(), let stored = TuningMethod(rawValue: config.method) else { return methodOptions.method(default: fallback) }
+        return TuningMethod((methodOptions.name ?? stored).components, options: methodOptions.options(over: config.tuningOptions))
+    }
+
+    /// The tuning method (default: full, or the run's).
+    var method: TuningMethod { method(default: .full) }
+
+    /// Builds the model (with the method's parameters), loads the weights (with --run: the run's
+    /// base weights, then its best checkpoint over them) and prints what did not match to standard error.
+    func load(seed: UInt64 = 0, default fallback: TuningMethod = .full, requireAdded: Bool = false) throws -> LoadedModel {
+        let method = self.method(default: fallback)
+        guard let config = try runConfig() else {
+            let loaded = try method.load(model: model, weights: weights.map { URL(fileURLWithPath: $0) }, numClasses: numClasses,
+                                         seed: seed, requireAdded: requireAdded) { printError("note: \($0)") }
+            if let report = loaded.report, !report.unexpected.isEmpty {
+                printError("warning: \(weights ?? ""): \(report.unexpected.count) tensor(s) the model does not use: \(report.unexpected.prefix(8).joined(separator: ", "))")
+            }
+            return loaded
+        }
+        let best = URL(fileURLWithPath: run!).appendingPathComponent("best.safetensors")
+        guard FileManager.default.fileExists(atPath: best.path) else {
+            throw ValidationError("\(run!): no best.safetensors yet (no epoch has been evaluated)")
+        }
+        let trained = try SafeTensors.load(best).tensors
+        let spec = try ModelRegistry.spec(config.model)
+        let classes = numClasses ?? trained.filter { spec.isHeadParameter($0.key) && $0.key.hasSuffix(".weight") && $0.value.rank == 2 }
+            .sorted { $0.key < $1.key }.last?.value.shape[0]
+        let base = weights ?? config.weights
+        let loaded = try method.load(model: config.model, weights: base.map { URL(fileURLWithPath: $0) }, numClasses: classes,
+                                     seed: config.seed) { printError("note: \($0)") }
+        let report = loaded.model.load(stateDict: trained)
+        guard report.unexpected.isEmpty, report.shapeMismatches.isEmpty else {
+            let misfits = report.unexpected + report.shapeMismatches.map { "\($0.name) (shape \($0.checkpoint), the model's \($0.model))" }
+            throw ValidationError("\(best.path): \(misfits.count) trained tensor(s) do not fit \(config.model) with \(method.rawValue) (e.g. \(misfits.prefix(4).joined(separator: ", "))); the run trained \(config.method)")
+        }
+        printError("note: \(run!): \(config.model) \(method.rawValue) from \(base ?? "a random initialisation") with the run's \(report.loaded) trained tensors")
         return loaded
     }
 }

@@ -83,4 +83,21 @@ final class OptimizerTests: XCTestCase {
         // The saved YAML reads back to the same configuration.
         XCTAssertEqual(try TrainingConfig().merging(try TrainingConfig.overrides(yaml: try config.yaml(), path: "saved")), config)
     }
+
+    /// The method's hyperparameters are part of the stored configuration, so a resumed, evaluated
+    /// or merged run rebuilds the same method without repeated flags.
+    func testMethodOptionsAreStoredWithTheRun() throws {
+        let config = try TrainingConfig().merging(["method": "ssf+lora", "lora_rank": 4, "lora_alpha": 8.0, "lora_targets": "qkv,fc1",
+                                                   "adapter_dim": 16, "prompts": 5, "prompt_dropout": 0.1])
+        let stored = try TrainingConfig().merging(try TrainingConfig.overrides(yaml: try config.yaml(), path: "config.yaml"))
+        let method = try RunSetup.method(stored)
+        XCTAssertEqual(method.components, [.ssf, .lora])
+        XCTAssertEqual(method.options.loraRank, 4)
+        XCTAssertEqual(method.options.loraScaling, 2)
+        XCTAssertEqual(method.options.loraTargets, ["qkv", "fc1"])
+        XCTAssertEqual(method.options.adapterDim, 16)
+        XCTAssertEqual(method.options.prompts, 5)
+        XCTAssertEqual(method.options.promptDropout, 0.1, accuracy: 1e-7)
+        XCTAssertThrowsError(try TrainingConfig().merging(["lora_rank": 0]).validate())
+    }
 }
