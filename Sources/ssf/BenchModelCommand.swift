@@ -70,15 +70,8 @@ struct BenchModelCommand: ParsableCommand {
         let labels = (0..<batch).map { $0 % max(net.numClasses, 1) }
         let optimizer = training.map { _ in AdamW(net.trainableParameters.map(\.1), learningRate: 1e-3) }
         net.setTraining(training != nil)
-        var times: [Double] = [], plainTimes: [Double] = []
         StorageStats.resetPeak()
-        for step in 0..<(steps + 2) {
-            if let plain {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = plain(images)
-                if step >= 2 { plainTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
-            }
-            let start = DispatchTime.now().uptimeNanoseconds
+        let step: () -> Void = {
             if let optimizer {
                 let tape = Tape()
                 let loss = tape.recording { crossEntropy(net(images), labels: labels) }
@@ -86,11 +79,13 @@ struct BenchModelCommand: ParsableCommand {
             } else {
                 _ = net(images)
             }
-            if step >= 2 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
-        let median = times.sorted()[times.count / 2]
+        // With a plain model to compare, the two run in alternation (plain first in each round).
+        let medians = TurnTimer.medianSeconds((plain.map { p in [{ _ = p(images) }] } ?? []) + [step], rounds: steps, warmup: 2)
+        let median = medians.last!
+        let plainMedian = plain == nil ? nil : medians[0]
         let imagesPerSecond = Double(batch) / median
-        let plainRate = plainTimes.isEmpty ? nil : Double(batch) / plainTimes.sorted()[plainTimes.count / 2]
+        let plainRate = plainMedian.map { Double(batch) / $0 }
         let comparison = plainRate.map { String(format: ", \"plain_img_per_s\": %.3f, \"ratio_to_plain\": %.4f", $0, imagesPerSecond / $0) } ?? ""
         let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"

@@ -112,14 +112,7 @@ struct BenchOpsCommand: ParsableCommand {
 
     /// Median wall time in milliseconds of `repeats` runs after one warm-up run.
     private func median(_ repeats: Int, _ body: () -> Void) -> Double {
-        body()
-        var times: [Double] = []
-        for _ in 0..<max(repeats, 1) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            body()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        return times.sorted()[times.count / 2]
+        TurnTimer.medianSeconds(rounds: repeats, body) * 1e3
     }
 
     private func gbps(bytes: Int, ms: Double) -> Double { Double(bytes) / ms / 1e6 }

@@ -148,12 +148,15 @@ struct DemoCommand: ParsableCommand {
     /// Folds the SSF vectors into the weights, checks the plain ViT reproduces the SSF model, and times both.
     private func mergeCheck(_ model: VisionTransformer, data: TrainingData, spec: ModelSpec, plan: DemoPlan) throws -> String {
         model.setTraining(false)
-        let merge = try MethodMerge.merge(model.stateDict(), model: model, method: .ssf)
+        // The library's merge check (exact load into the plain architecture, logits on a probe),
+        // then the whole test set below.
+        let verified = try MethodMerge.mergeAndVerify(LoadedModel(model: model, spec: spec, report: nil, notes: []), method: .ssf)
+        let merge = verified.result
         var rng = RandomGenerator(seed: 0)
         var plainConfig = VisionTransformerConfig.demo
         plainConfig.numClasses = model.numClasses
         let plain = VisionTransformer(config: plainConfig, using: &rng)
-        let load = plain.load(stateDict: merge.merged)
+        let load = plain.load(stateDict: verified.state)
         guard load.isExact, merge.unfolded.isEmpty else {
             throw ValidationError("the merged SSF state does not load exactly into the plain ViT:\n\(load)")
         }
@@ -194,17 +197,8 @@ struct DemoCommand: ParsableCommand {
 
     /// Images/s of each model on `input`: rounds of a few forward passes per model in turn, the median per model.
     private func timeInTurns(_ models: [(String, ImageClassifier)], input: Tensor, rounds: Int = 9) -> (rates: [String: Double], rounds: Int) {
-        for (_, m) in models { _ = m(input) }
-        var seconds: [String: [Double]] = [:]
-        for _ in 0..<rounds {
-            for (name, m) in models {
-                let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<3 { _ = m(input) }
-                seconds[name, default: []].append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / 3)
-            }
-        }
-        var rates: [String: Double] = [:]
-        for (name, s) in seconds { rates[name] = Double(input.shape[0]) / s.sorted()[s.count / 2] }
+        let seconds = TurnTimer.medianSeconds(models.map { _, m in { _ = m(input) } }, rounds: rounds, callsPerTurn: 3)
+        let rates = Dictionary(uniqueKeysWithValues: zip(models.map(\.0), seconds.map { Double(input.shape[0]) / $0 }))
         return (rates, rounds)
     }
 }
