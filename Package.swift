@@ -57,7 +57,7 @@ let package = Package(
         ),
         .target(
             name: "SSFData",
-            dependencies: ["SSFEngine", "SSFFormats", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["SSFEngine", "SSFFormats", "CImageCodecs"],
             swiftSettings: hotSettings
         ),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
-        .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
+        .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN", "SSFEngine"]),
     ],
     swiftLanguageModes: [.v5]
