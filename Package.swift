@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
+                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings

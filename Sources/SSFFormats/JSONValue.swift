@@ -1,9 +1,14 @@
-// A parsed JSON value, and the string quoting used when writing JSON headers.
+// A JSON value, as the parser reads it and the writer (JSONWriter.swift) writes it.
 
-/// A JSON value. Numbers keep their source text so each caller decides how to read them
-/// (a safetensors header needs exact 64-bit integers, which a Double cannot hold).
-enum JSONValue {
+/// A JSON value. Numbers keep their text so each caller decides how to read them (a
+/// safetensors header needs exact 64-bit integers, which a Double cannot hold) and how to
+/// write them (the initialisers in JSONWriter.swift give valid number text).
+public enum JSONValue: Equatable, Sendable {
+    /// An object; the writer puts its keys in sorted order.
     case object([String: JSONValue])
+    /// An object whose members the writer puts in the order given (the parser gives `.object`);
+    /// its keys must differ.
+    case orderedObject([JSONMember])
     case array([JSONValue])
     case string(String)
     case number(String)
@@ -11,9 +16,9 @@ enum JSONValue {
     case null
 
     /// A short name for the kind of value, for error messages.
-    var kind: String {
+    public var kind: String {
         switch self {
-        case .object: "an object"
+        case .object, .orderedObject: "an object"
         case .array: "an array"
         case .string: "a string"
         case .number: "a number"
@@ -21,23 +26,15 @@ enum JSONValue {
         case .null: "null"
         }
     }
+}
 
-    /// `text` as a JSON string literal, quoted and escaped.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+/// A member of an object written in a fixed order.
+public struct JSONMember: Equatable, Sendable {
+    public var key: String
+    public var value: JSONValue
+
+    public init(_ key: String, _ value: JSONValue) {
+        self.key = key
+        self.value = value
     }
 }

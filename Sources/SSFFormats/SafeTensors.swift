@@ -223,19 +223,17 @@ public enum SafeTensors {
     /// The JSON header for Float32 tensors laid out contiguously in the given order,
     /// padded with spaces to a multiple of 8 bytes.
     private static func encodeHeader(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
-        var fields: [String] = []
-        if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { JSONValue.quoted($0) + ":" + JSONValue.quoted(metadata[$0]!) }
-            fields.append(JSONValue.quoted(metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
-        }
+        // The metadata first (its keys sorted), then the tensors in data order, each with its
+        // dtype, shape and data offsets in that order.
+        var members: [JSONMember] = []
+        if !metadata.isEmpty { members.append(JSONMember(metadataKey, .object(metadata.mapValues { JSONValue($0) }))) }
         var offset = 0
         for (name, shape) in tensors {
             let end = offset + Tensor.elementCount(shape) * MemoryLayout<Float>.size
-            let dims = shape.map(String.init).joined(separator: ",")
-            fields.append(JSONValue.quoted(name) + ":{\"dtype\":\"F32\",\"shape\":[\(dims)],\"data_offsets\":[\(offset),\(end)]}")
+            members.append(JSONMember(name, ["dtype": "F32", "shape": .array(shape.map { JSONValue($0) }), "data_offsets": [JSONValue(offset), JSONValue(end)]]))
             offset = end
         }
-        var header = Array(("{" + fields.joined(separator: ",") + "}").utf8)
+        var header = Array(JSONValue.orderedObject(members).serialized.utf8)
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - header.count % 8) % 8))
         return header
     }
