@@ -22,6 +22,7 @@ let package = Package(
     products: [
         .executable(name: "ssf", targets: ["ssf"]),
         .library(name: "SSFEngine", targets: ["SSFEngine"]),
+        .library(name: "SSFFormats", targets: ["SSFFormats"]),
         .library(name: "SSFNN", targets: ["SSFNN"]),
         .library(name: "SSFModels", targets: ["SSFModels"]),
         .library(name: "SSFData", targets: ["SSFData"]),
@@ -42,18 +43,21 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: engineSettings),
+        // File formats: safetensors, PyTorch checkpoints and the restricted unpickler, NumPy
+        // .npz/.npy, zip and inflate, JSON, SHA-256.
         .target(
-            name: "SSFNN",
+            name: "SSFFormats",
             dependencies: ["SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             swiftSettings: hotSettings
         ),
+        .target(name: "SSFNN", dependencies: ["SSFEngine", "SSFFormats"], swiftSettings: hotSettings),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
         ),
         .target(
             name: "SSFData",
-            dependencies: ["SSFEngine", "CImageCodecs", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["SSFEngine", "SSFFormats", "CImageCodecs"],
             swiftSettings: hotSettings
         ),
         .target(name: "SSFModels", dependencies: ["SSFEngine", "SSFNN"], swiftSettings: hotSettings),
@@ -68,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
+                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -81,7 +85,8 @@ let package = Package(
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
-        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN"], resources: [.copy("Malformed"), .copy("Checkpoints")]),
+        .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
+        .testTarget(name: "SSFNNTests", dependencies: ["SSFNN", "SSFEngine"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,4 +1,4 @@
-"""Generates the PyTorch and NumPy checkpoint fixtures in Tests/SSFNNTests/Checkpoints.
+"""Generates the PyTorch and NumPy checkpoint fixtures in Tests/SSFFormatsTests/Checkpoints.
 
 Pinned environment: torch==2.5.1, numpy==2.4.6, safetensors==0.8.0 (Python 3.11). The byte
 layout of the files depends on these versions (torch's zip writer and pickler, numpy's .npy
@@ -38,7 +38,7 @@ import numpy as np
 import safetensors.torch
 import torch
 
-OUT = Path(__file__).resolve().parent.parent / "Tests" / "SSFNNTests" / "Checkpoints"
+OUT = Path(__file__).resolve().parent.parent / "Tests" / "SSFFormatsTests" / "Checkpoints"
 
 
 def state_dict():

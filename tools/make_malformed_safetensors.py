@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the malformed safetensors corpus in Tests/SSFNNTests/Malformed/.
+"""Writes the malformed safetensors corpus in Tests/SSFFormatsTests/Malformed/.
 
 Each file breaks exactly one rule of the format; SafeTensorsMalformedTests asserts the
 phrase each one must produce. Standard library only. Run from the repository root:
@@ -9,7 +9,7 @@ import json
 import os
 import struct
 
-OUT = os.path.join("Tests", "SSFNNTests", "Malformed")
+OUT = os.path.join("Tests", "SSFFormatsTests", "Malformed")
 
 F32_PAIR = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
 DATA8 = struct.pack("<2f", 1.0, 2.0)

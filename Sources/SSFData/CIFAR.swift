@@ -63,27 +63,7 @@ extension PixelArrayDataset {
 
     /// The `data` array and the label list of a python-version batch.
     private static func pickleRecords(_ url: URL, labelKey: String) throws -> ([UInt8], [Int]) {
-        guard case .dict(let items) = try readCIFARPickle(try readAll(url), path: url.path) else {
-            throw DatasetError(path: url.path, problem: "is not a pickled dict")
-        }
-        func value(_ key: String) -> PickleItem? { items.first { $0.0.keyText == key }?.1 }
-        guard case .array(let shape, let dtype, let data)? = value("data") else {
-            throw DatasetError(path: url.path, problem: "has no numpy array under \"data\"")
-        }
-        guard dtype == "u1", shape.count == 2, shape[1] == 3072, data.count == shape[0] * 3072 else {
-            throw DatasetError(path: url.path, problem: "\"data\" is a \(dtype) array of shape \(shape), not uint8 N×3072")
-        }
-        guard case .list(let raw)? = value(labelKey) else {
-            throw DatasetError(path: url.path, problem: "has no label list under \"\(labelKey)\"")
-        }
-        let labels = try raw.map { (item: PickleItem) -> Int in
-            guard case .int(let l) = item else { throw DatasetError(path: url.path, problem: "\"\(labelKey)\" holds a non-integer") }
-            return l
-        }
-        guard labels.count == shape[0] else {
-            throw DatasetError(path: url.path, problem: "\(labels.count) labels for \(shape[0]) images")
-        }
-        return (data, labels)
+        try readCIFARPickle(try readAll(url), path: url.path).records(labelKey: labelKey)
     }
 
     private static func cifarClassNames(_ root: URL, variant: CIFARVariant, binary: Bool) throws -> [String] {
@@ -95,10 +75,6 @@ extension PixelArrayDataset {
         }
         let url = root.appendingPathComponent(variant == .cifar10 ? "batches.meta" : "meta")
         guard FileManager.default.fileExists(atPath: url.path) else { return fallback }
-        guard case .dict(let items) = try readCIFARPickle(try readAll(url), path: url.path),
-              case .list(let names)? = items.first(where: { $0.0.keyText == (variant == .cifar10 ? "label_names" : "fine_label_names") })?.1 else {
-            throw DatasetError(path: url.path, problem: "has no class name list")
-        }
-        return try names.map { guard let n = $0.keyText else { throw DatasetError(path: url.path, problem: "class name is not a string") }; return n }
+        return try readCIFARPickle(try readAll(url), path: url.path).names(variant == .cifar10 ? "label_names" : "fine_label_names")
     }
 }

@@ -1,5 +1,6 @@
 // Stanford Dogs (train_list.mat / test_list.mat over Images/) and MNIST / Fashion-MNIST IDX files.
 import Foundation
+import SSFFormats
 
 /// Fashion-MNIST's class names, in label order.
 private let fashionClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -78,5 +79,24 @@ extension PixelArrayDataset {
             throw DatasetError(path: url.path, problem: "holds \(bytes.count - header) bytes of data for dimensions \(dims)")
         }
         return dims
+    }
+}
+
+/// The contents of a gzip file (one member), or the bytes unchanged when they are not gzip'd.
+func gunzipIfNeeded(_ bytes: [UInt8], limit: Int, path: String) throws -> [UInt8] {
+    guard isGzip(bytes) else { return bytes }
+    return try inflated(bytes, container: .gzip, limit: limit, path: path)
+}
+
+/// A compressed stream inflated by the SSFFormats wrapper; errors name the file at `path`.
+func inflated(_ bytes: [UInt8], container: DeflateContainer, limit: Int, path: String) throws -> [UInt8] {
+    do {
+        return try inflate(bytes, container: container, limit: limit)
+    } catch let error as InflateError {
+        switch error {
+        case .badHeader(let text): throw DatasetError(path: path, problem: text)
+        case .exceedsLimit(let limit): throw DatasetError(path: path, problem: "compressed data inflates to more than \(limit) bytes")
+        case .truncated, .corrupt, .checksumMismatch: throw DatasetError(path: path, problem: "compressed data is corrupt or truncated")
+        }
     }
 }

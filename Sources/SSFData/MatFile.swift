@@ -1,5 +1,6 @@
 // A minimal MATLAB v5 .mat reader: numeric arrays, char arrays and cell arrays, compressed or not.
 import Foundation
+import SSFFormats
 
 /// A variable of a MATLAB v5 file, as far as this reader understands it.
 public indirect enum MatValue: Sendable {
@@ -64,7 +65,7 @@ private struct MatReader {
     mutating func element() throws -> (String, MatValue)? {
         let (type, data) = try tagged()
         if type == 15 {
-            var inner = MatReader(bytes: try inflateZlib(Array(data), limit: 1 << 30, path: path), pos: 0, path: path, depth: depth)
+            var inner = MatReader(bytes: try inflated(Array(data), container: .zlib, limit: 1 << 30, path: path), pos: 0, path: path, depth: depth)
             return try inner.element()
         }
         guard type == 14 else { return nil }

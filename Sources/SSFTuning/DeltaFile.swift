@@ -58,10 +58,7 @@ public struct DeltaFile {
 
     public func save(to url: URL) throws {
         var metadata = ["format": DeltaFile.formatTag, "base_model": baseModel, "base_sha256": baseFingerprint, "head": headName]
-        if let classNames {
-            let data = try JSONSerialization.data(withJSONObject: classNames)
-            metadata["class_names"] = String(decoding: data, as: UTF8.self)
-        }
+        if let classNames { metadata["class_names"] = JSONValue.array(classNames.map { JSONValue($0) }).serialized }
         try SafeTensors.save(tensors, metadata: metadata, to: url)
     }
 

@@ -86,12 +86,23 @@ struct BenchModelCommand: ParsableCommand {
         let plainMedian = plain == nil ? nil : medians[0]
         let imagesPerSecond = Double(batch) / median
         let plainRate = plainMedian.map { Double(batch) / $0 }
-        let comparison = plainRate.map { String(format: ", \"plain_img_per_s\": %.3f, \"ratio_to_plain\": %.4f", $0, imagesPerSecond / $0) } ?? ""
         let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
             : mode == .train ? "train-\(method.rawValue)" : mode.rawValue
         if json {
-            print("{\"model\": \"\(model)\", \"mode\": \"\(label)\", \"batch\": \(batch), \"threads\": \(Threading.threads), \"image_size\": \(size), \"img_per_s\": \(String(format: "%.3f", imagesPerSecond)), \"step_s\": \(String(format: "%.4f", median)), \"peak_rss_mib\": \(String(format: "%.1f", StorageStats.peakResidentMiB())), \"peak_tensor_mib\": \(String(format: "%.1f", Double(StorageStats.peakLiveBytes) / 1_048_576)), \"trainable\": \(net.trainableCount)\(comparison)}")
+            var fields = [
+                JSONMember("model", JSONValue(model)), JSONMember("mode", JSONValue(label)), JSONMember("batch", JSONValue(batch)),
+                JSONMember("threads", JSONValue(Threading.threads)), JSONMember("image_size", JSONValue(size)),
+                JSONMember("img_per_s", JSONValue(imagesPerSecond, decimals: 3)), JSONMember("step_s", JSONValue(median, decimals: 4)),
+                JSONMember("peak_rss_mib", JSONValue(StorageStats.peakResidentMiB(), decimals: 1)),
+                JSONMember("peak_tensor_mib", JSONValue(Double(StorageStats.peakLiveBytes) / 1_048_576, decimals: 1)),
+                JSONMember("trainable", JSONValue(net.trainableCount)),
+            ]
+            if let plainRate {
+                fields.append(JSONMember("plain_img_per_s", JSONValue(plainRate, decimals: 3)))
+                fields.append(JSONMember("ratio_to_plain", JSONValue(imagesPerSecond / plainRate, decimals: 4)))
+            }
+            print(JSONValue.orderedObject(fields).serialized)
         } else {
             print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
         }

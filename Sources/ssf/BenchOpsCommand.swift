@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import SSFEngine
+import SSFFormats
 
 struct BenchOpsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -126,14 +127,13 @@ struct BenchReport {
 
     func line(op: String, shape: String, ms: Double, extra: [String: Double]) {
         if json {
-            var fields = ["\"op\": \"\(op)\"", "\"shape\": \"\(shape)\"", "\"ms\": \(rounded(ms))", "\"threads\": \(Threading.threads)"]
-            fields += extra.keys.sorted().map { "\"\($0)\": \(rounded(extra[$0]!))" }
-            print("{" + fields.joined(separator: ", ") + "}")
+            let fixed = [JSONMember("op", JSONValue(op)), JSONMember("shape", JSONValue(shape)),
+                         JSONMember("ms", JSONValue(ms, significantDigits: 4)), JSONMember("threads", JSONValue(Threading.threads))]
+            let figures = extra.keys.sorted().map { JSONMember($0, JSONValue(extra[$0]!, significantDigits: 4)) }
+            print(JSONValue.orderedObject(fixed + figures).serialized)
         } else {
             let figures = extra.keys.sorted().map { "\($0) \(String(format: "%.2f", extra[$0]!))" }.joined(separator: "  ")
             print("\(op.padding(toLength: 20, withPad: " ", startingAt: 0)) \(shape.padding(toLength: 16, withPad: " ", startingAt: 0)) \(String(format: "%9.3f", ms)) ms  \(figures)")
         }
     }
-
-    private func rounded(_ v: Double) -> String { String(format: "%.4g", v) }
 }

@@ -62,8 +62,12 @@ struct EvalCommand: ParsableCommand {
         let loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
         let result = try evaluate(loaded.model, loader: loader)
         if json {
-            print(String(format: "{\"model\": \"%@\", \"data\": \"%@\", \"split\": \"%@\", \"images\": %d, \"top1\": %.4f, \"top5\": %.4f, \"loss\": %.6f, \"images_per_s\": %.3f}",
-                         options.model, data, chosen, result.images, result.top1, result.top5, result.loss, result.imagesPerSecond))
+            let line: JSONValue = [
+                "model": JSONValue(options.model), "data": JSONValue(data), "split": JSONValue(chosen), "images": JSONValue(result.images),
+                "top1": JSONValue(result.top1, decimals: 4), "top5": JSONValue(result.top5, decimals: 4),
+                "loss": JSONValue(result.loss, decimals: 6), "images_per_s": JSONValue(result.imagesPerSecond, decimals: 3),
+            ]
+            print(line.serialized)
         } else {
             print(String(format: "%@ on %@ (%@, %d images): top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.1f images/s",
                          options.model, data, chosen, result.images, result.top1, result.top5, result.loss, result.imagesPerSecond))

@@ -86,7 +86,7 @@ struct DeltaApplyCommand: ParsableCommand {
         printError(verified.summary)
         let out = verified.state
         var metadata = ["model": model, "merged_from": "ssf-delta"]
-        if let names = file.classNames { metadata["class_names"] = String(decoding: try JSONSerialization.data(withJSONObject: names), as: UTF8.self) }
+        if let names = file.classNames { metadata["class_names"] = JSONValue.array(names.map { JSONValue($0) }).serialized }
         try SafeTensors.save(out, metadata: metadata, to: URL(fileURLWithPath: output))
         printError("wrote \(output) (\(out.count) tensors)")
     }

@@ -87,7 +87,13 @@ struct ModelsCommand: ParsableCommand {
         for s in ModelRegistry.all {
             let p = s.preprocess
             if json {
-                print("{\"name\": \"\(s.name)\", \"family\": \"\(s.family)\", \"num_classes\": \(s.defaultNumClasses), \"input_size\": \(p.inputSize), \"crop_fraction\": \(p.cropFraction), \"interpolation\": \"\(p.interpolation.rawValue)\", \"mean\": \(p.mean), \"std\": \(p.std)}")
+                let line: JSONValue = [
+                    "name": JSONValue(s.name), "family": JSONValue(s.family), "num_classes": JSONValue(s.defaultNumClasses),
+                    "input_size": JSONValue(p.inputSize), "crop_fraction": JSONValue(p.cropFraction),
+                    "interpolation": JSONValue(p.interpolation.rawValue),
+                    "mean": .array(p.mean.map { JSONValue($0) }), "std": .array(p.std.map { JSONValue($0) }),
+                ]
+                print(line.serialized)
             } else {
                 print("\(s.name.padding(toLength: 38, withPad: " ", startingAt: 0)) \(s.family.padding(toLength: 14, withPad: " ", startingAt: 0)) classes \(String(s.defaultNumClasses).padding(toLength: 6, withPad: " ", startingAt: 0)) input \(p.inputSize)  crop \(p.cropFraction)  \(p.interpolation.rawValue)")
             }
@@ -117,8 +123,17 @@ struct InspectCommand: ParsableCommand {
         let total = model.parameterCount
         let summary = TrainableSummary(model)
         if json {
-            let modules = byModule.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ")
-            print("{\"model\": \"\(modelOptions.model)\", \"method\": \"\(modelOptions.method.rawValue)\", \"num_classes\": \(model.numClasses), \"params\": \(total), \"trainable\": \(summary.total), \"trainable_ssf\": \(summary.ssf), \"trainable_head\": \(summary.head), \"trainable_added\": \(summary.added), \"trainable_other\": \(summary.other), \"backbone_params\": \(summary.backbone), \"trainable_percent_of_backbone\": \(String(format: "%.4f", summary.percentOfBackbone)), \"gmacs\": \(String(format: "%.4f", Double(macs) / 1e9)), \"input_size\": \(size), \"modules\": {\(modules)}}")
+            let line: JSONValue = [
+                "model": JSONValue(modelOptions.model), "method": JSONValue(modelOptions.method.rawValue),
+                "num_classes": JSONValue(model.numClasses), "params": JSONValue(total),
+                "trainable": JSONValue(summary.total), "trainable_ssf": JSONValue(summary.ssf), "trainable_head": JSONValue(summary.head),
+                "trainable_added": JSONValue(summary.added), "trainable_other": JSONValue(summary.other),
+                "backbone_params": JSONValue(summary.backbone),
+                "trainable_percent_of_backbone": JSONValue(summary.percentOfBackbone, decimals: 4),
+                "gmacs": JSONValue(Double(macs) / 1e9, decimals: 4), "input_size": JSONValue(size),
+                "modules": .orderedObject(byModule.map { JSONMember($0.0, JSONValue($0.1)) }),
+            ]
+            print(line.serialized)
         } else {
             print("\(modelOptions.model): \(model.numClasses) classes, input \(size)×\(size)")
             for (name, count) in byModule { print("  \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(String(count).leftPadded(12))") }

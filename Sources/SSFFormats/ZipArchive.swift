@@ -1,9 +1,8 @@
 // A strict reader for zip archives held in memory (a memory-mapped checkpoint file): the end
 // record and central directory, with ZIP64 extensions; stored entries are read in place,
-// deflated ones are inflated with ZIPFoundation's zlib binding. Every offset and size is
+// deflated ones go through the inflate wrapper (Inflate.swift). Every offset and size is
 // bounds-checked and every entry's CRC-32 verified before its contents are used.
 import Foundation
-import ZIPFoundation
 
 /// The entries of a zip archive whose bytes stay valid while the archive is used.
 struct ZipArchive {
@@ -205,48 +204,22 @@ struct ZipArchive {
         guard contents.count == entry.size else {
             throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\" inflates to \(contents.count) bytes, not the \(entry.size) its header declares")
         }
-        // In pieces of at most 1 GiB: ZIPFoundation hands zlib 32-bit lengths.
-        var checksum: UInt32 = 0
-        var done = 0
-        while done < contents.count, let base = contents.baseAddress {
-            let piece = min(1 << 30, contents.count - done)
-            checksum = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base + done), count: piece, deallocator: .none)
-                .crc32(checksum: checksum)
-            done += piece
-        }
-        guard checksum == entry.crc32 else {
+        guard crc32(contents) == entry.crc32 else {
             throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\" fails its CRC-32 check: the file is damaged")
         }
     }
 
     /// The inflated contents of a deflated entry.
-    private func inflate(_ compressed: UnsafeRawBufferPointer, of entry: Entry) throws -> Data {
-        let chunk = 1 << 16
-        var output = Data(capacity: min(entry.size, 1 << 28))
-        struct Overrun: Error { let text: String }
+    private func inflate(_ compressed: UnsafeRawBufferPointer, of entry: Entry) throws -> [UInt8] {
         do {
-            // ZIPFoundation's zlib loop reads a full chunk from every block it is given and asks
-            // for more until the stream ends, so every block is padded to the chunk size and a
-            // request past the data is an error.
-            _ = try Data.decompress(size: Int64(compressed.count), bufferSize: chunk, skipCRC32: true,
-                                    provider: { position, _ in
-                guard position < compressed.count else { throw Overrun(text: "deflate data ends before the stream does") }
-                var block = Data(count: chunk)
-                let available = min(chunk, compressed.count - Int(position))
-                block.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: compressed[Int(position)..<Int(position) + available])) }
-                return block
-            }, consumer: { piece in
-                guard piece.count <= entry.size - output.count else {
-                    throw Overrun(text: "inflates to more than the \(entry.size) bytes its header declares")
-                }
-                output.append(piece)
-            })
-        } catch let overrun as Overrun {
-            throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\": \(overrun.text)")
+            return try SSFFormats.inflate(compressed, container: .raw, limit: entry.size)
+        } catch InflateError.exceedsLimit {
+            throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\": inflates to more than the \(entry.size) bytes its header declares")
+        } catch InflateError.truncated {
+            throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\": deflate data ends before the stream does")
         } catch {
             throw CheckpointError(path: path, problem: "zip entry \"\(entry.name)\" has corrupt deflate data: the file is damaged")
         }
-        return output
     }
 }
 

@@ -1,11 +1,13 @@
-// The globals a tensor checkpoint pickle may name, and what a call to each one builds. This is
-// the whole allowlist: any other global (os.system, builtins.eval, a model class, ...) stops
-// the unpickler with an error. A "call" never runs anything; it builds a value in the heap.
+// The globals a pickle may name, and what a call to each one builds. Each kind of file has its
+// dialect: the whole allowlist for that kind (a tensor checkpoint's torch rebuild functions and
+// storage classes; a data pickle's NumPy array reconstruction), and how Python 2 strings read.
+// Any other global (os.system, builtins.eval, a model class, ...) stops the unpickler with an
+// error. A "call" never runs anything; it builds a value in the heap.
 
 /// An allowed global and its role.
-struct PickleGlobal {
+public struct PickleGlobal {
     /// `module.name`, as in the pickle.
-    let name: String
+    public let name: String
     let role: Role
 
     enum Role {
@@ -21,9 +23,65 @@ struct PickleGlobal {
         case dtype(StoredElementType)
         /// `_codecs.encode(text, "latin1")`: how protocol 2 writes `bytes`.
         case encodeBytes
+        /// `numpy.core.multiarray._reconstruct(numpy.ndarray, shape, typecode)`: an empty array
+        /// that BUILD then fills.
+        case reconstructArray
+        /// `numpy.ndarray`, an argument of `_reconstruct`.
+        case arrayClass
+        /// `numpy.dtype(code, align, copy)`: a dtype whose byte order BUILD sets.
+        case numpyDType
         /// A class whose instances carry no tensors (NumPy scalars and dtypes, training
         /// arguments); calling or instantiating it gives an inert placeholder.
         case inert
+    }
+}
+
+/// What a pickle may contain, by the kind of file it comes from: the globals it may name and
+/// how its Python 2 strings read.
+public struct PickleDialect: Sendable {
+    /// The kind of file, in messages ("a tensor checkpoint").
+    public let fileKind: String
+    /// Whether Python 2 `str` (SHORT_BINSTRING, BINSTRING) reads as Latin-1 text, as
+    /// `torch.load` reads it, or as bytes, as `pickle.load(encoding="bytes")` does.
+    public let legacyStringsAsText: Bool
+    /// The allowed globals by `module.name`.
+    let globals: [String: PickleGlobal.Role]
+    /// Whether torch's storage classes and dtypes (`torch.FloatStorage`, `torch.float32`) are allowed.
+    let torchTypes: Bool
+
+    /// PyTorch checkpoints: tensor state dicts and the training state saved next to them.
+    public static let tensorCheckpoint = PickleDialect(
+        fileKind: "a tensor checkpoint", legacyStringsAsText: true,
+        globals: [
+            "collections.OrderedDict": .orderedDict,
+            "torch._utils._rebuild_tensor": .rebuildTensor(version: 1),
+            "torch._utils._rebuild_tensor_v2": .rebuildTensor(version: 2),
+            "torch._utils._rebuild_tensor_v3": .rebuildTensor(version: 3),
+            "torch._utils._rebuild_parameter": .rebuildParameter,
+            "torch._utils._rebuild_parameter_with_state": .rebuildParameter,
+            "torch.storage.UntypedStorage": .storageType(.uint8),
+            "_codecs.encode": .encodeBytes,
+            "numpy.core.multiarray.scalar": .inert,
+            "numpy._core.multiarray.scalar": .inert,
+            "numpy.dtype": .inert,
+            "argparse.Namespace": .inert,
+        ],
+        torchTypes: true)
+
+    /// Plain Python data with NumPy arrays: dicts, lists and tuples of `str`, `bytes`, numbers
+    /// and arrays, as in CIFAR's python batches. Python 2 strings read as bytes. `fileKind`
+    /// names the kind of file in messages ("a CIFAR batch").
+    public static func numpyData(fileKind: String) -> PickleDialect {
+        PickleDialect(
+            fileKind: fileKind, legacyStringsAsText: false,
+            globals: [
+                "numpy.core.multiarray._reconstruct": .reconstructArray,
+                "numpy._core.multiarray._reconstruct": .reconstructArray,
+                "numpy.ndarray": .arrayClass,
+                "numpy.dtype": .numpyDType,
+                "_codecs.encode": .encodeBytes,
+            ],
+            torchTypes: false)
     }
 
     private static let elementTypes: [String: StoredElementType] = [
@@ -39,32 +97,17 @@ struct PickleGlobal {
         "ByteStorage": .uint8, "BoolStorage": .bool, "UntypedStorage": .uint8,
     ]
 
-    private static let fixed: [String: Role] = [
-        "collections.OrderedDict": .orderedDict,
-        "torch._utils._rebuild_tensor": .rebuildTensor(version: 1),
-        "torch._utils._rebuild_tensor_v2": .rebuildTensor(version: 2),
-        "torch._utils._rebuild_tensor_v3": .rebuildTensor(version: 3),
-        "torch._utils._rebuild_parameter": .rebuildParameter,
-        "torch._utils._rebuild_parameter_with_state": .rebuildParameter,
-        "torch.storage.UntypedStorage": .storageType(.uint8),
-        "_codecs.encode": .encodeBytes,
-        "numpy.core.multiarray.scalar": .inert,
-        "numpy._core.multiarray.scalar": .inert,
-        "numpy.dtype": .inert,
-        "argparse.Namespace": .inert,
-    ]
-
     /// The global `module.name`, or an error message when it is not allowed.
-    static func resolve(module: String, name: String) -> Result<PickleGlobal, PickleProblem> {
+    func resolve(module: String, name: String) -> Result<PickleGlobal, PickleProblem> {
         let full = "\(module).\(name)"
-        if let role = fixed[full] { return .success(PickleGlobal(name: full, role: role)) }
-        if module == "torch", let type = storageTypes[name] { return .success(PickleGlobal(name: full, role: .storageType(type))) }
-        if module == "torch", let type = elementTypes[name] { return .success(PickleGlobal(name: full, role: .dtype(type))) }
+        if let role = globals[full] { return .success(PickleGlobal(name: full, role: role)) }
+        if torchTypes, module == "torch", let type = Self.storageTypes[name] { return .success(PickleGlobal(name: full, role: .storageType(type))) }
+        if torchTypes, module == "torch", let type = Self.elementTypes[name] { return .success(PickleGlobal(name: full, role: .dtype(type))) }
         let shown = full.count > 80 ? full.prefix(80) + "…" : Substring(full)
-        if module == "torch" || module.hasPrefix("torch.") {
+        if torchTypes, module == "torch" || module.hasPrefix("torch.") {
             return .failure(PickleProblem("uses global \(shown), which this reader does not support (only dense float, integer and bool tensors)"))
         }
-        return .failure(PickleProblem("uses global \(shown), which a tensor checkpoint never needs; nothing was loaded or run"))
+        return .failure(PickleProblem("uses global \(shown), which \(fileKind) never needs; nothing was loaded or run"))
     }
 }
 
@@ -105,8 +148,18 @@ extension PickleHeap {
             return .bytes(bytes)
         case .inert:
             return .inert(global.name)
-        case .storageType, .dtype:
-            throw PickleProblem("calls \(global.name), which a checkpoint only names")
+        case .reconstructArray:
+            guard args.count == 3, case .global(let cls) = args[0], case .arrayClass = cls.role else {
+                throw PickleProblem("calls \(global.name) with arguments other than numpy.ndarray, a shape and a type code")
+            }
+            return newArray()
+        case .numpyDType:
+            guard (1...3).contains(args.count), let code = args[0].text, (1...16).contains(code.utf8.count) else {
+                throw PickleProblem("calls numpy.dtype without a short type code")
+            }
+            return dtype(code)
+        case .storageType, .dtype, .arrayClass:
+            throw PickleProblem("calls \(global.name), which a pickle only names")
         }
     }
 
@@ -121,12 +174,63 @@ extension PickleHeap {
     }
 
     /// BUILD: sets an object's state. The state of dicts (an OrderedDict's `_metadata`) and of
-    /// inert objects is dropped.
-    func build(_ object: PickleValue) throws {
+    /// inert objects is dropped; a NumPy dtype takes its byte order and an array its shape,
+    /// dtype and data.
+    mutating func build(_ object: PickleValue, state: PickleValue) throws {
         switch object {
         case .dict, .inert: return
-        default: throw PickleProblem("sets the state of a \(object.kind), which a tensor checkpoint never does")
+        case .numpyDType(let index): try buildDType(index, state)
+        case .numpyArray(let index): try buildArray(index, state)
+        default: throw PickleProblem("sets the state of a \(object.kind), which a pickle of this kind never does")
         }
+    }
+
+    /// A dtype's state `(version, byte order, subarray, names, fields, item size, alignment, flags[, metadata])`.
+    private mutating func buildDType(_ index: Int, _ state: PickleValue) throws {
+        guard case .tuple = state, let fields = sequence(state), fields.count >= 5,
+              let order = fields[1].text, ["<", ">", "|", "="].contains(order) else {
+            throw PickleProblem("sets a numpy.dtype's state without a byte order")
+        }
+        for field in fields[2...4] {
+            guard case .none = field else { throw PickleProblem("has a structured or subarray numpy.dtype, which is not supported") }
+        }
+        dtypes[index].byteOrder = order
+    }
+
+    /// An array's state `(version, shape, dtype, is Fortran order, data)`.
+    private mutating func buildArray(_ index: Int, _ state: PickleValue) throws {
+        guard case .tuple = state, let fields = sequence(state), fields.count == 5,
+              let shape = integers(fields[1]), case .numpyDType(let dtypeIndex) = fields[2], case .bool(let fortranOrder) = fields[3] else {
+            throw PickleProblem("sets a numpy.ndarray's state that is not (version, shape, dtype, order, data)")
+        }
+        let (code, order) = dtypes[dtypeIndex]
+        guard let type = NumPyArchive.elementTypes[code] else {
+            throw PickleProblem("has a numpy.ndarray of dtype '\(code)', which is not supported (only bool, integer and float arrays)")
+        }
+        guard order != ">" || type.byteSize == 1 else { throw PickleProblem("has a big-endian numpy.ndarray ('>\(code)'), which is not supported") }
+        var count = type.byteSize
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard dimension >= 0, !overflow else { throw PickleProblem("has a numpy.ndarray of shape \(shape)") }
+            count = product
+        }
+        let data: [UInt8]
+        switch fields[4] {
+        case .bytes(let bytes):
+            data = bytes
+        case .string(let text):
+            // A Python 2 `str` read as Latin-1 text: its code points are the bytes.
+            data = try text.unicodeScalars.map { scalar in
+                guard scalar.value < 256 else { throw PickleProblem("has numpy.ndarray data that is not Latin-1 text") }
+                return UInt8(scalar.value)
+            }
+        default:
+            throw PickleProblem("has a numpy.ndarray whose data is a \(fields[4].kind) (an object array), which is not supported")
+        }
+        guard data.count == count else {
+            throw PickleProblem("has a numpy.ndarray of shape \(shape) and dtype '\(code)' with \(data.count) bytes of data instead of \(count)")
+        }
+        arrays[index] = PickledNumPyArray(shape: shape, dtype: code, byteOrder: order, fortranOrder: fortranOrder, data: data)
     }
 
     /// BINPERSID: the storage that the persistent id `("storage", type, key, location, count[, view])`

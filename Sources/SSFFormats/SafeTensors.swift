@@ -82,7 +82,9 @@ public enum SafeTensors {
     /// One tensor as described by the header.
     private struct Entry {
         let name: String
-        let dtype: DType
+        /// The dtype's name in the header and its element type.
+        let dtypeName: String
+        let dtype: StoredElementType
         let shape: [Int]
         let begin: Int
         let end: Int
@@ -108,10 +110,10 @@ public enum SafeTensors {
         for entry in entries {
             var tensor = Tensor(uninitializedShape: entry.shape)
             let count = tensor.count
-            entry.dtype.convert(buffer.baseAddress! + entry.begin, count: count, into: tensor.mutablePointer())
+            entry.dtype.convert(buffer.baseAddress! + entry.begin, count: count, stride: 1, into: tensor.mutablePointer())
             result.tensors[entry.name] = tensor
             result.order.append(entry.name)
-            result.sourceDTypes[entry.name] = entry.dtype.rawValue
+            result.sourceDTypes[entry.name] = entry.dtypeName
         }
         return result
     }
@@ -162,7 +164,7 @@ public enum SafeTensors {
         guard let offsetsValue = fields["data_offsets"] else { throw Problem("\(label) is missing \"data_offsets\"") }
 
         guard case .string(let dtypeName) = dtypeValue else { throw Problem("\(label): \"dtype\" is \(dtypeValue.kind), not a string") }
-        guard let dtype = DType(rawValue: dtypeName) else {
+        guard let dtype = dtypes[dtypeName] else {
             throw Problem("\(label): unsupported dtype \(JSONValue.quoted(String(dtypeName.prefix(32))))")
         }
         guard case .array(let dims) = shapeValue else { throw Problem("\(label): \"shape\" is \(shapeValue.kind), not an array") }
@@ -186,7 +188,7 @@ public enum SafeTensors {
         guard end - begin == bytes else {
             throw Problem("\(label): data_offsets hold \(end - begin) bytes but shape \(shape) of \(dtypeName) needs \(bytes)")
         }
-        return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
+        return Entry(name: name, dtypeName: dtypeName, dtype: dtype, shape: shape, begin: begin, end: end)
     }
 
     /// A JSON integer in `0...Int.max`.
@@ -223,19 +225,17 @@ public enum SafeTensors {
     /// The JSON header for Float32 tensors laid out contiguously in the given order,
     /// padded with spaces to a multiple of 8 bytes.
     private static func encodeHeader(_ tensors: [(name: String, shape: [Int])], metadata: [String: String]) -> [UInt8] {
-        var fields: [String] = []
-        if !metadata.isEmpty {
-            let pairs = metadata.keys.sorted().map { JSONValue.quoted($0) + ":" + JSONValue.quoted(metadata[$0]!) }
-            fields.append(JSONValue.quoted(metadataKey) + ":{" + pairs.joined(separator: ",") + "}")
-        }
+        // The metadata first (its keys sorted), then the tensors in data order, each with its
+        // dtype, shape and data offsets in that order.
+        var members: [JSONMember] = []
+        if !metadata.isEmpty { members.append(JSONMember(metadataKey, .object(metadata.mapValues { JSONValue($0) }))) }
         var offset = 0
         for (name, shape) in tensors {
             let end = offset + Tensor.elementCount(shape) * MemoryLayout<Float>.size
-            let dims = shape.map(String.init).joined(separator: ",")
-            fields.append(JSONValue.quoted(name) + ":{\"dtype\":\"F32\",\"shape\":[\(dims)],\"data_offsets\":[\(offset),\(end)]}")
+            members.append(JSONMember(name, ["dtype": "F32", "shape": .array(shape.map { JSONValue($0) }), "data_offsets": [JSONValue(offset), JSONValue(end)]]))
             offset = end
         }
-        var header = Array(("{" + fields.joined(separator: ",") + "}").utf8)
+        var header = Array(JSONValue.orderedObject(members).serialized.utf8)
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - header.count % 8) % 8))
         return header
     }
@@ -333,43 +333,12 @@ public enum SafeTensors {
 
     // MARK: Data types
 
-    /// The element types this reader converts to Float32.
-    private enum DType: String {
-        case f64 = "F64", f32 = "F32", f16 = "F16", bf16 = "BF16"
-        case i64 = "I64", i32 = "I32", i16 = "I16", i8 = "I8"
-        case u64 = "U64", u32 = "U32", u16 = "U16", u8 = "U8", bool = "BOOL"
-
-        var byteSize: Int {
-            switch self {
-            case .f64, .i64, .u64: 8
-            case .f32, .i32, .u32: 4
-            case .f16, .bf16, .i16, .u16: 2
-            case .i8, .u8, .bool: 1
-            }
-        }
-
-        /// Converts `count` little-endian elements at `source` (any alignment) to Float32.
-        func convert(_ source: UnsafeRawPointer, count: Int, into out: UnsafeMutablePointer<Float>) {
-            func map<T>(_ type: T.Type, _ transform: (T) -> Float) {
-                for i in 0..<count { out[i] = transform(source.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)) }
-            }
-            switch self {
-            case .f32: UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: count * 4)
-            case .f64: map(Double.self) { Float($0) }
-            case .f16: map(UInt16.self, SafeTensors.float(fromHalf:))
-            case .bf16: map(UInt16.self) { Float(bitPattern: UInt32($0) << 16) }
-            case .i64: map(Int64.self) { Float($0) }
-            case .i32: map(Int32.self) { Float($0) }
-            case .i16: map(Int16.self) { Float($0) }
-            case .i8: map(Int8.self) { Float($0) }
-            case .u64: map(UInt64.self) { Float($0) }
-            case .u32: map(UInt32.self) { Float($0) }
-            case .u16: map(UInt16.self) { Float($0) }
-            case .u8: map(UInt8.self) { Float($0) }
-            case .bool: map(UInt8.self) { $0 == 0 ? 0 : 1 }
-            }
-        }
-    }
+    /// The dtypes this reader converts to Float32, by their names in the header.
+    private static let dtypes: [String: StoredElementType] = [
+        "F64": .float64, "F32": .float32, "F16": .float16, "BF16": .bfloat16,
+        "I64": .int64, "I32": .int32, "I16": .int16, "I8": .int8,
+        "U64": .uint64, "U32": .uint32, "U16": .uint16, "U8": .uint8, "BOOL": .bool,
+    ]
 
     /// The IEEE 754 binary16 value with bit pattern `bits`, exactly, including signed zeros,
     /// subnormals, infinities and NaN payloads.

@@ -2,7 +2,7 @@
 import Foundation
 import XCTest
 import SSFEngine
-import SSFNN
+import SSFFormats
 
 final class SafeTensorsSaveTests: XCTestCase {
     func testSaveReplacesExistingFileAndLeavesNoTemporaryFiles() throws {

@@ -1,7 +1,7 @@
 // Helpers shared by the safetensors tests: hand-built files and scratch directories.
 import Foundation
 import XCTest
-import SSFNN
+import SSFFormats
 
 /// Bytes of a safetensors file with the given header text (not padded) and data buffer.
 func safetensorsBytes(header: String, data: [UInt8]) -> [UInt8] {

@@ -3,7 +3,7 @@
 import Foundation
 import XCTest
 import SSFEngine
-@testable import SSFNN
+@testable import SSFFormats
 
 final class SafeTensorsRoundTripTests: XCTestCase {
     func testFloat32RoundTripIsBitExact() throws {

@@ -1,21 +1,29 @@
-// The restricted unpickler: a stack machine for the pickle opcodes that torch.save writes for
-// tensor state dicts (protocols 2 to 5). It builds a `PickleValue` tree and never executes
-// anything; an unknown opcode, a global outside the allowlist (PickleGlobals.swift), a
-// malformed stack or memo, or a truncated stream stops it with an error naming the file, the
-// pickle and the byte offset.
+// The restricted unpickler, the one pickle reader: a stack machine for the pickle opcodes that
+// torch.save writes for tensor state dicts and that Python writes for plain data with NumPy
+// arrays (protocols 2 to 5). It builds a `PickleValue` tree and never executes anything; an
+// unknown opcode, a global outside its dialect's allowlist (PickleGlobals.swift), a malformed
+// stack or memo, or a truncated stream stops it with an error naming the file, the pickle and
+// the byte offset.
 
 /// Reads pickles into one shared heap (a legacy checkpoint holds several in a row).
-struct Unpickler {
-    /// Containers and torch objects of every pickle read so far.
-    var heap = PickleHeap()
+public struct Unpickler {
+    /// Containers, torch objects and arrays of every pickle read so far.
+    public private(set) var heap = PickleHeap()
+    /// Which globals the pickles may name and how their Python 2 strings read.
+    public let dialect: PickleDialect
     /// Deepest nesting of MARKs accepted; Python's own pickler cannot write deeper containers
     /// without exceeding its recursion limit.
     static let maxMarkDepth = 1000
 
+    public init(dialect: PickleDialect) {
+        self.dialect = dialect
+    }
+
     /// Reads the pickle that starts at byte `start` of `bytes`, returning its value and the
-    /// offset just past its STOP opcode. Errors name `path` and `label` (e.g. "pickle data.pkl").
-    mutating func load(_ bytes: UnsafeRawBufferPointer, from start: Int, path: String, label: String) throws -> (value: PickleValue, end: Int) {
-        var machine = Machine(bytes: bytes, position: start)
+    /// offset just past its STOP opcode. Throws `CheckpointError` naming `path` and `label`
+    /// (e.g. "pickle data.pkl") with the byte offset and the problem.
+    public mutating func load(_ bytes: UnsafeRawBufferPointer, from start: Int, path: String, label: String) throws -> (value: PickleValue, end: Int) {
+        var machine = Machine(bytes: bytes, position: start, dialect: dialect)
         do {
             let value = try machine.run(&heap)
             return (value, machine.position)
@@ -28,14 +36,16 @@ struct Unpickler {
 /// The state of one pickle being read.
 private struct Machine {
     let bytes: UnsafeRawBufferPointer
+    let dialect: PickleDialect
     var position: Int
     var opcodeStart = 0
     var stack: [PickleValue] = []
     var marks: [Int] = []
     var memo: [Int: PickleValue] = [:]
 
-    init(bytes: UnsafeRawBufferPointer, position: Int) {
+    init(bytes: UnsafeRawBufferPointer, position: Int, dialect: PickleDialect) {
         self.bytes = bytes
+        self.dialect = dialect
         self.position = position
         self.opcodeStart = position
     }
@@ -65,11 +75,11 @@ private struct Machine {
             case 0x8C: push(.string(try text(Int(try unsigned(1))))) // SHORT_BINUNICODE
             case 0x58: push(.string(try text(Int(try unsigned(4))))) // BINUNICODE
             case 0x8D: push(.string(try text(try length(8)))) // BINUNICODE8
-            case 0x55: push(.string(latin1(try take(Int(try unsigned(1)))))) // SHORT_BINSTRING
+            case 0x55: push(legacyString(try take(Int(try unsigned(1))))) // SHORT_BINSTRING
             case 0x54: // BINSTRING
                 let count = Int32(truncatingIfNeeded: try unsigned(4))
                 guard count >= 0 else { throw PickleProblem("has a string of negative length \(count)") }
-                push(.string(latin1(try take(Int(count)))))
+                push(legacyString(try take(Int(count))))
             case 0x43: push(.bytes(Array(try take(Int(try unsigned(1)))))) // SHORT_BINBYTES
             case 0x42: push(.bytes(Array(try take(Int(try unsigned(4)))))) // BINBYTES
             case 0x8E: push(.bytes(Array(try take(try length(8))))) // BINBYTES8
@@ -118,14 +128,14 @@ private struct Machine {
             case 0x63: // GLOBAL
                 let module = try line()
                 let name = try line()
-                push(.global(try PickleGlobal.resolve(module: module, name: name).get()))
+                push(.global(try dialect.resolve(module: module, name: name).get()))
             case 0x93: // STACK_GLOBAL
                 let name = try pop("STACK_GLOBAL")
                 let module = try pop("STACK_GLOBAL")
                 guard case .string(let moduleName) = module, case .string(let globalName) = name else {
                     throw PickleProblem("STACK_GLOBAL needs two strings, found a \(module.kind) and a \(name.kind)")
                 }
-                push(.global(try PickleGlobal.resolve(module: moduleName, name: globalName).get()))
+                push(.global(try dialect.resolve(module: moduleName, name: globalName).get()))
             case 0x51: // BINPERSID
                 push(try heap.persistentLoad(try pop("BINPERSID")))
             case 0x52: // REDUCE
@@ -135,9 +145,9 @@ private struct Machine {
                 let arguments = try pop("NEWOBJ")
                 push(try heap.instantiate(try pop("NEWOBJ"), arguments))
             case 0x62: // BUILD
-                _ = try pop("BUILD")
+                let state = try pop("BUILD")
                 try require(1, "BUILD")
-                try heap.build(stack[stack.count - 1])
+                try heap.build(stack[stack.count - 1], state: state)
 
             default:
                 throw PickleProblem("unsupported pickle opcode 0x\(String(opcode, radix: 16, uppercase: true))")
@@ -182,8 +192,9 @@ private struct Machine {
         return string
     }
 
-    func latin1(_ raw: UnsafeRawBufferPointer) -> String {
-        String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))
+    /// A Python 2 `str`: Latin-1 text or bytes, as the dialect reads it.
+    func legacyString(_ raw: UnsafeRawBufferPointer) -> PickleValue {
+        dialect.legacyStringsAsText ? .string(String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))) : .bytes(Array(raw))
     }
 
     /// A newline-terminated ASCII line (a GLOBAL's module or name).

@@ -1,11 +1,11 @@
-// The value tree the restricted unpickler builds from a checkpoint pickle. Nothing in it is
-// ever executed: calls to the few allowed globals become plain data (a dict, a tensor
-// reference, an inert placeholder). Containers live in a heap and are referred to by index,
+// The value tree the restricted unpickler builds from a pickle (a checkpoint's, or a data file's
+// such as a CIFAR batch). Nothing in it is ever executed: calls to the few allowed globals
+// become plain data (a dict, a tensor reference, a NumPy array, an inert placeholder). Containers live in a heap and are referred to by index,
 // so values never nest (freeing a deep structure needs no recursion) and a memoised
 // container that is filled later is seen filled through every reference, as in Python.
 
 /// A value read from a pickle.
-enum PickleValue {
+public enum PickleValue {
     case none
     case bool(Bool)
     case int(Int)
@@ -26,12 +26,16 @@ enum PickleValue {
     case storage(Int)
     /// Index into `PickleHeap.tensors`: a tensor rebuilt from a storage.
     case tensor(Int)
+    /// Index into `PickleHeap.arrays`: a NumPy array, filled in by its BUILD.
+    case numpyArray(Int)
+    /// Index into `PickleHeap.dtypes`: a NumPy dtype.
+    case numpyDType(Int)
     /// An object of an allowed class whose contents do not matter here (a NumPy scalar, an
     /// `argparse.Namespace` of training arguments), named by its class.
     case inert(String)
 
     /// The Python type of the value, for messages.
-    var kind: String {
+    public var kind: String {
         switch self {
         case .none: "None"
         case .bool: "bool"
@@ -45,9 +49,35 @@ enum PickleValue {
         case .global(let global): global.name
         case .storage: "storage"
         case .tensor: "tensor"
+        case .numpyArray: "numpy.ndarray"
+        case .numpyDType: "numpy.dtype"
         case .inert(let type): type
         }
     }
+
+    /// The text of a `str`, or of `bytes` read as UTF-8 (a Python 2 `str` read as bytes);
+    /// nil for other values.
+    public var text: String? {
+        switch self {
+        case .string(let text): text
+        case .bytes(let bytes): String(decoding: bytes, as: UTF8.self)
+        default: nil
+        }
+    }
+}
+
+/// A NumPy array rebuilt from a pickle (`numpy.core.multiarray._reconstruct`, then BUILD with
+/// the array's state), its data checked against its shape and dtype.
+public struct PickledNumPyArray: Sendable {
+    public let shape: [Int]
+    /// The dtype's type code, e.g. `u1`, `f4`, `i8`.
+    public let dtype: String
+    /// `<`, `>`, `|` (not applicable) or `=` (native).
+    public let byteOrder: String
+    /// Whether `data` is in column-major (Fortran) order.
+    public let fortranOrder: Bool
+    /// The raw elements: the product of `shape` times the dtype's size in bytes.
+    public let data: [UInt8]
 }
 
 /// A storage named by a checkpoint's persistent id: its key in the file and its element type;
@@ -70,14 +100,18 @@ struct TorchTensorReference {
     let view: StridedView
 }
 
-/// The containers and torch objects that `PickleValue`s refer to.
-struct PickleHeap {
+/// The containers, torch objects and NumPy arrays that `PickleValue`s refer to.
+public struct PickleHeap {
     var tuples: [[PickleValue]] = []
     var lists: [[PickleValue]] = []
     /// Items in insertion order; a repeated key is appended again and the last one wins.
     var dicts: [[(key: PickleValue, value: PickleValue)]] = []
     var storages: [TorchStorageReference] = []
     var tensors: [TorchTensorReference] = []
+    /// NumPy arrays; nil until BUILD gives an array its state.
+    var arrays: [PickledNumPyArray?] = []
+    /// NumPy dtypes: the type code and the byte order (set by BUILD).
+    var dtypes: [(code: String, byteOrder: String)] = []
 
     /// Stores a container or torch object and returns the value referring to it.
     mutating func tuple(_ items: [PickleValue]) -> PickleValue {
@@ -105,8 +139,18 @@ struct PickleHeap {
         return .tensor(tensors.count - 1)
     }
 
+    mutating func newArray() -> PickleValue {
+        arrays.append(nil)
+        return .numpyArray(arrays.count - 1)
+    }
+
+    mutating func dtype(_ code: String) -> PickleValue {
+        dtypes.append((code, "="))
+        return .numpyDType(dtypes.count - 1)
+    }
+
     /// The items of a tuple or list value.
-    func sequence(_ value: PickleValue) -> [PickleValue]? {
+    public func sequence(_ value: PickleValue) -> [PickleValue]? {
         switch value {
         case .tuple(let index): tuples[index]
         case .list(let index): lists[index]
@@ -115,7 +159,7 @@ struct PickleHeap {
     }
 
     /// The integers of a tuple or list of integers (a tensor's size or stride).
-    func integers(_ value: PickleValue) -> [Int]? {
+    public func integers(_ value: PickleValue) -> [Int]? {
         guard let items = sequence(value) else { return nil }
         var result: [Int] = []
         for item in items {
@@ -125,10 +169,23 @@ struct PickleHeap {
         return result
     }
 
-    /// The value under string key `key` of a dict value (the last one if repeated).
-    func lookup(_ key: String, in value: PickleValue) -> PickleValue? {
+    /// The value under string key `key` of a dict value (the last one if repeated); with
+    /// `orBytes`, a `bytes` key of the same UTF-8 matches too (Python 2 `str` keys read as bytes).
+    public func lookup(_ key: String, in value: PickleValue, orBytes: Bool = false) -> PickleValue? {
         guard case .dict(let index) = value else { return nil }
-        return dicts[index].last { if case .string(key) = $0.key { true } else { false } }?.value
+        return dicts[index].last {
+            switch $0.key {
+            case .string(key): true
+            case .bytes(let bytes): orBytes && bytes.elementsEqual(key.utf8)
+            default: false
+            }
+        }?.value
+    }
+
+    /// The NumPy array a value refers to, once BUILD has given it its state.
+    public func array(_ value: PickleValue) -> PickledNumPyArray? {
+        guard case .numpyArray(let index) = value else { return nil }
+        return arrays[index]
     }
 
     /// The string keys of a dict value, in first-insertion order, for messages.

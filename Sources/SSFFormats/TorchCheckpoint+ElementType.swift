@@ -1,11 +1,12 @@
-// Element types of stored tensor data (torch storages, .npy arrays) and their conversion to
-// Float32, including materialising a strided view (offset, shape, element strides) as a
-// contiguous tensor. Shared by the PyTorch and NumPy readers; all data is little-endian.
+// Element types of stored tensor data (torch storages, .npy arrays, safetensors buffers) and
+// their conversion to Float32, including materialising a strided view (offset, shape, element
+// strides) as a contiguous tensor. Shared by the PyTorch, NumPy and safetensors readers; all
+// data is little-endian.
 import SSFEngine
 
 /// The element type of tensor data in a checkpoint file.
 enum StoredElementType {
-    case float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8, bool
+    case float64, float32, float16, bfloat16, int64, int32, int16, int8, uint64, uint32, uint16, uint8, bool
 
     /// The largest tensor the readers materialise, in elements (a guard against absurd shapes,
     /// e.g. a stride-0 view of a tiny storage claiming billions of elements).
@@ -14,9 +15,9 @@ enum StoredElementType {
     /// Bytes per element.
     var byteSize: Int {
         switch self {
-        case .float64, .int64: 8
-        case .float32, .int32: 4
-        case .float16, .bfloat16, .int16: 2
+        case .float64, .int64, .uint64: 8
+        case .float32, .int32, .uint32: 4
+        case .float16, .bfloat16, .int16, .uint16: 2
         case .int8, .uint8, .bool: 1
         }
     }
@@ -41,6 +42,9 @@ enum StoredElementType {
         case .int32: map(Int32.self) { Float($0) }
         case .int16: map(Int16.self) { Float($0) }
         case .int8: map(Int8.self) { Float($0) }
+        case .uint64: map(UInt64.self) { Float($0) }
+        case .uint32: map(UInt32.self) { Float($0) }
+        case .uint16: map(UInt16.self) { Float($0) }
         case .uint8: map(UInt8.self) { Float($0) }
         case .bool: map(UInt8.self) { $0 == 0 ? 0 : 1 }
         }

@@ -68,7 +68,7 @@ public enum TorchCheckpoint {
                 }
             }
         }
-        var unpickler = Unpickler()
+        var unpickler = Unpickler(dialect: .tensorCheckpoint)
         let root = try archive.withContents(of: pickle) { raw in
             try unpickler.load(raw, from: 0, path: path, label: "pickle \(pickle.name)").value
         }

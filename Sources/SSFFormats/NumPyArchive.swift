@@ -45,7 +45,8 @@ public enum NumPyArchive {
 
     private static let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
 
-    private static let elementTypes: [String: StoredElementType] = [
+    /// NumPy type codes (without the byte order) and their element types; also used for pickled arrays.
+    static let elementTypes: [String: StoredElementType] = [
         "f8": .float64, "f4": .float32, "f2": .float16,
         "i8": .int64, "i4": .int32, "i2": .int16, "i1": .int8, "u1": .uint8, "b1": .bool,
     ]

@@ -1,6 +1,6 @@
 // The strict JSON parser behind safetensors headers: accepted syntax, escapes and rejections.
 import XCTest
-@testable import SSFNN
+@testable import SSFFormats
 
 final class JSONParserTests: XCTestCase {
     private func parse(_ text: String) throws -> JSONValue { try JSONParser.parse(Array(text.utf8)) }

@@ -5,7 +5,7 @@
 import Foundation
 import XCTest
 import SSFEngine
-import SSFNN
+import SSFFormats
 
 /// The URL of a file in the committed Checkpoints fixture folder.
 func checkpointFixture(_ name: String) throws -> URL {

@@ -12,7 +12,7 @@ extension TorchCheckpoint {
 
     static func loadLegacy(_ bytes: UnsafeRawBufferPointer, path: String) throws -> [String: Tensor] {
         func fail(_ problem: String) -> CheckpointError { CheckpointError(path: path, problem: problem) }
-        var unpickler = Unpickler()
+        var unpickler = Unpickler(dialect: .tensorCheckpoint)
         var position = 0
         func nextPickle(_ what: String) throws -> PickleValue {
             let (value, end) = try unpickler.load(bytes, from: position, path: path, label: "legacy pickle \(what)")

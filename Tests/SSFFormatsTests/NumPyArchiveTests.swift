@@ -4,7 +4,7 @@
 import Foundation
 import XCTest
 import SSFEngine
-import SSFNN
+import SSFFormats
 
 final class NumPyArchiveTests: XCTestCase {
     func testCompressedArchiveMatchesNumPyValues() throws {

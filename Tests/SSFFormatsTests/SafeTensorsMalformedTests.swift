@@ -3,7 +3,7 @@
 import Foundation
 import XCTest
 import SSFEngine
-import SSFNN
+import SSFFormats
 
 final class SafeTensorsMalformedTests: XCTestCase {
     /// Each corpus file and a phrase its error must contain.
