@@ -43,6 +43,12 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: engineSettings),
+        .systemLibrary(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]
+        ),
         // File formats: safetensors, PyTorch checkpoints and the restricted unpickler, NumPy
         // .npz/.npy, zip and inflate, JSON, SHA-256.
         .target(
@@ -69,10 +75,12 @@ let package = Package(
             dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFReport", .product(name: "Yams", package: "Yams")],
             swiftSettings: hotSettings
         ),
+        // Data-parallel training over Open MPI, behind the training library's `Collective`.
+        .target(name: "SSFDistributed", dependencies: ["CMPI", "SSFTraining"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport",
+                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -84,6 +92,7 @@ let package = Package(
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SSFDistributedTests", dependencies: ["SSFData", "SSFEngine"]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN", "SSFEngine"]),

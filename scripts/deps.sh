@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the system libraries SSF builds against (OpenBLAS, libjpeg, libpng, zlib, pkg-config).
+# Checks the system libraries SSF builds against (OpenBLAS, libjpeg, libpng, zlib, Open MPI, pkg-config).
 # As root it installs whatever is missing with apt-get; otherwise it prints the exact command.
 set -euo pipefail
 
@@ -8,9 +8,11 @@ command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if command -v pkg-config >/dev/null 2>&1; then
   pkg-config --exists openblas 2>/dev/null || missing+=(libopenblas-dev)
   pkg-config --exists libpng 2>/dev/null || missing+=(libpng-dev)
+  pkg-config --exists ompi-c 2>/dev/null || missing+=(libopenmpi-dev)
 else
-  missing+=(libopenblas-dev libpng-dev)
+  missing+=(libopenblas-dev libpng-dev libopenmpi-dev)
 fi
+command -v mpirun >/dev/null 2>&1 || missing+=(openmpi-bin)
 [ -f /usr/include/jpeglib.h ] || ls /usr/include/*/jpeglib.h >/dev/null 2>&1 || missing+=(libjpeg-dev)
 [ -f /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 

@@ -64,3 +64,20 @@ public func evaluate(_ model: ImageClassifier, loader: DataLoader) throws -> Eva
     result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     return result
 }
+
+extension EvaluationResult {
+    /// The counts and losses summed over the processes of `collective` (each evaluated its shard);
+    /// the time is the ranks' mean (they ran at once).
+    public func summed(over collective: Collective) throws -> EvaluationResult {
+        let values = [Double(images), lossSum, Double(top1Correct), Double(top5Correct)]
+            + classImages.map(Double.init) + classCorrect.map(Double.init)
+        let total = try collective.sum(values)
+        var out = EvaluationResult(classes: classImages.count)
+        out.images = Int(total[0]); out.lossSum = total[1]; out.top1Correct = Int(total[2]); out.top5Correct = Int(total[3])
+        let k = classImages.count
+        out.classImages = total[4 ..< 4 + k].map { Int($0) }
+        out.classCorrect = total[(4 + k)...].map { Int($0) }
+        out.seconds = try collective.sum([seconds])[0] / Double(collective.size)
+        return out
+    }
+}

@@ -88,13 +88,34 @@ public final class Trainer {
                       outputs: RunDirectory(directory), writesDelta: writesDelta)
     }
 
+    /// With a `collective` of more than one process the run is data-parallel: `config.batchSize` is
+    /// the global batch, each rank loads its slice of every batch (in the single-process order) and
+    /// of the evaluation split, the summed gradients are averaged across ranks before clipping and
+    /// the update, and losses and evaluation counts are summed, so every rank holds the same
+    /// weights and figures. Give ranks other than 0 `DiscardedOutputs`.
     public init(config: TrainingConfig, model: ImageClassifier, modelName: String, data: TrainingData,
-                preprocess: PreprocessConfig, outputs: RunOutputs, writesDelta: Bool) throws {
+                preprocess: PreprocessConfig, outputs: RunOutputs, writesDelta: Bool, collective: Collective? = nil) throws {
         try config.validate()
         self.config = config; self.model = model; self.modelName = modelName; self.data = data
         self.outputs = outputs; self.writesDelta = writesDelta
-        trainLoader = try data.trainLoader(config: config, preprocess: preprocess)
-        evalLoader = data.evalLoader(config: config, preprocess: preprocess)
+        let parallel = collective.flatMap { $0.size > 1 ? $0 : nil }
+        self.collective = parallel
+        var rankConfig = config
+        if let parallel {
+            guard config.batchSize % parallel.size == 0 else {
+                throw TrainingError("batch_size \(config.batchSize) is the global batch and must be divisible by the \(parallel.size) ranks")
+            }
+            rankConfig.batchSize = config.batchSize / parallel.size
+        }
+        var train = try data.trainLoader(config: rankConfig, preprocess: preprocess)
+        var eval = data.evalLoader(config: config, preprocess: preprocess)
+        if let parallel {
+            train.shard = Shard(rank: parallel.rank, worldSize: parallel.size)
+            eval.batchSize = max(1, config.batchSize / parallel.size)
+            eval.shard = train.shard
+        }
+        trainLoader = train
+        evalLoader = eval
         guard trainLoader.batchCount > 0 else { throw TrainingError("the training split has no samples") }
         updatesPerEpoch = (trainLoader.batchCount + config.gradAccum - 1) / config.gradAccum
         batchNormMode = config.batchNormMode
@@ -102,7 +123,22 @@ public final class Trainer {
         if let rate = config.dropPath { model.setDropPathRate(Float(rate)) }
         initialStatistics = Trainer.statistics(of: model)
         step = try TrainingStep(model: model, config: config, updatesPerEpoch: updatesPerEpoch)
+        if let parallel {
+            // Drop-path draws: one stream per (block, rank).
+            for (i, d) in model.dropPathsByBlock.joined().enumerated() {
+                d.rng = RandomGenerator(seed: config.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(i) &* 0x1000_0001 &+ UInt64(parallel.rank))
+            }
+            step.gradientHook = { gradients in
+                try parallel.sum(gradients.buffer)
+                gradients.scale(by: 1 / Float(parallel.size))
+                let present = try parallel.sum(gradients.present.map { $0 ? 1 : 0 })
+                gradients.present = present.map { $0 > 0 }
+            }
+        }
     }
+
+    /// The processes of a data-parallel run (nil: this process alone).
+    public let collective: Collective?
 
     /// The batch-norm running statistics of `model` by state-dictionary name.
     static func statistics(of model: Module) -> [String: Tensor] {
@@ -176,7 +212,13 @@ public final class Trainer {
             guard let next = try iterator.next() else { break }
             let groupStart = batch / accum * accum, groupSize = min(groupStart + accum, batches) - groupStart
             if !next.labels.isEmpty {
-                let value = step.accumulate(images: next.images, labels: next.labels, targets: next.targets, groupSize: groupSize)
+                var value = step.accumulate(images: next.images, labels: next.labels, targets: next.targets, groupSize: groupSize)
+                var images = next.labels.count
+                if let collective {
+                    // The global batch's loss (the mean of the ranks' slice means) and image count.
+                    let sums = try collective.sum([value, Double(images)])
+                    value = sums[0] / Double(collective.size); images = Int(sums[1])
+                }
                 if firstBatchLoss == nil { firstBatchLoss = value }
                 guard value.isFinite else {
                     let last = directory.appendingPathComponent("last.safetensors")
@@ -184,7 +226,7 @@ public final class Trainer {
                     throw TrainingError("the loss became \(value) at epoch \(epoch + 1), batch \(batch + 1); stopped (\(kept))")
                 }
                 epochLossSum += value; epochLossCount += 1
-                epochImages += next.labels.count
+                epochImages += images
             }
             if batch + 1 == groupStart + groupSize {
                 try step.update(index: epoch * updatesPerEpoch + batch / accum)
@@ -197,7 +239,7 @@ public final class Trainer {
             let perBatch = epochSeconds / Double(max(batch - firstBatch, 1))
             onEvent(.batch(epoch: epoch, batch: batch, batches: batches, loss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
                            imagesPerSecond: epochImagesPerSecond, etaSeconds: perBatch * Double(batches - batch)))
-            if !step.hasPendingGradients, batch < batches, shouldStop() {
+            if !step.hasPendingGradients, batch < batches, try stopRequested() {
                 try saveResume()
                 return .interrupted(epoch: epoch, batch: batch)
             }
@@ -205,10 +247,17 @@ public final class Trainer {
         return nil
     }
 
-    /// Evaluates the weights checkpoints hold (the EMA when on).
+    /// A stop request on any rank stops every rank at the same update.
+    private func stopRequested() throws -> Bool {
+        guard let collective else { return shouldStop() }
+        return try collective.any(shouldStop())
+    }
+
+    /// Evaluates the weights checkpoints hold (the EMA when on); a data-parallel run sums the ranks' counts.
     private func evaluateCurrent() throws -> EvaluationResult {
         let evaluate = { try SSFTraining.evaluate(self.model, loader: self.evalLoader) }
-        return try ema.map { try $0.withAveragedWeights(evaluate) } ?? evaluate()
+        let result = try ema.map { try $0.withAveragedWeights(evaluate) } ?? evaluate()
+        return try collective.map { try result.summed(over: $0) } ?? result
     }
 
     /// The trainable tensors checkpoints hold (the EMA's when on).

@@ -1,6 +1,7 @@
 // `ssf train`: fine-tune a registered model on a dataset with a tuning method and the reference recipe.
 import ArgumentParser
 import Foundation
+import SSFDistributed
 import SSFReport
 import SSFTraining
 import SSFTuning
@@ -37,26 +38,43 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        // Under `mpirun -np N` (N > 1) every rank runs this; rank 0 alone prints and writes.
+        guard let collective = try MPICollective.fromEnvironment() else { return try train(collective: nil) }
+        do { try train(collective: collective) } catch { collective.abort("\(error)") }
+        collective.finish()
+    }
+
+    private func train(collective: MPICollective?) throws {
+        let leader = (collective?.rank ?? 0) == 0
         let config = try resolvedConfig()
         let method: TuningMethod
         do { method = try RunSetup.method(config) } catch let error as ConfigError {
             throw ValidationError(error.description)
         }
+        try collective?.requireSame(try config.yaml(), what: "configuration")
 
         let data = try TrainingData(config: config)
-        let loaded = try RunSetup.model(config: config, method: method, classes: data.train.classNames.count, report: printSetupMessage)
-        let directory = URL(fileURLWithPath: resume ?? output ?? defaultRunDirectory(config))
+        try collective?.requireSame("\(data.train.count) \(data.eval.count) \(data.train.classNames) \(data.evalSplit)", what: "dataset")
+        let loaded = try RunSetup.model(config: config, method: method, classes: data.train.classNames.count,
+                                        report: leader ? printSetupMessage : { _ in })
+        var path = resume ?? output ?? defaultRunDirectory(config)
+        if let collective { path = try collective.broadcast(path) }
+        let directory = URL(fileURLWithPath: path)
+        let outputs: RunOutputs = leader ? RunDirectory(directory) : DiscardedOutputs(readingFrom: directory)
         let trainer = try Trainer(config: config, model: loaded.model, modelName: config.model, data: data, preprocess: loaded.preprocess,
-                                  directory: directory, writesDelta: loaded.writesDelta)
+                                  outputs: outputs, writesDelta: loaded.writesDelta, collective: collective)
         let interrupt = InterruptFlag()
         trainer.shouldStop = { interrupt.isSet }
         let display = ProgressDisplay(config: config)
-        trainer.onEvent = display.show
-        print("training \(config.model) (\(method.rawValue), \(trainer.trainableCount) trainable, batch norm \(trainer.batchNormMode.rawValue)) on \(data.train.count) images, selecting on \(data.evalSplit) (\(data.eval.count) images); \(trainer.updatesPerEpoch) updates/epoch; run directory \(directory.path)")
-        print("schedule\(flags.preset.map { " (preset \($0))" } ?? ""): \(config.scheduleDescription), \(config.opt) weight decay \(config.weightDecay), batch \(config.batchSize)")
+        if leader { trainer.onEvent = display.show }
+        let ranks = collective.map { ", \($0.size) ranks of \(config.batchSize / $0.size) images per batch" } ?? ""
+        if leader {
+            print("training \(config.model) (\(method.rawValue), \(trainer.trainableCount) trainable, batch norm \(trainer.batchNormMode.rawValue)) on \(data.train.count) images, selecting on \(data.evalSplit) (\(data.eval.count) images); \(trainer.updatesPerEpoch) updates/epoch\(ranks); run directory \(directory.path)")
+            print("schedule\(flags.preset.map { " (preset \($0))" } ?? ""): \(config.scheduleDescription), \(config.opt) weight decay \(config.weightDecay), batch \(config.batchSize)")
+        }
         let outcome = try trainer.run(resume: resume != nil)
         interrupt.cancel()
-        if outcome == .finished {
+        if outcome == .finished, leader {
             let summary = try RunSummary.read(inRunDirectory: directory) ?? RunSummary()
             print(String(format: "best top-1 %.2f%% (epoch %d, selected on %@), final top-1 %.2f%%, %d trainable parameters, %.0f s of training",
                          summary.bestTop1 ?? 0, summary.bestEpoch ?? 0, summary.selectedOn ?? "?", summary.finalTop1 ?? 0,

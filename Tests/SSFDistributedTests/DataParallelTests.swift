@@ -1,0 +1,112 @@
+// `mpirun -np 2 ssf train` against one process: the same global batch, seed and data give the same
+// per-epoch losses and top-1. Runs the built `ssf` binary (scripts/test builds it first) under
+// Open MPI's `mpirun`; skips, saying what to install or build, where either is missing.
+import Foundation
+import XCTest
+import SSFData
+import SSFEngine
+
+final class DataParallelTests: XCTestCase {
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-mpi-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// The `ssf` binary next to the test bundle (`.build/debug/ssf`).
+    private func ssfBinary() throws -> URL {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ssf"),
+                          root.appendingPathComponent(".build/debug/ssf")]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)")
+        }
+        return found
+    }
+
+    private func mpirun() throws -> String {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let path = "\(dir)/mpirun"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw XCTSkip("no mpirun: install Open MPI with `sudo apt-get install -y libopenmpi-dev openmpi-bin` (scripts/deps.sh does it as root)")
+    }
+
+    /// An image folder of two procedural shape classes, 32×32 PNGs.
+    private func makeDataset() throws -> URL {
+        let root = scratch.appendingPathComponent("shapes")
+        for (split, count, seed) in [("train", 64, UInt64(1)), ("test", 32, UInt64(2))] {
+            let data = ProceduralShapesDataset(task: .source, count: count * 4, seed: seed)
+            for i in 0..<(count * 4) where data.label(at: i) < 2 {
+                let (image, label) = try data.sample(at: i)
+                let dir = root.appendingPathComponent(split).appendingPathComponent(data.classNames[label])
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try image.pngData().write(to: dir.appendingPathComponent(String(format: "%04d.png", i)))
+            }
+        }
+        return root
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_MCA_plm_rsh_agent"] = ""  // loopback only
+        env["OMPI_MCA_btl"] = "self,vader,tcp"
+        env["OMPI_MCA_btl_tcp_if_include"] = "lo"
+        process.environment = env
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    private func metrics(_ directory: URL) throws -> [[String: Double]] {
+        let text = try String(contentsOf: directory.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Double]) }
+    }
+
+    func testTwoRanksMatchOneProcessForSSFAndFull() throws {
+        let ssf = try ssfBinary().path, launcher = try mpirun()
+        let data = try makeDataset()
+        for method in ["ssf", "full"] {
+            let common = ["train", "--model", "demo_vit_patch4_32", "--data", "imagefolder:\(data.path)", "--method", method,
+                          "--epochs", "2", "--batch-size", "8", "--lr", "3e-3", "--workers", "0", "--threads", "1"]
+            let single = scratch.appendingPathComponent("\(method)-1"), parallel = scratch.appendingPathComponent("\(method)-2")
+            let one = try run(ssf, common + ["--output", single.path])
+            XCTAssertEqual(one.status, 0, one.output)
+            let two = try run(launcher, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ssf] + common + ["--output", parallel.path])
+            XCTAssertEqual(two.status, 0, two.output)
+            let (a, b) = (try metrics(single), try metrics(parallel))
+            XCTAssertEqual(a.count, 2, method)
+            XCTAssertEqual(b.count, a.count, method)
+            for (x, y) in zip(a, b) {
+                for key in ["train_loss", "eval_loss"] {
+                    let (u, v) = (try XCTUnwrap(x[key]), try XCTUnwrap(y[key]))
+                    XCTAssertLessThanOrEqual(abs(u - v) / abs(u), 1e-4, "\(method) \(key): one process \(u), two ranks \(v)")
+                }
+                XCTAssertEqual(x["top1"], y["top1"], "\(method) top-1")
+            }
+            // Rank 0 alone wrote the run directory, once.
+            XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("summary.json").path))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("best.safetensors").path))
+        }
+    }
+
+    func testBatchThatRanksCannotSplitIsRefused() throws {
+        let ssf = try ssfBinary().path, launcher = try mpirun()
+        let data = try makeDataset()
+        let result = try run(launcher, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ssf, "train", "--model", "demo_vit_patch4_32",
+                                        "--data", "imagefolder:\(data.path)", "--epochs", "1", "--batch-size", "7", "--workers", "0",
+                                        "--output", scratch.appendingPathComponent("odd").path])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("must be divisible by the 2 ranks"), result.output)
+    }
+}
