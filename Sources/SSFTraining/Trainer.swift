@@ -168,6 +168,7 @@ public final class Trainer {
         var lastEval: EvaluationResult?
         while epoch < config.totalEpochs {
             if let stop = try trainEpoch() { return stop }
+            try averageStatisticsAcrossRanks()
             let evaluated = config.evalEveryEpoch || epoch == config.totalEpochs - 1 ? try evaluateCurrent() : nil
             let metrics = EpochMetrics(epoch: epoch, trainLoss: epochLossCount == 0 ? 0 : epochLossSum / Double(epochLossCount),
                                        evalLoss: evaluated?.loss, top1: evaluated?.top1, top5: evaluated?.top5,
@@ -303,7 +304,24 @@ public final class Trainer {
 
     // MARK: Resumable checkpoints
 
+    /// Training-mode batch norm in a data-parallel run normalises each rank's slice with the slice's
+    /// statistics (no synchronised batch norm); the running statistics are averaged across the ranks
+    /// at the end of every epoch and before a stop, so evaluation and checkpoints see one set.
+    private func averageStatisticsAcrossRanks() throws {
+        guard let collective, tracksStatistics else { return }
+        for (_, bn) in model.batchNorms {
+            for p in [bn.runningMean, bn.runningVar] {
+                var value = p.value
+                let count = value.count
+                try collective.sum(UnsafeMutableBufferPointer(start: value.mutablePointer(), count: count))
+                value.scaleInPlace(1 / Float(collective.size))
+                p.value = value
+            }
+        }
+    }
+
     private func saveResume() throws {
+        try averageStatisticsAcrossRanks()
         var tensors: [String: Tensor] = [:]
         for (name, p) in trainable { tensors["param/" + name] = p.value }
         for (slot, values) in optimizer.stateTensors() {

@@ -1,6 +1,7 @@
 // `ssf eval`: top-1/top-5 accuracy, loss and images/s of a model on a dataset split.
 import ArgumentParser
 import Foundation
+import SSFDistributed
 import SSFData
 import SSFEngine
 import SSFModels
@@ -31,6 +32,13 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         threadOptions.apply()
+        // Under `mpirun -np N` each rank evaluates its shard and rank 0 prints the summed counts.
+        guard let collective = try MPICollective.fromEnvironment() else { return try evaluate(collective: nil) }
+        do { try evaluate(collective: collective) } catch { collective.abort("\(error)") }
+        collective.finish()
+    }
+
+    private func evaluate(collective: MPICollective?) throws {
         guard let data = try dataFlag ?? modelOptions.runConfig()?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
         var config = TrainingConfig()
         config.data = data; config.evalSplit = split; config.batchSize = batchSize; config.imageSize = imageSize
@@ -59,8 +67,15 @@ struct EvalCommand: ParsableCommand {
         if let problem = loaded.model.inputSizeProblem(preprocess.inputSize) {
             throw ValidationError("--image-size \(preprocess.inputSize) does not fit \(options.model): \(problem)")
         }
-        let loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
-        let result = try evaluate(loaded.model, loader: loader)
+        var loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
+        var result: EvaluationResult
+        if let collective {
+            loader.shard = Shard(rank: collective.rank, worldSize: collective.size)
+            result = try SSFTraining.evaluate(loaded.model, loader: loader).summed(over: collective)
+            guard collective.rank == 0 else { return }
+        } else {
+            result = try SSFTraining.evaluate(loaded.model, loader: loader)
+        }
         if json {
             let line: JSONValue = [
                 "model": JSONValue(options.model), "data": JSONValue(data), "split": JSONValue(chosen), "images": JSONValue(result.images),

@@ -94,6 +94,19 @@ final class DataParallelTests: XCTestCase {
                 }
                 XCTAssertEqual(x["top1"], y["top1"], "\(method) top-1")
             }
+            // Evaluation sharded over two ranks and summed: the counts and the loss of one process.
+            let evalOne = try run(ssf, ["eval", "--run", single.path, "--workers", "0", "--json"])
+            let evalTwo = try run(launcher, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ssf, "eval", "--run", single.path, "--workers", "0", "--json"])
+            XCTAssertEqual(evalTwo.status, 0, evalTwo.output)
+            func figures(_ text: String) throws -> [String: Any] {
+                let line = try XCTUnwrap(text.split(separator: "\n").last { $0.hasPrefix("{") })
+                return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            }
+            let (e1, e2) = (try figures(evalOne.output), try figures(evalTwo.output))
+            XCTAssertEqual(e1["images"] as? Int, 64)
+            XCTAssertEqual(e2["images"] as? Int, e1["images"] as? Int, method)
+            XCTAssertEqual(e2["top1"] as? Double, e1["top1"] as? Double, method)
+            XCTAssertEqual(try XCTUnwrap(e2["loss"] as? Double), try XCTUnwrap(e1["loss"] as? Double), accuracy: 1e-5, method)
             // Rank 0 alone wrote the run directory, once.
             XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("summary.json").path))
             XCTAssertTrue(FileManager.default.fileExists(atPath: parallel.appendingPathComponent("best.safetensors").path))
