@@ -103,7 +103,7 @@ final class DataParallelTests: XCTestCase {
                 return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             }
             let (e1, e2) = (try figures(evalOne.output), try figures(evalTwo.output))
-            XCTAssertEqual(e1["images"] as? Int, 64)
+            XCTAssertEqual(e1["images"] as? Int, 32)
             XCTAssertEqual(e2["images"] as? Int, e1["images"] as? Int, method)
             XCTAssertEqual(e2["top1"] as? Double, e1["top1"] as? Double, method)
             XCTAssertEqual(try XCTUnwrap(e2["loss"] as? Double), try XCTUnwrap(e1["loss"] as? Double), accuracy: 1e-5, method)
