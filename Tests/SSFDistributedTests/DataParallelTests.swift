@@ -113,6 +113,47 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// SIGTERM to `mpirun` stops both ranks at the same update with one resume checkpoint; resuming
+    /// under `mpirun` ends where an uninterrupted single process ends.
+    func testStopAndResumeUnderMPIMatchesOneProcess() throws {
+        let ssf = try ssfBinary().path, launcher = try mpirun()
+        let data = try makeDataset()
+        let common = ["train", "--model", "demo_vit_patch4_32", "--data", "imagefolder:\(data.path)", "--method", "ssf",
+                      "--epochs", "8", "--batch-size", "4", "--lr", "3e-3", "--workers", "0", "--threads", "1"]
+        let single = scratch.appendingPathComponent("whole"), stopped = scratch.appendingPathComponent("stopped")
+        let one = try run(ssf, common + ["--output", single.path])
+        XCTAssertEqual(one.status, 0, one.output)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: launcher)
+        process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "2", ssf] + common + ["--output", stopped.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Stop once two epochs are on record (six remain: the run cannot finish before the signal lands).
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, process.isRunning,
+              ((try? String(contentsOf: stopped.appendingPathComponent("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2 {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        process.waitUntilExit()
+        let resumeFile = stopped.appendingPathComponent("resume.safetensors")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: resumeFile.path), "no resume checkpoint after SIGTERM")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stopped.appendingPathComponent("summary.json").path))
+
+        let resumed = try run(launcher, ["--allow-run-as-root", "--oversubscribe", "-np", "2", ssf, "train", "--resume", stopped.path,
+                                         "--workers", "0", "--threads", "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        let (a, b) = (try metrics(single), try metrics(stopped))
+        XCTAssertEqual(b.count, 8)
+        for (x, y) in zip(a, b) {
+            let (u, v) = (try XCTUnwrap(x["train_loss"]), try XCTUnwrap(y["train_loss"]))
+            XCTAssertLessThanOrEqual(abs(u - v) / abs(u), 1e-4, "epoch \(Int(x["epoch"] ?? -1)): one process \(u), stopped and resumed on two ranks \(v)")
+            XCTAssertEqual(x["top1"], y["top1"])
+        }
+    }
+
     func testBatchThatRanksCannotSplitIsRefused() throws {
         let ssf = try ssfBinary().path, launcher = try mpirun()
         let data = try makeDataset()
