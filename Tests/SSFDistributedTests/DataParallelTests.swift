@@ -162,5 +162,20 @@ final class DataParallelTests: XCTestCase {
                                         "--output", scratch.appendingPathComponent("odd").path])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.output.contains("must be divisible by the 2 ranks"), result.output)
+        XCTAssertTrue(result.output.contains("rank 0 of 2:"), result.output)
+    }
+
+    /// Ranks started with different settings (MPMD: another learning rate on rank 1) refuse to train.
+    func testRanksWithDifferentSettingsAreRefused() throws {
+        let ssf = try ssfBinary().path, launcher = try mpirun()
+        let data = try makeDataset()
+        func rank(_ lr: String) -> [String] {
+            ["-np", "1", ssf, "train", "--model", "demo_vit_patch4_32", "--data", "imagefolder:\(data.path)", "--epochs", "1",
+             "--batch-size", "8", "--lr", lr, "--workers", "0", "--output", scratch.appendingPathComponent("mixed").path]
+        }
+        let result = try run(launcher, ["--allow-run-as-root", "--oversubscribe"] + rank("1e-3") + [":"] + rank("2e-3"))
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("have another configuration than rank 0"), result.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("mixed/metrics.jsonl").path))
     }
 }
