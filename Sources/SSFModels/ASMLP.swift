@@ -105,10 +105,9 @@ public final class ASMLP: ImageClassifier, SSFSiteHost {
         return globalAvgPool2d(applySSF(ssfOutput, norm(x)))
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor {
-        let pooled = features(images)
-        return head.map { $0(pooled) } ?? pooled
-    }
+    public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }
+    public func headInput(_ images: Tensor) -> Tensor { features(images) }
+    public func applyHead(_ input: Tensor) -> Tensor { head.map { $0(input) } ?? input }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         head = numClasses > 0 ? Linear(featureDim, numClasses, using: &rng) : nil

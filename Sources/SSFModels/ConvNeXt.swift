@@ -216,7 +216,10 @@ public final class ConvNeXt: ImageClassifier, SSFSiteHost {
         return applySSF(ssfOutput, x)
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor { head(forwardFeatures(images)) }
+    public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }
+    public func headInput(_ images: Tensor) -> Tensor { forwardFeatures(images) }
+    /// Pooling, `head.norm` (an SSF task trains it) and `head.fc`.
+    public func applyHead(_ input: Tensor) -> Tensor { head(input) }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         head.reset(features: featureDim, numClasses: numClasses, using: &rng)

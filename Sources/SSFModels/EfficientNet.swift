@@ -282,10 +282,9 @@ public final class EfficientNet: ImageClassifier, SSFSiteHost {
         return head(x, ssf: ssfHead)
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor {
-        let pooled = globalAvgPool2d(forwardFeatures(images))
-        return classifier.map { $0(pooled) } ?? pooled
-    }
+    public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }
+    public func headInput(_ images: Tensor) -> Tensor { globalAvgPool2d(forwardFeatures(images)) }
+    public func applyHead(_ input: Tensor) -> Tensor { classifier.map { $0(input) } ?? input }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         classifier = EfficientNet.makeClassifier(config.numFeatures, numClasses, using: &rng)

@@ -35,8 +35,12 @@ public protocol ImageClassifier: Module {
     var numClasses: Int { get }
     /// Width of the pooled features the head consumes.
     var featureDim: Int { get }
-    /// `[N, 3, H, W]` → `[N, numClasses]` (or `[N, featureDim]` without a head).
+    /// `[N, 3, H, W]` → `[N, numClasses]` (or `[N, featureDim]` without a head); `applyHead(headInput(images))`.
     func callAsFunction(_ images: Tensor) -> Tensor
+    /// What the head consumes, one row (leading index) per image: everything before the replaceable head.
+    func headInput(_ images: Tensor) -> Tensor
+    /// The head (`headName`'s module) on `headInput`'s output; the identity without a head.
+    func applyHead(_ input: Tensor) -> Tensor
     /// Replaces the classification head with a freshly initialised one for `numClasses` classes.
     func resetHead(numClasses: Int, using rng: inout RandomGenerator)
     /// Inserts every SSF scale-shift site of the reference placement (SSF-SPEC), freshly

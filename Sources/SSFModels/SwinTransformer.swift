@@ -109,9 +109,9 @@ public final class SwinTransformer: ImageClassifier, SSFSiteHost {
         return norm(x, then: ssfNorm)
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor {
-        head(forwardFeatures(images).mean(axes: [1, 2]))
-    }
+    public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }
+    public func headInput(_ images: Tensor) -> Tensor { forwardFeatures(images).mean(axes: [1, 2]) }
+    public func applyHead(_ input: Tensor) -> Tensor { head(input) }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         head.reset(features: featureDim, numClasses: numClasses, using: &rng)

@@ -130,10 +130,9 @@ public final class VisionTransformer: ImageClassifier, SSFSiteHost {
         return x.slice(axis: 1, range: 0..<1).reshaped([x.shape[0], config.embedDim])
     }
 
-    public func callAsFunction(_ images: Tensor) -> Tensor {
-        let pooled = pooledFeatures(images)
-        return head.map { $0(pooled) } ?? pooled
-    }
+    public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }
+    public func headInput(_ images: Tensor) -> Tensor { pooledFeatures(images) }
+    public func applyHead(_ input: Tensor) -> Tensor { head.map { $0(input) } ?? input }
 
     public func resetHead(numClasses: Int, using rng: inout RandomGenerator) {
         head = numClasses > 0 ? transformerLinear(config.embedDim, numClasses, using: &rng) : nil

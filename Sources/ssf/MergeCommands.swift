@@ -31,7 +31,13 @@ struct MergeCommand: ParsableCommand {
         let loaded = try modelOptions.load(default: .ssf, requireAdded: true)
         let verified = try MethodMerge.mergeAndVerify(loaded, method: method)
         printError(verified.summary)
-        try SafeTensors.save(verified.state, metadata: ["model": modelOptions.model, "merged_from": method.rawValue], to: URL(fileURLWithPath: output))
+        var metadata = ["model": modelOptions.model, "merged_from": method.rawValue]
+        // A run's class names travel with the merged file (`ssf predict` prints them).
+        if let run = modelOptions.run,
+           let names = (try? DeltaFile(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("task.delta.safetensors")))?.classNames {
+            metadata["class_names"] = JSONValue.array(names.map { JSONValue($0) }).serialized
+        }
+        try SafeTensors.save(verified.state, metadata: metadata, to: URL(fileURLWithPath: output))
         printError("wrote \(output) (\(verified.state.count) tensors)")
     }
 }

@@ -180,15 +180,38 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var threadOptions: ThreadOptions
     @Option(help: "How many classes to print per image.") var top = 5
+    @Option(help: "A task's delta file (from ssf train or ssf delta extract) laid over the base weights; its class names are printed.") var delta: String?
     @Argument(help: "JPEG or PNG files.") var images: [String]
 
     func run() throws {
         threadOptions.apply()
-        let loaded = try modelOptions.load()
+        var options = modelOptions
+        var names: [String]?
+        var deltaFile: DeltaFile?
+        if let delta {
+            let file = try DeltaFile(contentsOf: URL(fileURLWithPath: delta))
+            options.methodOptions.name = .ssf
+            deltaFile = file
+            names = file.classNames
+        }
+        let loaded = try options.load(default: .full)
+        if let deltaFile {
+            let state = try deltaFile.ssfState(onBase: loaded.model.stateDict(), model: options.model)
+            if options.numClasses == nil, let classes = deltaFile.tensors.first(where: { loaded.spec.isHeadParameter($0.key) && $0.key.hasSuffix(".weight") && $0.value.rank == 2 })?.value.shape[0],
+               classes != loaded.model.numClasses {
+                var rng = RandomGenerator(seed: 0)
+                loaded.model.resetHead(numClasses: classes, using: &rng)
+            }
+            let report = loaded.model.load(stateDict: state)
+            guard report.unexpected.isEmpty, report.shapeMismatches.isEmpty else {
+                throw ValidationError("\(delta!) does not fit \(options.model) with ssf:\n\(report)")
+            }
+        }
+        names = names ?? storedClassNames(options)
         let p = loaded.spec.preprocess
         let transform = EvalTransform(imageSize: p.inputSize, cropFraction: p.cropFraction,
                                       filter: p.interpolation == .bicubic ? .bicubic : .bilinear, mean: p.mean, std: p.std)
-        let names = loaded.model.numClasses == imageNetClassNames.count ? imageNetClassNames : nil
+        if names?.count != loaded.model.numClasses { names = loaded.model.numClasses == imageNetClassNames.count ? imageNetClassNames : nil }
         for path in images {
             let image = try RGBImage(contentsOf: URL(fileURLWithPath: path))
             let x = transform(image).reshaped([1, 3, p.inputSize, p.inputSize])
@@ -199,5 +222,16 @@ struct PredictCommand: ParsableCommand {
                 print("  \(rank + 1). \(String(format: "%6.2f", prob * 100))%  \(label) (\(index))")
             }
         }
+    }
+
+    /// Class names a checkpoint carries (`class_names` in a merged file's metadata), or a run's task delta.
+    private func storedClassNames(_ options: ModelOptions) -> [String]? {
+        if let run = options.run {
+            return (try? DeltaFile(contentsOf: URL(fileURLWithPath: run).appendingPathComponent("task.delta.safetensors")))?.classNames
+        }
+        guard let weights = options.weights, weights.hasSuffix(".safetensors"),
+              let text = (try? SafeTensors.load(URL(fileURLWithPath: weights)))?.metadata["class_names"],
+              let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String] else { return nil }
+        return parsed
     }
 }
