@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         .systemLibrary(
@@ -75,12 +77,18 @@ let package = Package(
             dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFReport", .product(name: "Yams", package: "Yams")],
             swiftSettings: hotSettings
         ),
+        // `ssf serve`: many SSF tasks on one base over HTTP (Hummingbird 2).
+        .target(
+            name: "SSFServing",
+            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: hotSettings
+        ),
         // Data-parallel training over Open MPI, behind the training library's `Collective`.
         .target(name: "SSFDistributed", dependencies: ["CMPI", "SSFTraining"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed",
+                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed", "SSFServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: hotSettings
@@ -93,6 +101,8 @@ let package = Package(
         .testTarget(name: "SSFTuningTests", dependencies: ["SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDistributedTests", dependencies: ["SSFData", "SSFEngine"]),
+        .testTarget(name: "SSFServingTests", dependencies: ["SSFServing", "SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFData",
+                                                             .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN", "SSFEngine"]),

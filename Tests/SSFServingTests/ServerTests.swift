@@ -1,0 +1,166 @@
+// `ssf serve` over real HTTP on an ephemeral loopback port: the Open Inference Protocol routes, the
+// classify route, repository load/unload, metrics and the error codes, answers checked against the
+// multi-task model run directly.
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import XCTest
+import SSFData
+import SSFEngine
+import SSFNN
+@testable import SSFModels
+@testable import SSFServing
+@testable import SSFTuning
+
+final class ServerTests: XCTestCase {
+    private let modelName = "demo_vit_patch4_32"
+
+    /// A base, two tasks (a: 3 named classes, b: 4) and a delta made on another base.
+    private func makeTasks(in dir: URL) throws -> [String: Tensor] {
+        let base = try ModelRegistry.create(modelName, numClasses: 8, seed: 1).stateDict()
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        func delta(_ state: [String: Tensor], classes: Int, seed: UInt64, names: [String]?) throws -> DeltaFile {
+            let loaded = try TuningMethod.ssf.load(model: modelName, state: state, numClasses: classes, seed: seed)
+            var rng = RandomGenerator(seed: seed)
+            for (key, p) in loaded.model.namedParameters() where TuningMethod.isSSF(key) || key.hasPrefix("head.") {
+                p.value = Tensor.randomNormal(p.value.shape, mean: key.contains("scale") ? 1 : 0, std: 0.3, using: &rng)
+            }
+            return DeltaFile(ssfState: loaded.model.stateDict(), baseModel: modelName, classNames: names)
+        }
+        try delta(base, classes: 3, seed: 5, names: ["cat", "dog", "owl"]).save(to: dir.appendingPathComponent("a.safetensors"))
+        try delta(base, classes: 4, seed: 6, names: nil).save(to: dir.appendingPathComponent("b.safetensors"))
+        let other = try ModelRegistry.create(modelName, numClasses: 8, seed: 2).stateDict()
+        try delta(other, classes: 3, seed: 7, names: nil).save(to: dir.appendingPathComponent("bad.safetensors"))
+        return base
+    }
+
+    private func png(_ seed: UInt64) throws -> Data {
+        try ProceduralShapesDataset(task: .target, count: 1, seed: seed).sample(at: 0).image.pngData()
+    }
+
+    private func request(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (Int, Data) {
+        var req = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        req.method = method
+        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+        let response = try await client.execute(req, timeout: .seconds(60))
+        let buffer = try await response.body.collect(upTo: 16 << 20)
+        return (Int(response.status.code), Data(buffer.readableBytesView))
+    }
+
+    private func json(_ data: Data) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], String(decoding: data, as: UTF8.self))
+    }
+
+    func testRoutesAnswersAndErrors() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        var options = ServeOptions()
+        options.port = 0; options.maxBatch = 8; options.maxDelayMs = 2; options.maxBodyBytes = 256 << 10
+        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: options) { _ in }
+        XCTAssertEqual(service.taskNames, ["a", "b"])
+        let portStream = AsyncStream<Int>.makeStream()
+        let server = Task { try await serve(service, options: options) { portStream.continuation.yield($0) } }
+        var iterator = portStream.stream.makeAsyncIterator()
+        let first = await iterator.next()
+        let port = try XCTUnwrap(first)
+        let client = HTTPClient.shared
+
+        // Health and metadata.
+        var (code, body) = try await request(client, port, .GET, "/v2/health/live")
+        XCTAssertEqual(code, 200)
+        (code, body) = try await request(client, port, .GET, "/v2/health/ready")
+        XCTAssertEqual(code, 200)
+        (code, body) = try await request(client, port, .GET, "/v2")
+        XCTAssertEqual(try json(body)["extensions"] as? [String], ["model_repository"])
+        (code, body) = try await request(client, port, .GET, "/v2/models/a")
+        XCTAssertEqual(code, 200)
+        XCTAssertEqual((try json(body)["parameters"] as? [String: Any])?["class_names"] as? [String], ["cat", "dog", "owl"])
+        (code, body) = try await request(client, port, .GET, "/v2/models/nope")
+        XCTAssertEqual(code, 404)
+        XCTAssertTrue((try json(body)["error"] as? String)?.contains("serving: a, b") == true)
+        (code, body) = try await request(client, port, .GET, "/v2/models/bad/ready")
+        XCTAssertEqual(code, 503)
+        XCTAssertTrue((try json(body)["error"] as? String)?.contains("different \(modelName) checkpoint") == true, String(decoding: body, as: UTF8.self))
+
+        // FP32 infer: the multi-task model's logits.
+        var rng = RandomGenerator(seed: 3)
+        let images = Tensor.randomNormal([2, 3, 32, 32], using: &rng)
+        let payload: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [2, 3, 32, 32], "data": images.scalars.map(Double.init)]]]
+        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        let outputs = try XCTUnwrap(try json(body)["outputs"] as? [[String: Any]])
+        XCTAssertEqual(outputs[0]["shape"] as? [Int], [2, 3])
+        let served = try XCTUnwrap(outputs[0]["data"] as? [Double]).map(Float.init)
+        let direct = try MultiTaskModel(model: modelName, base: base)
+        try direct.add("a", delta: DeltaFile(contentsOf: dir.appendingPathComponent("a.safetensors")))
+        let expected = try direct.logits(images, tasks: ["a", "a"]).flatMap { $0 }
+        for (x, y) in zip(served, expected) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+
+        // BYTES infer with top-k labels, and the classify route.
+        let image = try png(9)
+        let bytes: [String: Any] = ["inputs": [["name": "IMAGE", "datatype": "BYTES", "shape": [1], "data": [image.base64EncodedString()]]],
+                                    "parameters": ["top_k": 2]]
+        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: bytes))
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        let labelled = try XCTUnwrap(try json(body)["outputs"] as? [[String: Any]])
+        XCTAssertEqual(labelled.count, 2)
+        XCTAssertEqual((labelled[1]["data"] as? [String])?.count, 2)
+        (code, body) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: image)
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        let top = try XCTUnwrap(try json(body)["top"] as? [[String: Any]])
+        XCTAssertEqual(top.count, 3)
+        XCTAssertTrue(["cat", "dog", "owl"].contains(top[0]["label"] as? String ?? ""))
+
+        // Errors: 400 (not JSON, wrong shape, not an image), 404 (unknown task), 413 (too large).
+        (code, _) = try await request(client, port, .POST, "/v2/models/a/infer", body: Data("{nope".utf8))
+        XCTAssertEqual(code, 400)
+        let wrong: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": [Double](repeating: 0, count: 768)]]]
+        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: wrong))
+        XCTAssertEqual(code, 400)
+        XCTAssertTrue((try json(body)["error"] as? String)?.contains("[N, 3, 32, 32]") == true)
+        (code, _) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: Data("not an image".utf8))
+        XCTAssertEqual(code, 400)
+        (code, _) = try await request(client, port, .POST, "/v1/tasks/zzz/classify", body: image)
+        XCTAssertEqual(code, 404)
+        (code, _) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: Data(count: 300 << 10))
+        XCTAssertEqual(code, 413)
+
+        // Mixed tasks in flight at once are answered, each with its own head's width.
+        let widths = try await withThrowingTaskGroup(of: Int.self) { group in
+            for task in ["a", "b", "a", "b", "b"] {
+                group.addTask {
+                    let (c, data) = try await self.request(client, port, .POST, "/v1/tasks/\(task)/classify", body: try self.png(11))
+                    XCTAssertEqual(c, 200)
+                    return (try self.json(data)["top"] as? [[String: Any]])?.count ?? -1
+                }
+            }
+            var out: [Int] = []
+            for try await w in group { out.append(w) }
+            return out.sorted()
+        }
+        XCTAssertEqual(widths, [3, 3, 4, 4, 4])
+
+        // Unload and load while serving.
+        (code, _) = try await request(client, port, .POST, "/v2/repository/models/b/unload")
+        XCTAssertEqual(code, 200)
+        (code, _) = try await request(client, port, .GET, "/v2/models/b")
+        XCTAssertEqual(code, 404)
+        (code, _) = try await request(client, port, .POST, "/v2/repository/models/b/load")
+        XCTAssertEqual(code, 200)
+        (code, _) = try await request(client, port, .GET, "/v2/models/b/ready")
+        XCTAssertEqual(code, 200)
+        (code, body) = try await request(client, port, .POST, "/v2/repository/models/bad/load")
+        XCTAssertEqual(code, 400)
+
+        // Metrics.
+        (code, body) = try await request(client, port, .GET, "/metrics")
+        let text = String(decoding: body, as: UTF8.self)
+        XCTAssertTrue(text.contains("ssf_requests_total{task=\"a\",code=\"200\"}"), text)
+        XCTAssertTrue(text.contains("ssf_tasks_loaded 2"), text)
+
+        server.cancel()
+        _ = await server.result
+    }
+}
