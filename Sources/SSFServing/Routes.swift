@@ -44,34 +44,15 @@ public func makeRouter(_ service: InferenceService, options: ServeOptions) -> Ro
         return errorResponse(unknownTask(service, task))
     }
     router.post("/v2/models/:task/infer") { request, context in
-        let started = Date()
-        let task = try context.parameters.require("task")
-        let response: Response
-        do {
-            guard service.loaded[task] != nil else { throw unknownTask(service, task) }
-            let body = try await collect(request, limit: options.maxBodyBytes)
-            response = jsonResponse(try await infer(service, task: task, body: body))
-        } catch let error as ServeError {
-            response = errorResponse(error)
+        try await answer(service, request, context, limit: options.maxBodyBytes) { task, body in
+            jsonResponse(try await infer(service, task: task, body: body))
         }
-        service.metrics.record(task: task, code: Int(response.status.code), seconds: Date().timeIntervalSince(started))
-        return response
     }
     router.post("/v1/tasks/:task/classify") { request, context in
-        let started = Date()
-        let task = try context.parameters.require("task")
-        let response: Response
-        do {
-            guard service.loaded[task] != nil else { throw unknownTask(service, task) }
-            let body = try await collect(request, limit: options.maxBodyBytes)
-            let image = try decode(service, body, label: "the request body")
-            let row = try await run(service, image, task: task)
-            response = jsonResponse(["task": task, "top": top(row, k: 5, names: service.names(of: task))])
-        } catch let error as ServeError {
-            response = errorResponse(error)
+        try await answer(service, request, context, limit: options.maxBodyBytes) { task, body in
+            let row = try await run(service, try decode(service, body, label: "the request body"), task: task)
+            return jsonResponse(["task": task, "top": top(row, k: 5, names: service.names(of: task))])
         }
-        service.metrics.record(task: task, code: Int(response.status.code), seconds: Date().timeIntervalSince(started))
-        return response
     }
     router.post("/v2/repository/models/:task/load") { _, context in
         let task = try context.parameters.require("task")
@@ -93,6 +74,23 @@ public func makeRouter(_ service: InferenceService, options: ServeOptions) -> Ro
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router
+}
+
+/// An inference request for a served task: its body collected within `limit`, `body` run on it, the
+/// outcome counted in the metrics; a `ServeError` becomes its status and message.
+private func answer(_ service: InferenceService, _ request: Request, _ context: BasicRequestContext, limit: Int,
+                    _ body: (String, Data) async throws -> Response) async throws -> Response {
+    let started = Date()
+    let task = try context.parameters.require("task")
+    let response: Response
+    do {
+        guard service.loaded[task] != nil else { throw unknownTask(service, task) }
+        response = try await body(task, try await collect(request, limit: limit))
+    } catch let error as ServeError {
+        response = errorResponse(error)
+    }
+    service.metrics.record(task: task, code: Int(response.status.code), seconds: Date().timeIntervalSince(started))
+    return response
 }
 
 private func unknownTask(_ service: InferenceService, _ task: String) -> ServeError {

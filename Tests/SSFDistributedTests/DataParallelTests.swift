@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 import SSFData
 import SSFEngine
+import SSFTestSupport
 
 final class DataParallelTests: XCTestCase {
     private var scratch: URL!
@@ -18,12 +19,7 @@ final class DataParallelTests: XCTestCase {
 
     /// The `ssf` binary next to the test bundle (`.build/debug/ssf`).
     private func ssfBinary() throws -> URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("ssf"),
-                          root.appendingPathComponent(".build/debug/ssf")]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)")
-        }
+        guard let found = builtSSFBinary() else { throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)") }
         return found
     }
 

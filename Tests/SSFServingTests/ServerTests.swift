@@ -9,6 +9,7 @@ import XCTest
 import SSFData
 import SSFEngine
 import SSFNN
+import SSFTestSupport
 @testable import SSFModels
 @testable import SSFServing
 @testable import SSFTuning
@@ -162,5 +163,70 @@ final class ServerTests: XCTestCase {
 
         server.cancel()
         _ = await server.result
+    }
+
+    /// A full queue answers 503 with Retry-After; the request already queued is still answered.
+    func testFullQueueAnswers503() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        var options = ServeOptions()
+        options.port = 0; options.maxBatch = 8; options.maxDelayMs = 1500; options.maxQueue = 1
+        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: options) { _ in }
+        let portStream = AsyncStream<Int>.makeStream()
+        let server = Task { try await serve(service, options: options) { portStream.continuation.yield($0) } }
+        var iterator = portStream.stream.makeAsyncIterator()
+        let first = await iterator.next()
+        let port = try XCTUnwrap(first)
+        let client = HTTPClient.shared
+        let image = try png(3)
+        // The first image waits up to 1.5 s for its batch to fill; meanwhile the queue is full.
+        let waiting = Task { try await self.request(client, port, .POST, "/v1/tasks/a/classify", body: image) }
+        while service.batcher.depth == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        var req = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/tasks/b/classify")
+        req.method = .POST
+        req.body = .bytes(ByteBuffer(bytes: image))
+        let refused = try await client.execute(req, timeout: .seconds(30))
+        XCTAssertEqual(refused.status.code, 503)
+        XCTAssertEqual(refused.headers.first(name: "Retry-After"), "1")
+        let (code, _) = try await waiting.value
+        XCTAssertEqual(code, 200)
+        server.cancel()
+        _ = await server.result
+    }
+
+    /// `ssf serve` as a process: SIGTERM with a request in flight answers it, then exits 0.
+    func testSIGTERMAnswersTheRequestInFlightAndExitsZero() async throws {
+        guard let ssf = builtSSFBinary() else { throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir.appendingPathComponent("tasks"))
+        let baseFile = dir.appendingPathComponent("base.safetensors")
+        try SafeTensors.save(base, to: baseFile)
+        let process = Process()
+        process.executableURL = ssf
+        process.arguments = ["serve", "--model", modelName, "--base", baseFile.path, "--tasks", dir.appendingPathComponent("tasks").path,
+                             "--port", "0", "--max-batch", "8", "--max-delay-ms", "1500", "--threads", "1"]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line names the port.
+        var text = ""
+        let handle = out.fileHandleForReading
+        while !text.contains("\n") {
+            let chunk = handle.availableData
+            guard !chunk.isEmpty else { break }
+            text += String(decoding: chunk, as: UTF8.self)
+        }
+        let address = try XCTUnwrap(text.range(of: "127.0.0.1:"), text)
+        let port = try XCTUnwrap(Int(text[address.upperBound...].prefix { $0.isNumber }), text)
+        let inFlight = Task { try await self.request(HTTPClient.shared, port, .POST, "/v1/tasks/a/classify", body: try self.png(5)) }
+        try await Task.sleep(nanoseconds: 400_000_000)  // queued, waiting for its batch
+        process.terminate()  // SIGTERM
+        let (code, body) = try await inFlight.value
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
     }
 }
