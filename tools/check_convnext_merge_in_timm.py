@@ -43,16 +43,12 @@ tensor whose width equals its channel count), which raises and asks for another 
 Pinned environment: torch==2.5.1, timm==1.0.11, safetensors; see tools/gen_convnext_layout_fixtures.py.
 """
 import argparse
-import contextlib
-import importlib.util
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from timm.models.convnext import ConvNeXt
 
@@ -69,51 +65,8 @@ SIZES = {
 ROOT_SSF = ("ssf_scale_1", "ssf_shift_1")
 
 
-def load_reference(path):
-    """Executes models/convnext.py as module `ssf_convnext_reference` with timm's register_model disabled."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # timm's deprecated import aliases, which the file uses
-        registry = importlib.import_module("timm.models.registry")
-        saved = registry.register_model
-        registry.register_model = lambda fn: fn
-        try:
-            spec = importlib.util.spec_from_file_location("ssf_convnext_reference", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        finally:
-            registry.register_model = saved
-    entry = timm.models._registry._model_entrypoints["convnext_tiny"]
-    assert entry.__module__ == "timm.models.convnext", f"timm's convnext_tiny was replaced by {entry.__module__}"
-
-    ssf_ada = module.ssf_ada
-
-    def guarded(x, scale, shift):
-        c = scale.shape[0]
-        if x.dim() == 4 and x.shape[1] == c and x.shape[-1] == c:
-            raise ValueError(f"the reference ssf_ada is ambiguous for shape {tuple(x.shape)} with {c} "
-                             "channels; pass another --input-size")
-        return ssf_ada(x, scale, shift)
-
-    module.ssf_ada = guarded
-    return module
-
-
-@contextlib.contextmanager
-def timm_layernorm(module):
-    """Within the block, the reference LayerNorm2d computes as timm 1.0.11's (population variance)."""
-    cls = module.LayerNorm2d
-    saved = cls.forward
-
-    def forward(self, x):
-        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
-                            self.eps).permute(0, 3, 1, 2)
-
-    cls.forward = forward
-    try:
-        yield
-    finally:
-        cls.forward = saved
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ssf_reference_convnext import load_reference, timm_layernorm  # noqa: E402
 
 
 def architecture(args):

@@ -63,19 +63,15 @@ Pinned environment: torch==2.5.1, timm==1.0.11, safetensors (0.8.0 wrote the fil
 The run is deterministic (torch.manual_seed, one thread).
 """
 import argparse
-import contextlib
 import copy
-import importlib.util
 import json
 import re
 import sys
-import warnings
 from pathlib import Path
 
 import safetensors
 import timm
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from timm.models.convnext import ConvNeXt, checkpoint_filter_fn
 
@@ -90,60 +86,10 @@ CONFIG = dict(depths=[1, 1, 2, 1], dims=[8, 12, 16, 20], num_classes=6)
 INPUT_SHAPE = (2, 3, 40, 40)
 
 
-# ---- the reference file ------------------------------------------------------------------------
+# ---- the reference file (tools/ssf_reference_convnext.py) ---------------------------------------
 
-def load_reference(path):
-    """Executes the SSF repository's models/convnext.py as module `ssf_convnext_reference`, with
-    timm's `register_model` disabled so that timm's own convnext entries stay registered."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # timm's deprecated import aliases, which the file uses
-        registry = importlib.import_module("timm.models.registry")
-        saved = registry.register_model
-        registry.register_model = lambda fn: fn
-        try:
-            spec = importlib.util.spec_from_file_location("ssf_convnext_reference", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        finally:
-            registry.register_model = saved
-    entry = timm.models._registry._model_entrypoints["convnext_tiny"]
-    assert entry.__module__ == "timm.models.convnext", f"timm's convnext_tiny was replaced by {entry.__module__}"
-    guard_ssf_ada(module)
-    return module
-
-
-def guard_ssf_ada(module):
-    """Makes the file's `ssf_ada` refuse a 4-D tensor whose dims 1 and -1 both equal the vector
-    length: it would pick the last axis whatever the layout (wrong for channels-first)."""
-    ssf_ada = module.ssf_ada
-
-    def guarded(x, scale, shift):
-        c = scale.shape[0]
-        if x.dim() == 4 and x.shape[1] == c and x.shape[-1] == c:
-            raise ValueError(f"ssf_ada is ambiguous for shape {tuple(x.shape)} with {c} channels; "
-                             "choose another input size")
-        return ssf_ada(x, scale, shift)
-
-    module.ssf_ada = guarded
-
-
-@contextlib.contextmanager
-def timm_layernorm(module):
-    """Within the block, the reference LayerNorm2d computes as timm 1.0.11's (population variance
-    on every path) instead of its unbiased-variance fallback for non-contiguous input."""
-    cls = module.LayerNorm2d
-    saved = cls.forward
-
-    def forward(self, x):
-        return F.layer_norm(x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias,
-                            self.eps).permute(0, 3, 1, 2)
-
-    cls.forward = forward
-    try:
-        yield
-    finally:
-        cls.forward = saved
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ssf_reference_convnext import load_reference, timm_layernorm  # noqa: E402
 
 
 # ---- layouts -------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ public final class InferenceService: @unchecked Sendable {
     /// Tasks refused at load, with the reason (shown as not ready).
     private var refused: [String: String] = [:]
     private var classNames: [String: [String]] = [:]
+    /// Class count of every task being served; kept here so that metadata and routing never wait
+    /// for the batch that holds the model.
+    private var served: [String: Int] = [:]
+    private let transform: EvalTransform
 
     /// Builds the model on `base` and loads every `*.safetensors` delta in `tasks`.
     public init(model: String, base: [String: Tensor], tasks: URL, options: ServeOptions, log: @escaping (String) -> Void) throws {
@@ -38,6 +42,9 @@ public final class InferenceService: @unchecked Sendable {
         modelName = model
         preprocess = served.spec.preprocess
         tasksDirectory = tasks
+        transform = EvalTransform(imageSize: preprocess.inputSize, cropFraction: preprocess.cropFraction,
+                                  filter: preprocess.interpolation == .bicubic ? .bicubic : .bilinear,
+                                  mean: preprocess.mean, std: preprocess.std)
         batcher = TaskBatcher(model: served, maxBatch: options.maxBatch, maxDelay: options.maxDelayMs / 1000, maxQueue: options.maxQueue)
         let files = (try? FileManager.default.contentsOfDirectory(at: tasks, includingPropertiesForKeys: nil)) ?? []
         for file in files.filter({ $0.pathExtension == "safetensors" }).sorted(by: { $0.path < $1.path }) {
@@ -51,8 +58,11 @@ public final class InferenceService: @unchecked Sendable {
         let url = tasksDirectory.appendingPathComponent(name + ".safetensors")
         do {
             let delta = try DeltaFile(contentsOf: url)
-            try batcher.withModel { try $0.add(name, delta: delta) }
-            lock.withLock { refused[name] = nil; classNames[name] = delta.classNames }
+            let classes = try batcher.withModel { model -> Int in
+                try model.add(name, delta: delta)
+                return model.tasks[name]!.classes
+            }
+            lock.withLock { refused[name] = nil; classNames[name] = delta.classNames; served[name] = classes }
         } catch {
             lock.withLock { refused[name] = "\(error)" }
             throw error
@@ -61,11 +71,11 @@ public final class InferenceService: @unchecked Sendable {
 
     /// Unloads `name`; false when it was not loaded.
     public func unload(_ name: String) -> Bool {
-        lock.withLock { classNames[name] = nil; refused[name] = nil }
+        lock.withLock { classNames[name] = nil; refused[name] = nil; served[name] = nil }
         return batcher.withModel { $0.remove(name) }
     }
 
-    var loaded: [String: Int] { batcher.withModel { $0.tasks.mapValues(\.classes) } }
+    var loaded: [String: Int] { lock.withLock { served } }
     /// The tasks being served, sorted.
     public var taskNames: [String] { loaded.keys.sorted() }
     func names(of task: String) -> [String]? { lock.withLock { classNames[task] } }
@@ -73,11 +83,7 @@ public final class InferenceService: @unchecked Sendable {
 
     /// Preprocesses an encoded image as the model's evaluation transform does: `[3, S, S]`.
     func image(from data: Data, label: String) throws -> Tensor {
-        let decoded = try RGBImage(encoded: data, path: label)
-        let transform = EvalTransform(imageSize: preprocess.inputSize, cropFraction: preprocess.cropFraction,
-                                      filter: preprocess.interpolation == .bicubic ? .bicubic : .bilinear,
-                                      mean: preprocess.mean, std: preprocess.std)
-        return transform(decoded)
+        transform(try RGBImage(encoded: data, path: label))
     }
 }
 

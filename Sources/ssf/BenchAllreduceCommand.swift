@@ -24,10 +24,14 @@ struct BenchAllreduceCommand: ParsableCommand {
         let sizes = floats.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         for count in sizes {
             var buffer = [Float](repeating: 1, count: count)
+            var failure: Error?
             let seconds = try buffer.withUnsafeMutableBufferPointer { p -> Double in
                 try collective.barrier()
-                return TurnTimer.medianSeconds(rounds: repeats) { try? collective.sum(p) }
+                return TurnTimer.medianSeconds(rounds: repeats) {
+                    do { try collective.sum(p) } catch { failure = failure ?? error }
+                }
             }
+            if let failure { throw failure }
             let bytes = Double(count * 4)
             // A ring allreduce moves 2(N−1)/N of the buffer through each rank's link.
             let moved = 2 * Double(collective.size - 1) / Double(collective.size) * bytes

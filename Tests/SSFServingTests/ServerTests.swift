@@ -53,19 +53,29 @@ final class ServerTests: XCTestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any], String(decoding: data, as: UTF8.self))
     }
 
+    /// `serve` on an ephemeral loopback port: the service, the server task and the bound port.
+    private func startServer(tasks dir: URL, base: [String: Tensor], _ configure: (inout ServeOptions) -> Void) async throws
+        -> (InferenceService, Task<Void, Error>, Int) {
+        var options = ServeOptions()
+        options.port = 0
+        configure(&options)
+        let settings = options
+        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: settings) { _ in }
+        let portStream = AsyncStream<Int>.makeStream()
+        let server = Task { try await serve(service, options: settings) { portStream.continuation.yield($0) } }
+        var iterator = portStream.stream.makeAsyncIterator()
+        let first = await iterator.next()
+        return (service, server, try XCTUnwrap(first))
+    }
+
     func testRoutesAnswersAndErrors() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let base = try makeTasks(in: dir)
-        var options = ServeOptions()
-        options.port = 0; options.maxBatch = 8; options.maxDelayMs = 2; options.maxBodyBytes = 256 << 10
-        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: options) { _ in }
+        let (service, server, port) = try await startServer(tasks: dir, base: base) {
+            $0.maxBatch = 8; $0.maxDelayMs = 2; $0.maxBodyBytes = 256 << 10
+        }
         XCTAssertEqual(service.taskNames, ["a", "b"])
-        let portStream = AsyncStream<Int>.makeStream()
-        let server = Task { try await serve(service, options: options) { portStream.continuation.yield($0) } }
-        var iterator = portStream.stream.makeAsyncIterator()
-        let first = await iterator.next()
-        let port = try XCTUnwrap(first)
         let client = HTTPClient.shared
 
         // Health and metadata.
@@ -170,14 +180,9 @@ final class ServerTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let base = try makeTasks(in: dir)
-        var options = ServeOptions()
-        options.port = 0; options.maxBatch = 8; options.maxDelayMs = 1500; options.maxQueue = 1
-        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: options) { _ in }
-        let portStream = AsyncStream<Int>.makeStream()
-        let server = Task { try await serve(service, options: options) { portStream.continuation.yield($0) } }
-        var iterator = portStream.stream.makeAsyncIterator()
-        let first = await iterator.next()
-        let port = try XCTUnwrap(first)
+        let (service, server, port) = try await startServer(tasks: dir, base: base) {
+            $0.maxBatch = 8; $0.maxDelayMs = 1500; $0.maxQueue = 1
+        }
         let client = HTTPClient.shared
         let image = try png(3)
         // The first image waits up to 1.5 s for its batch to fill; meanwhile the queue is full.
