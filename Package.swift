@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -80,7 +81,8 @@ let package = Package(
         // `ssf serve`: many SSF tasks on one base over HTTP (Hummingbird 2).
         .target(
             name: "SSFServing",
-            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: hotSettings
         ),
         // Data-parallel training over Open MPI, behind the training library's `Collective`.

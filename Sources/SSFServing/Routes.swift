@@ -1,9 +1,12 @@
-// The HTTP routes: Open Inference Protocol v2 (health, metadata, infer, repository load/unload),
-// `POST /v1/tasks/{task}/classify` for a raw image, and `/metrics`.
+// The HTTP routes: Open Inference Protocol v2 (health, metadata, infer in JSON or with the
+// binary-data extension, repository load/unload), `POST /v1/tasks/{task}/classify` for a raw image,
+// and `/metrics`.
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import SSFEngine
+import SSFTuning
 
 /// A request the server answers with an error status and `{"error": "..."}`.
 struct ServeError: Error {
@@ -31,7 +34,8 @@ public func makeRouter(_ service: InferenceService, options: ServeOptions) -> Ro
         return jsonResponse(["ready": ready], status: ready ? .ok : .serviceUnavailable)
     }
     router.get("/v2") { _, _ in
-        jsonResponse(["name": "ssf", "version": "1", "extensions": ["model_repository"], "model": service.modelName])
+        jsonResponse(["name": "ssf", "version": "1", "extensions": service.mergedTask == nil ? ["binary_tensor_data", "model_repository"] : ["binary_tensor_data"],
+                      "model": service.modelName])
     }
     router.get("/v2/models/:task") { _, context in
         let task = try context.parameters.require("task")
@@ -44,18 +48,24 @@ public func makeRouter(_ service: InferenceService, options: ServeOptions) -> Ro
         return errorResponse(unknownTask(service, task))
     }
     router.post("/v2/models/:task/infer") { request, context in
-        try await answer(service, request, context, limit: options.maxBodyBytes) { task, body in
-            jsonResponse(try await infer(service, task: task, body: body))
+        try await answer(service, request, context, options: options) { task, body, images in
+            let headerLength = request.headers[inferenceHeaderLength].map { Int($0) } ?? nil
+            if request.headers[inferenceHeaderLength] != nil && headerLength == nil {
+                throw ServeError(status: .badRequest, message: "Inference-Header-Content-Length is not a number")
+            }
+            return try await infer(service, task: task, body: body, headerLength: headerLength, images: &images)
         }
     }
     router.post("/v1/tasks/:task/classify") { request, context in
-        try await answer(service, request, context, limit: options.maxBodyBytes) { task, body in
-            let row = try await run(service, try decode(service, body, label: "the request body"), task: task)
+        try await answer(service, request, context, options: options) { task, body, images in
+            images = 1
+            let row = try await run(service, try await decode(service, body, label: "the request body"), task: task)
             return jsonResponse(["task": task, "top": top(row, k: 5, names: service.names(of: task))])
         }
     }
     router.post("/v2/repository/models/:task/load") { _, context in
         let task = try context.parameters.require("task")
+        if let refusal = service.repositoryRefusal { return errorResponse(ServeError(status: .conflict, message: refusal)) }
         do {
             try service.load(task)
             return jsonResponse(["name": task, "loaded": true])
@@ -65,31 +75,44 @@ public func makeRouter(_ service: InferenceService, options: ServeOptions) -> Ro
     }
     router.post("/v2/repository/models/:task/unload") { _, context in
         let task = try context.parameters.require("task")
+        if let refusal = service.repositoryRefusal { return errorResponse(ServeError(status: .conflict, message: refusal)) }
         guard service.unload(task) else { return errorResponse(unknownTask(service, task)) }
         return jsonResponse(["name": task, "loaded": false])
     }
     router.get("/metrics") { _, _ in
-        let text = service.metrics.text(tasks: service.loaded.count, queue: service.batcher.depth,
-                                        batches: service.batcher.batches, batchedImages: service.batcher.batchedImages)
+        let text = service.metrics.text(tasks: service.loaded.count, queue: service.batcher.depth)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
     return router
 }
 
-/// An inference request for a served task: its body collected within `limit`, `body` run on it, the
-/// outcome counted in the metrics; a `ServeError` becomes its status and message.
-private func answer(_ service: InferenceService, _ request: Request, _ context: BasicRequestContext, limit: Int,
-                    _ body: (String, Data) async throws -> Response) async throws -> Response {
+let inferenceHeaderLength = HTTPField.Name("Inference-Header-Content-Length")!
+
+/// An inference request for a served task: its body collected within the limit, `body` run on it
+/// (setting the image count), the outcome counted in the metrics and logged; a `ServeError` becomes
+/// its status and message.
+private func answer(_ service: InferenceService, _ request: Request, _ context: BasicRequestContext, options: ServeOptions,
+                    _ body: (String, Data, inout Int) async throws -> Response) async throws -> Response {
     let started = Date()
     let task = try context.parameters.require("task")
     let response: Response
+    var images = 0
+    var problem: String?
     do {
         guard service.loaded[task] != nil else { throw unknownTask(service, task) }
-        response = try await body(task, try await collect(request, limit: limit))
+        response = try await body(task, try await collect(request, limit: options.maxBodyBytes), &images)
     } catch let error as ServeError {
         response = errorResponse(error)
+        problem = error.message
     }
-    service.metrics.record(task: task, code: Int(response.status.code), seconds: Date().timeIntervalSince(started))
+    let seconds = Date().timeIntervalSince(started)
+    service.metrics.record(task: task, code: Int(response.status.code), seconds: seconds)
+    if options.logRequests {
+        var fields: [String: Any] = ["event": "request", "method": "\(request.method)", "path": request.uri.path, "task": task,
+                                     "status": Int(response.status.code), "images": images, "duration_ms": (seconds * 1e5).rounded() / 100]
+        if let problem { fields["error"] = problem }
+        service.log(logLine(fields))
+    }
     return response
 }
 
@@ -119,16 +142,25 @@ private func metadata(_ service: InferenceService, _ task: String) throws -> [St
             "parameters": parameters]
 }
 
-private func decode(_ service: InferenceService, _ data: Data, label: String) throws -> Tensor {
-    do { return try service.image(from: data, label: label) } catch {
-        throw ServeError(status: .badRequest, message: "\(label) is not a decodable JPEG or PNG image: \(error)")
+/// Decodes and preprocesses an image on a worker thread, off the threads that serve connections.
+private func decode(_ service: InferenceService, _ data: Data, label: String) async throws -> Tensor {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global(qos: .userInitiated).async {
+            continuation.resume(with: Result {
+                do { return try service.image(from: data, label: label) } catch {
+                    throw ServeError(status: .badRequest, message: "\(label) is not a decodable JPEG or PNG image: \(error)")
+                }
+            })
+        }
     }
 }
 
 private func run(_ service: InferenceService, _ image: Tensor, task: String) async throws -> [Float] {
     do { return try await service.batcher.logits(image, task: task) } catch is QueueFull {
         throw ServeError(status: .serviceUnavailable, message: "the queue is full (\(service.batcher.maxQueue) images); retry later")
-    } catch let error as ServeError { throw error } catch {
+    } catch let error as ServeError { throw error } catch let error as TaskLoadError {
+        throw ServeError(status: .notFound, message: "\(error)")
+    } catch {
         throw ServeError(status: .internalServerError, message: "\(error)")
     }
 }
@@ -143,18 +175,68 @@ private func top(_ row: [Float], k: Int, names: [String]?) -> [[String: Any]] {
     }
 }
 
-/// `POST /v2/models/{task}/infer` with a JSON body: one input, FP32 `[N, 3, S, S]` or BYTES images (base64).
-private func infer(_ service: InferenceService, task: String, body: Data) async throws -> [String: Any] {
-    guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-        throw ServeError(status: .badRequest, message: "the body is not a JSON object")
+/// The next `count` bytes of the binary part of a request, for the input named `name`.
+private func take(_ count: Int, from binary: Data, at cursor: inout Int, for name: String) throws -> Data {
+    guard count >= 0, cursor + count <= binary.count else {
+        throw ServeError(status: .badRequest, message: "input \(name) declares binary_data_size \(count), but only \(binary.count - cursor) bytes follow the JSON header")
+    }
+    defer { cursor += count }
+    return binary.subdata(in: (binary.startIndex + cursor)..<(binary.startIndex + cursor + count))
+}
+
+/// BYTES elements in the binary-data encoding: each a 4-byte little-endian length, then the bytes.
+private func bytesElements(_ data: Data, name: String) throws -> [Data] {
+    var out: [Data] = []
+    var i = data.startIndex
+    while i < data.endIndex {
+        guard data.endIndex - i >= 4 else { throw ServeError(status: .badRequest, message: "input \(name): a BYTES element's length is cut short") }
+        let n = Int(data[i]) | Int(data[i + 1]) << 8 | Int(data[i + 2]) << 16 | Int(data[i + 3]) << 24
+        i += 4
+        guard data.endIndex - i >= n else { throw ServeError(status: .badRequest, message: "input \(name): a BYTES element of \(n) bytes is cut short") }
+        out.append(data.subdata(in: i..<(i + n)))
+        i += n
+    }
+    return out
+}
+
+private func appendBytesElement(_ bytes: [UInt8], to data: inout Data) {
+    var n = UInt32(bytes.count).littleEndian
+    withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
+    data.append(contentsOf: bytes)
+}
+
+/// `POST /v2/models/{task}/infer`: one input, FP32 `[N, 3, S, S]` or BYTES encoded images, as JSON
+/// `data` (images base64) or, with `Inference-Header-Content-Length`, as binary data after the
+/// JSON header. Answers `logits` and, with `top_k` (or an output's `classification`), `labels`
+/// ("probability:index:label"), each as JSON or binary as the request asks.
+private func infer(_ service: InferenceService, task: String, body: Data, headerLength: Int?, images count: inout Int) async throws -> Response {
+    var json = body, binary = Data()
+    if let headerLength {
+        guard headerLength >= 0, headerLength <= body.count else {
+            throw ServeError(status: .badRequest, message: "Inference-Header-Content-Length is \(headerLength), but the body has \(body.count) bytes")
+        }
+        json = body.prefix(headerLength)
+        binary = body.dropFirst(headerLength)
+    }
+    guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+        throw ServeError(status: .badRequest, message: headerLength == nil ? "the body is not a JSON object" : "the first \(headerLength!) bytes of the body are not a JSON object")
     }
     guard let inputs = object["inputs"] as? [[String: Any]], let input = inputs.first, inputs.count == 1 else {
         throw ServeError(status: .badRequest, message: "'inputs' must hold exactly one input (INPUT as FP32 [N,3,H,W], or IMAGE as BYTES)")
     }
     let parameters = object["parameters"] as? [String: Any] ?? [:]
-    let topK = (parameters["top_k"] as? Int) ?? 0
     let datatype = input["datatype"] as? String ?? ""
+    let name = input["name"] as? String ?? "(unnamed)"
     let shape = (input["shape"] as? [Int]) ?? []
+    var cursor = 0
+    let binarySize = (input["parameters"] as? [String: Any])?["binary_data_size"] as? Int
+    let raw = try binarySize.map { try take($0, from: binary, at: &cursor, for: name) }
+    if raw != nil && headerLength == nil {
+        throw ServeError(status: .badRequest, message: "input \(name) has binary_data_size but the request has no Inference-Header-Content-Length")
+    }
+    guard cursor == binary.count else {
+        throw ServeError(status: .badRequest, message: "\(binary.count - cursor) bytes after the JSON header belong to no input")
+    }
     var images: [Tensor] = []
     let s = service.preprocess.inputSize
     switch datatype {
@@ -162,21 +244,68 @@ private func infer(_ service: InferenceService, task: String, body: Data) async 
         guard shape.count == 4, shape[1] == 3, shape[2] == s, shape[3] == s, shape[0] > 0 else {
             throw ServeError(status: .badRequest, message: "FP32 input must have shape [N, 3, \(s), \(s)], got \(shape)")
         }
-        guard let values = (input["data"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.floatValue }), values.count == shape.reduce(1, *) else {
-            throw ServeError(status: .badRequest, message: "FP32 input needs \(shape.reduce(1, *)) numbers in 'data'")
+        let total = shape.reduce(1, *)
+        var values: [Float]
+        if let raw {
+            guard raw.count == total * 4 else {
+                throw ServeError(status: .badRequest, message: "FP32 input of shape \(shape) needs \(total * 4) bytes, got \(raw.count)")
+            }
+            values = [Float](repeating: 0, count: total)
+            _ = values.withUnsafeMutableBytes { raw.copyBytes(to: $0) }
+            if UInt32(littleEndian: 1) != 1 { values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) } }
+        } else {
+            guard let numbers = (input["data"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.floatValue }), numbers.count == total else {
+                throw ServeError(status: .badRequest, message: "FP32 input needs \(total) numbers in 'data'")
+            }
+            values = numbers
         }
         let per = 3 * s * s
         images = (0..<shape[0]).map { n in Tensor(shape: [3, s, s], Array(values[(n * per)..<((n + 1) * per)])) }
     case "BYTES":
-        guard let items = input["data"] as? [String], !items.isEmpty else {
-            throw ServeError(status: .badRequest, message: "BYTES input needs 'data' as a list of base64-encoded images")
+        let encoded: [Data]
+        if let raw {
+            encoded = try bytesElements(raw, name: name)
+        } else {
+            guard let items = input["data"] as? [String] else {
+                throw ServeError(status: .badRequest, message: "BYTES input needs 'data' as a list of base64-encoded images")
+            }
+            encoded = try items.enumerated().map { i, text in
+                guard let data = Data(base64Encoded: text) else { throw ServeError(status: .badRequest, message: "image \(i) is not base64") }
+                return data
+            }
         }
-        images = try items.enumerated().map { i, text in
-            guard let data = Data(base64Encoded: text) else { throw ServeError(status: .badRequest, message: "image \(i) is not base64") }
-            return try decode(service, data, label: "image \(i)")
+        guard !encoded.isEmpty else { throw ServeError(status: .badRequest, message: "BYTES input holds no images") }
+        guard shape.reduce(1, *) == encoded.count else {
+            throw ServeError(status: .badRequest, message: "BYTES input of shape \(shape) holds \(encoded.count) images")
+        }
+        images = try await withThrowingTaskGroup(of: (Int, Tensor).self) { group in
+            for (i, data) in encoded.enumerated() { group.addTask { (i, try await decode(service, data, label: "image \(i)")) } }
+            var out = [Tensor?](repeating: nil, count: encoded.count)
+            for try await (i, image) in group { out[i] = image }
+            return out.map { $0! }
         }
     default:
         throw ServeError(status: .badRequest, message: "datatype '\(datatype)' is not FP32 or BYTES")
+    }
+    count = images.count
+    // What to answer: the requested outputs, else logits (and labels with top_k).
+    let requested = (object["outputs"] as? [[String: Any]]) ?? []
+    let binaryDefault = parameters["binary_data_output"] as? Bool ?? false
+    let topK = parameters["top_k"] as? Int ?? 0
+    var wanted: [(name: String, classification: Int, binary: Bool)] = []
+    if requested.isEmpty {
+        wanted = [("logits", 0, binaryDefault)]
+        if topK > 0 { wanted.append(("labels", topK, binaryDefault)) }
+    } else {
+        for output in requested {
+            let p = output["parameters"] as? [String: Any] ?? [:]
+            let outName = output["name"] as? String ?? ""
+            guard outName == "logits" || outName == "labels" else {
+                throw ServeError(status: .badRequest, message: "unknown output '\(outName)' (outputs: logits, labels)")
+            }
+            let k = p["classification"] as? Int ?? (outName == "labels" ? (topK > 0 ? topK : 5) : 0)
+            wanted.append((outName, k, p["binary_data"] as? Bool ?? binaryDefault))
+        }
     }
     let rows = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
         for (i, image) in images.enumerated() { group.addTask { (i, try await run(service, image, task: task)) } }
@@ -185,11 +314,37 @@ private func infer(_ service: InferenceService, task: String, body: Data) async 
         return out
     }
     let classes = rows.first?.count ?? 0
-    var outputs: [[String: Any]] = [["name": "logits", "datatype": "FP32", "shape": [rows.count, classes], "data": rows.flatMap { $0.map(Double.init) }]]
-    if topK > 0 {
-        let names = service.names(of: task)
-        let labels = rows.flatMap { row in top(row, k: topK, names: names).map { "\($0["probability"] as! Double):\($0["index"] as! Int):\($0["label"] as! String)" } }
-        outputs.append(["name": "labels", "datatype": "BYTES", "shape": [rows.count, min(topK, classes)], "data": labels])
+    let names = service.names(of: task)
+    var outputs: [[String: Any]] = []
+    var tail = Data()
+    for output in wanted {
+        var entry: [String: Any] = ["name": output.name]
+        if output.classification > 0 {
+            // Triton's classification strings, with the probability as the value.
+            let k = min(output.classification, classes)
+            let labels = rows.flatMap { row in top(row, k: k, names: names).map { "\($0["probability"] as! Double):\($0["index"] as! Int):\($0["label"] as! String)" } }
+            entry["datatype"] = "BYTES"; entry["shape"] = [rows.count, k]
+            if output.binary {
+                var data = Data()
+                for label in labels { appendBytesElement(Array(label.utf8), to: &data) }
+                entry["parameters"] = ["binary_data_size": data.count]; tail.append(data)
+            } else { entry["data"] = labels }
+        } else {
+            entry["datatype"] = "FP32"; entry["shape"] = [rows.count, classes]
+            if output.binary {
+                var data = Data(capacity: rows.count * classes * 4)
+                for row in rows { for v in row { var bits = v.bitPattern.littleEndian; withUnsafeBytes(of: &bits) { data.append(contentsOf: $0) } } }
+                entry["parameters"] = ["binary_data_size": data.count]; tail.append(data)
+            } else { entry["data"] = rows.flatMap { $0.map(Double.init) } }
+        }
+        outputs.append(entry)
     }
-    return ["model_name": task, "outputs": outputs]
+    var answer: [String: Any] = ["model_name": task, "model_version": "1", "outputs": outputs]
+    if let id = object["id"] as? String { answer["id"] = id }
+    guard wanted.contains(where: \.binary) else { return jsonResponse(answer) }
+    var data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data("{}".utf8)
+    let header = data.count
+    data.append(tail)
+    return Response(status: .ok, headers: [.contentType: "application/octet-stream", inferenceHeaderLength: "\(header)"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

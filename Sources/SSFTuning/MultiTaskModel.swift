@@ -11,10 +11,18 @@ public struct TaskLoadError: Error, CustomStringConvertible {
     public let task: String
     public let problem: String
     public var description: String { "task \(task): \(problem)" }
+    public init(task: String, problem: String) { self.task = task; self.problem = problem }
+}
+
+/// What a server batches over: logits of a batch whose image n belongs to task `tasks[n]`.
+public protocol TaskBatchModel: AnyObject {
+    func logits(_ images: Tensor, tasks: [String]) throws -> [[Float]]
+    /// Whether `task` can be in a batch now.
+    func serves(_ task: String) -> Bool
 }
 
 /// A registered model with SSF at every site, its base weights frozen, serving the tasks added to it.
-public final class MultiTaskModel {
+public final class MultiTaskModel: TaskBatchModel {
     /// One loaded task.
     public struct Task {
         public let name: String
@@ -76,6 +84,8 @@ public final class MultiTaskModel {
         tasks[name] = Task(name: name, vectors: vectors, head: head, classes: classes, classNames: delta.classNames)
     }
 
+    public func serves(_ task: String) -> Bool { tasks[task] != nil }
+
     /// Removes task `name`; false when it was not loaded.
     @discardableResult
     public func remove(_ name: String) -> Bool { tasks.removeValue(forKey: name) != nil }
@@ -109,5 +119,55 @@ public final class MultiTaskModel {
             for (j, n) in members.enumerated() { rows[n] = Array(out.scalars[(j * task.classes)..<((j + 1) * task.classes)]) }
         }
         return rows
+    }
+}
+
+/// One task served from merged weights: the delta folded into the base, so the model is the plain
+/// architecture with no per-sample work at all.
+public final class MergedTaskModel: TaskBatchModel {
+    public let name: String
+    public let spec: ModelSpec
+    public let model: ImageClassifier
+    public let classes: Int
+    public let classNames: [String]?
+    /// Largest |Δlogit| between the merged and the unmerged task on the merge's probe image.
+    public let maxDifference: Float
+
+    /// Folds `delta` into `base` (a plain checkpoint of `modelName`), after checking it was made on
+    /// that base; the fold is verified as `ssf merge` verifies it.
+    public init(model modelName: String, base: [String: Tensor], task name: String, delta: DeltaFile) throws {
+        let baseModel = try TuningMethod.ssf.load(model: modelName, state: base, path: "base")
+        let state: [String: Tensor]
+        do { state = try delta.ssfState(onBase: baseModel.model.stateDict(), model: modelName) } catch let error as MergeError {
+            throw TaskLoadError(task: name, problem: error.problem)
+        }
+        let tuned = try TuningMethod.ssf.load(model: modelName, state: state, path: name, requireAdded: true)
+        let verified = try MethodMerge.mergeAndVerify(tuned, method: .ssf)
+        let plain = try ModelRegistry.create(modelName, numClasses: tuned.model.numClasses)
+        var rng = RandomGenerator(seed: 0)
+        _ = plain.enableSSFSites(presentIn: Set(verified.result.unfolded.keys), using: &rng)
+        let report = plain.load(stateDict: verified.state)
+        guard report.isExact else { throw TaskLoadError(task: name, problem: "the merged weights do not load exactly:\n\(report)") }
+        plain.setTraining(false)
+        self.name = name
+        spec = tuned.spec
+        model = plain
+        classes = plain.numClasses
+        if let names = delta.classNames, names.count != classes {
+            throw TaskLoadError(task: name, problem: "\(names.count) class names for a \(classes)-class head")
+        }
+        classNames = delta.classNames
+        maxDifference = verified.maxDifference
+    }
+
+    public func serves(_ task: String) -> Bool { task == name }
+
+    public func logits(_ images: Tensor, tasks: [String]) throws -> [[Float]] {
+        precondition(images.shape.first == tasks.count, "one task name per image")
+        if let other = tasks.first(where: { $0 != name }) {
+            throw TaskLoadError(task: other, problem: "not served (this model serves \(name), merged)")
+        }
+        let out = model(images).scalars
+        return tasks.indices.map { Array(out[($0 * classes)..<(($0 + 1) * classes)]) }
     }
 }

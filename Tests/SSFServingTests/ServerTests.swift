@@ -14,6 +14,14 @@ import SSFTestSupport
 @testable import SSFServing
 @testable import SSFTuning
 
+/// The server's log lines, collected.
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [[String: Any]] { lock.withLock { lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } } }
+}
+
 final class ServerTests: XCTestCase {
     private let modelName = "demo_vit_patch4_32"
 
@@ -40,13 +48,31 @@ final class ServerTests: XCTestCase {
         try ProceduralShapesDataset(task: .target, count: 1, seed: seed).sample(at: 0).image.pngData()
     }
 
-    private func request(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil) async throws -> (Int, Data) {
+    private func request(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
+                         headers: [(String, String)] = []) async throws -> (Int, Data) {
+        let (code, data, _) = try await requestWithHeaders(client, port, method, path, body: body, headers: headers)
+        return (code, data)
+    }
+
+    private func requestWithHeaders(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
+                                    headers: [(String, String)] = []) async throws -> (Int, Data, HTTPHeaders) {
         var req = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         req.method = method
+        for (name, value) in headers { req.headers.add(name: name, value: value) }
         if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
         let response = try await client.execute(req, timeout: .seconds(60))
         let buffer = try await response.body.collect(upTo: 16 << 20)
-        return (Int(response.status.code), Data(buffer.readableBytesView))
+        return (Int(response.status.code), Data(buffer.readableBytesView), response.headers)
+    }
+
+    /// Polls `path` until it answers `code` (the directory watcher is asynchronous), for at most 20 s.
+    private func waitFor(_ code: Int, _ port: Int, _ path: String) async throws {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if try await request(HTTPClient.shared, port, .GET, path).0 == code { return }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        XCTFail("\(path) did not answer \(code) within 20 s")
     }
 
     private func json(_ data: Data) throws -> [String: Any] {
@@ -54,13 +80,15 @@ final class ServerTests: XCTestCase {
     }
 
     /// `serve` on an ephemeral loopback port: the service, the server task and the bound port.
-    private func startServer(tasks dir: URL, base: [String: Tensor], _ configure: (inout ServeOptions) -> Void) async throws
-        -> (InferenceService, Task<Void, Error>, Int) {
+    private func startServer(tasks dir: URL, base: [String: Tensor], merged: URL? = nil, log: LogLines? = nil,
+                             _ configure: (inout ServeOptions) -> Void) async throws -> (InferenceService, Task<Void, Error>, Int) {
         var options = ServeOptions()
         options.port = 0
         configure(&options)
         let settings = options
-        let service = try InferenceService(model: modelName, base: base, tasks: dir, options: settings) { _ in }
+        let sink: @Sendable (String) -> Void = { log?.append($0) }
+        let service = try merged.map { try InferenceService(model: modelName, base: base, merged: $0, options: settings, log: sink) }
+            ?? InferenceService(model: modelName, base: base, tasks: dir, options: settings, log: sink)
         let portStream = AsyncStream<Int>.makeStream()
         let server = Task { try await serve(service, options: settings) { portStream.continuation.yield($0) } }
         var iterator = portStream.stream.makeAsyncIterator()
@@ -72,8 +100,9 @@ final class ServerTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let base = try makeTasks(in: dir)
-        let (service, server, port) = try await startServer(tasks: dir, base: base) {
-            $0.maxBatch = 8; $0.maxDelayMs = 2; $0.maxBodyBytes = 256 << 10
+        let log = LogLines()
+        let (service, server, port) = try await startServer(tasks: dir, base: base, log: log) {
+            $0.maxBatch = 8; $0.maxDelayMs = 2; $0.maxBodyBytes = 256 << 10; $0.watchInterval = 0
         }
         XCTAssertEqual(service.taskNames, ["a", "b"])
         let client = HTTPClient.shared
@@ -84,7 +113,7 @@ final class ServerTests: XCTestCase {
         (code, body) = try await request(client, port, .GET, "/v2/health/ready")
         XCTAssertEqual(code, 200)
         (code, body) = try await request(client, port, .GET, "/v2")
-        XCTAssertEqual(try json(body)["extensions"] as? [String], ["model_repository"])
+        XCTAssertEqual(try json(body)["extensions"] as? [String], ["binary_tensor_data", "model_repository"])
         (code, body) = try await request(client, port, .GET, "/v2/models/a")
         XCTAssertEqual(code, 200)
         XCTAssertEqual((try json(body)["parameters"] as? [String: Any])?["class_names"] as? [String], ["cat", "dog", "owl"])
@@ -170,9 +199,164 @@ final class ServerTests: XCTestCase {
         let text = String(decoding: body, as: UTF8.self)
         XCTAssertTrue(text.contains("ssf_requests_total{task=\"a\",code=\"200\"}"), text)
         XCTAssertTrue(text.contains("ssf_tasks_loaded 2"), text)
+        XCTAssertTrue(text.contains("ssf_queue_duration_seconds_count"), text)
+        XCTAssertTrue(text.contains("ssf_batch_size_bucket{le=\"8.0\"}"), text)
+
+        // Structured logs: one JSON line per request, and the refused delta with its reason.
+        let lines = log.all
+        XCTAssertTrue(lines.contains { $0["event"] as? String == "request" && $0["status"] as? Int == 413 && $0["task"] as? String == "a" })
+        XCTAssertTrue(lines.contains { $0["event"] as? String == "request" && $0["path"] as? String == "/v2/models/a/infer" && $0["images"] as? Int == 2 })
+        XCTAssertTrue(lines.contains { $0["event"] as? String == "task_refused" && $0["task"] as? String == "bad" && ($0["error"] as? String)?.contains("different") == true })
 
         server.cancel()
         _ = await server.result
+    }
+
+    /// The binary-data extension: FP32 and BYTES inputs after a JSON header, binary logits and
+    /// classification strings back, and malformed framing refused.
+    func testBinaryTensorData() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        let (_, server, port) = try await startServer(tasks: dir, base: base) { $0.maxDelayMs = 2; $0.watchInterval = 0 }
+        let client = HTTPClient.shared
+        let direct = try MultiTaskModel(model: modelName, base: base)
+        try direct.add("b", delta: DeltaFile(contentsOf: dir.appendingPathComponent("b.safetensors")))
+
+        func framed(_ header: [String: Any], _ tail: Data) throws -> (Data, [(String, String)]) {
+            var body = try JSONSerialization.data(withJSONObject: header)
+            let length = body.count
+            body.append(tail)
+            return (body, [("Inference-Header-Content-Length", "\(length)")])
+        }
+        func split(_ body: Data, _ headers: HTTPHeaders) throws -> ([String: Any], Data) {
+            let n = try XCTUnwrap(headers.first(name: "Inference-Header-Content-Length").flatMap { Int($0) })
+            return (try json(body.prefix(n)), body.dropFirst(n))
+        }
+
+        // FP32 in, logits out, both binary.
+        var rng = RandomGenerator(seed: 4)
+        let images = Tensor.randomNormal([3, 3, 32, 32], using: &rng)
+        let raw = images.scalars.withUnsafeBytes { Data($0) }
+        var (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [3, 3, 32, 32], "parameters": ["binary_data_size": raw.count]]],
+                                          "outputs": [["name": "logits", "parameters": ["binary_data": true]]], "id": "r1"], raw)
+        var (code, answer, responseHeaders) = try await requestWithHeaders(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        XCTAssertEqual(code, 200, String(decoding: answer, as: UTF8.self))
+        var (header, tail) = try split(answer, responseHeaders)
+        XCTAssertEqual(header["id"] as? String, "r1")
+        let output = try XCTUnwrap((header["outputs"] as? [[String: Any]])?.first)
+        XCTAssertEqual(output["shape"] as? [Int], [3, 4])
+        XCTAssertEqual((output["parameters"] as? [String: Any])?["binary_data_size"] as? Int, 48)
+        let served = tail.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let expected = try direct.logits(images, tasks: ["b", "b", "b"]).flatMap { $0 }
+        XCTAssertEqual(served.count, expected.count)
+        for (x, y) in zip(served, expected) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+
+        // BYTES in (length-prefixed PNGs), logits as JSON and top-2 classification strings as binary.
+        var images2 = Data()
+        for seed in [1, 2] as [UInt64] {
+            let png = try self.png(seed)
+            var n = UInt32(png.count).littleEndian
+            withUnsafeBytes(of: &n) { images2.append(contentsOf: $0) }
+            images2.append(png)
+        }
+        (body, headers) = try framed(["inputs": [["name": "IMAGE", "datatype": "BYTES", "shape": [2], "parameters": ["binary_data_size": images2.count]]],
+                                      "outputs": [["name": "logits", "parameters": ["binary_data": false]],
+                                                  ["name": "labels", "parameters": ["classification": 2, "binary_data": true]]]], images2)
+        (code, answer, responseHeaders) = try await requestWithHeaders(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        XCTAssertEqual(code, 200, String(decoding: answer, as: UTF8.self))
+        (header, tail) = try split(answer, responseHeaders)
+        let outputs = try XCTUnwrap(header["outputs"] as? [[String: Any]])
+        XCTAssertEqual((outputs[0]["data"] as? [Double])?.count, 8)
+        XCTAssertEqual(outputs[1]["shape"] as? [Int], [2, 2])
+        var labels: [String] = []
+        var i = tail.startIndex
+        while i < tail.endIndex {
+            let n = Int(tail[i]) | Int(tail[i + 1]) << 8 | Int(tail[i + 2]) << 16 | Int(tail[i + 3]) << 24
+            labels.append(String(decoding: tail[(i + 4)..<(i + 4 + n)], as: UTF8.self))
+            i += 4 + n
+        }
+        XCTAssertEqual(labels.count, 4)
+        XCTAssertTrue(labels.allSatisfy { $0.split(separator: ":").count == 3 && $0.hasSuffix(":class \($0.split(separator: ":")[1])") }, "\(labels)")
+
+        // Framing errors: a size past the end, bytes belonging to no input, a header length that is not a number.
+        (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [3, 3, 32, 32], "parameters": ["binary_data_size": raw.count + 4]]]], raw)
+        (code, answer) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        XCTAssertEqual(code, 400)
+        XCTAssertTrue((try json(answer)["error"] as? String)?.contains("binary_data_size") == true)
+        (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [1, 3, 32, 32], "parameters": ["binary_data_size": 12288]]]], raw)
+        (code, answer) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        XCTAssertEqual(code, 400)
+        XCTAssertTrue((try json(answer)["error"] as? String)?.contains("belong to no input") == true, String(decoding: answer, as: UTF8.self))
+        (code, _) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: [("Inference-Header-Content-Length", "x")])
+        XCTAssertEqual(code, 400)
+        server.cancel()
+        _ = await server.result
+    }
+
+    /// The tasks directory is watched: a delta copied in is served, a removed one is dropped, one
+    /// made on another base shows as not ready with its reason, and the others keep serving.
+    func testWatchedDirectoryAddsReplacesAndRemovesTasks() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        let (service, server, port) = try await startServer(tasks: dir, base: base) { $0.maxDelayMs = 2; $0.watchInterval = 0.1 }
+        let fm = FileManager.default
+        try fm.copyItem(at: dir.appendingPathComponent("b.safetensors"), to: dir.appendingPathComponent("c.safetensors"))
+        try await waitFor(200, port, "/v2/models/c/ready")
+        try fm.removeItem(at: dir.appendingPathComponent("b.safetensors"))
+        try await waitFor(404, port, "/v2/models/b")
+        try fm.copyItem(at: dir.appendingPathComponent("bad.safetensors"), to: dir.appendingPathComponent("bad2.safetensors"))
+        try await waitFor(503, port, "/v2/models/bad2/ready")
+        // Replacing a's delta by c's (4 classes, no names) is picked up.
+        try fm.removeItem(at: dir.appendingPathComponent("a.safetensors"))
+        try fm.copyItem(at: dir.appendingPathComponent("c.safetensors"), to: dir.appendingPathComponent("a.safetensors"))
+        let deadline = Date().addingTimeInterval(20)
+        while service.loaded["a"] != 4 && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
+        XCTAssertEqual(service.loaded, ["a": 4, "c": 4])
+        let (code, body) = try await request(HTTPClient.shared, port, .POST, "/v1/tasks/c/classify", body: try png(2))
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        server.cancel()
+        _ = await server.result
+    }
+
+    /// `--merged`: one task from merged weights, with the unmerged task's logits; the repository
+    /// routes are refused and other tasks are unknown.
+    func testMergedTaskServesTheUnmergedLogits() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        let (service, server, port) = try await startServer(tasks: dir, base: base, merged: dir.appendingPathComponent("a.safetensors")) {
+            $0.maxDelayMs = 2
+        }
+        XCTAssertEqual(service.taskNames, ["a"])
+        let client = HTTPClient.shared
+        var rng = RandomGenerator(seed: 8)
+        let images = Tensor.randomNormal([2, 3, 32, 32], using: &rng)
+        let payload: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [2, 3, 32, 32], "data": images.scalars.map(Double.init)]]]
+        var (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
+        XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
+        let served = try XCTUnwrap((try json(body)["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]).map(Float.init)
+        let direct = try MultiTaskModel(model: modelName, base: base)
+        try direct.add("a", delta: DeltaFile(contentsOf: dir.appendingPathComponent("a.safetensors")))
+        let expected = try direct.logits(images, tasks: ["a", "a"]).flatMap { $0 }
+        XCTAssertLessThanOrEqual(try XCTUnwrap(zip(served, expected).map { abs($0 - $1) }.max()), 1e-4)
+        (code, body) = try await request(client, port, .GET, "/v2/models/a")
+        XCTAssertEqual((try json(body)["parameters"] as? [String: Any])?["class_names"] as? [String], ["cat", "dog", "owl"])
+        (code, body) = try await request(client, port, .POST, "/v2/repository/models/b/load")
+        XCTAssertEqual(code, 409)
+        XCTAssertTrue((try json(body)["error"] as? String)?.contains("merged") == true)
+        (code, _) = try await request(client, port, .POST, "/v1/tasks/b/classify", body: try png(1))
+        XCTAssertEqual(code, 404)
+        (code, body) = try await request(client, port, .GET, "/v2")
+        XCTAssertEqual(try json(body)["extensions"] as? [String], ["binary_tensor_data"])
+        server.cancel()
+        _ = await server.result
+        // A delta made on another base is refused with the reason.
+        XCTAssertThrowsError(try InferenceService(model: modelName, base: base, merged: dir.appendingPathComponent("bad.safetensors"),
+                                                  options: ServeOptions(), log: { _ in })) { error in
+            XCTAssertTrue("\(error)".contains("different \(modelName) checkpoint"), "\(error)")
+        }
     }
 
     /// A full queue answers 503 with Retry-After; the request already queued is still answered.
