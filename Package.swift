@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(
@@ -82,7 +83,7 @@ let package = Package(
         .target(
             name: "SSFServing",
             dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types")],
+                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: hotSettings
         ),
         // Data-parallel training over Open MPI, behind the training library's `Collective`.
@@ -92,6 +93,8 @@ let package = Package(
             dependencies: [
                 "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed", "SSFServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // The load generator of `ssf bench serve`.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: hotSettings
         ),

@@ -134,3 +134,38 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
     }
     return out
 }
+
+/// `linear` followed by SSF's scale-shift, for inference: `(x·Wᵀ + b) ⊙ γ + β` with one pass after
+/// the matrix product (no bias pre-fill, no second output). `scale` and `shift` are `[S, out]`: S = 1
+/// for one task, or one row per sample, the rows of `x` (`[N, …, in]`, N a multiple of S) split
+/// evenly among them. Records nothing: callers run it only when no tape tracks its inputs.
+public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
+    precondition(weight.rank == 2, "linearScaleShift: weight must be [out, in], got \(weight.shape)")
+    let inF = weight.shape[1], outF = weight.shape[0]
+    let samples = scale.shape.first ?? 1
+    precondition(x.shape.last == inF, "linearScaleShift: input \(x.shape) does not end in \(inF)")
+    precondition(scale.rank == 2 && scale.shape == [samples, outF] && shift.shape == scale.shape && (bias?.shape ?? [outF]) == [outF],
+                 "linearScaleShift: scale \(scale.shape), shift \(shift.shape) must be [samples, \(outF)], bias [\(outF)]")
+    let rows = x.count / max(inF, 1)
+    precondition(samples > 0 && rows % samples == 0 && (samples == 1 || x.shape[0] % samples == 0),
+                 "linearScaleShift: \(samples) vector rows do not divide the input \(x.shape)")
+    FlopCounter.add(rows * inF * outF)
+    // The bias folded into the shift: (y + b)·γ + β = y·γ + (b·γ + β).
+    var combined = Tensor(uninitializedShape: [samples, outF])
+    let cp = combined.mutablePointer(), sp = scale.pointer, hp = shift.pointer
+    for i in 0..<(samples * outF) { cp[i] = hp[i] + (bias.map { $0.pointer[i % outF] } ?? 0) * sp[i] }
+    var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
+    let c = out.mutablePointer()
+    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+               a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: 0, c: c, ldc: outF)
+    let rowsPerSample = rows / samples
+    let shiftPointer = UnsafePointer(cp)
+    Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(outF, 1))) { range in
+        for r in range {
+            let n = r / rowsPerSample
+            let a = sp + n * outF, b = shiftPointer + n * outF, row = c + r * outF
+            for j in 0..<outF { row[j] = row[j] * a[j] + b[j] }
+        }
+    }
+    return out
+}

@@ -30,6 +30,26 @@ public enum StorageStats {
     /// Starts a new peak measurement from the current live bytes.
     public static func resetPeak() { peakLiveBytesCounter.store(liveBytes, ordering: .relaxed) }
 
+    /// Returns memory kept for reuse to the system: the cached mappings of freed large buffers and
+    /// the heap's free space. For a long-running process after a phase it will not repeat (a server
+    /// after loading), and before a resident-memory measurement.
+    public static func releaseFreedMemory() {
+        LargeBuffers.releaseCache()
+        ssf_release_freed_memory()
+    }
+
+    /// Current resident memory of this process in MiB (Linux; elsewhere the peak).
+    public static func residentMiB() -> Double {
+        #if os(Linux)
+        if let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+           let kib = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            return kib / 1024
+        }
+        #endif
+        return peakResidentMiB()
+    }
+
     /// Peak resident memory of this process in MiB (tensors, allocator and libraries together).
     public static func peakResidentMiB() -> Double {
         var usage = rusage()
@@ -137,6 +157,18 @@ enum LargeBuffers {
         return p
         #else
         return UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
+        #endif
+    }
+
+    /// Unmaps every cached mapping.
+    static func releaseCache() {
+        let all = cache.withLock { c -> [(size: Int, pointer: UnsafeMutableRawPointer)] in
+            let order = c.order
+            c = Cache()
+            return order
+        }
+        #if os(Linux)
+        for e in all { munmap(e.pointer, e.size) }
         #endif
     }
 

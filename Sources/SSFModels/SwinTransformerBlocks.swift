@@ -105,9 +105,9 @@ public final class SwinWindowAttention: SSFSiteHost {
 
     /// Windows `[B·nW, ws², C]` → `[B·nW, ws², C]`; `mask` is `[nW, ws², ws²]` for shifted windows.
     public func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
-        let packed = applySSF(ssfQKV, qkv(x))
+        let packed = qkv(x, then: ssfQKV)
         let y = scaledDotProductAttention(qkv: packed, heads: numHeads, bias: relativePositionBias, mask: mask)
-        return applySSF(ssfProj, proj(y))
+        return proj(y, then: ssfProj)
     }
 }
 

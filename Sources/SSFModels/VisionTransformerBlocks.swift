@@ -34,7 +34,7 @@ public final class TransformerMlp: SSFSiteHost {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        applySSF(ssfFC2, fc2(gelu(applySSF(ssfFC1, fc1(x)))))
+        fc2(gelu(fc1(x, then: ssfFC1)), then: ssfFC2)
     }
 }
 
@@ -87,8 +87,8 @@ public final class ViTAttention: SSFSiteHost {
 
     /// `[B, T, D]` → `[B, T, D]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let packed = applySSF(ssfQKV, qkv(x))
-        return applySSF(ssfProj, proj(scaledDotProductAttention(qkv: packed, heads: numHeads)))
+        let packed = qkv(x, then: ssfQKV)
+        return proj(scaledDotProductAttention(qkv: packed, heads: numHeads), then: ssfProj)
     }
 }
 

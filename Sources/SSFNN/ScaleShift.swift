@@ -148,6 +148,21 @@ public func applySSF(_ site: ScaleShift?, _ x: Tensor) -> Tensor {
     site.map { $0(x) } ?? x
 }
 
+extension Linear {
+    /// This layer followed by an optional SSF site. Outside training (no tape tracking the inputs),
+    /// the bias and the site's scale and shift (its own, or a mixed batch's per-sample vectors)
+    /// are applied in one pass after the matrix product; values are the same as `site(layer(x))`.
+    public func callAsFunction(_ x: Tensor, then ssf: ScaleShift?) -> Tensor {
+        guard let ssf, ssf.axis == .last, lora == nil,
+              Tape.active(for: x, weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor) == nil else {
+            return applySSF(ssf, self(x))
+        }
+        let (scale, shift) = SSFTaskVectors.current?.vectors(for: ssf)
+            ?? (ssf.scale.tensor.reshaped([1, ssf.channels]), ssf.shift.tensor.reshaped([1, ssf.channels]))
+        return linearScaleShift(x, weight: weight.tensor, bias: bias?.tensor, scale: scale, shift: shift)
+    }
+}
+
 extension LayerNorm {
     /// This normalisation followed by an optional SSF site, fused into one op when the site is
     /// enabled (same values; the backward keeps one activation instead of two).

@@ -2,6 +2,7 @@
 // Inference Protocol v2 REST routes, a curl-friendly classify route, and Prometheus metrics.
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import SSFData
 import SSFEngine
@@ -21,6 +22,8 @@ public struct ServeOptions: Sendable {
     public var watchInterval: TimeInterval = 2
     /// One JSON line per request on the log.
     public var logRequests = true
+    /// The HTTP framework's own log lines (connection errors, shutdown) on standard output.
+    public var frameworkLogs = true
     public init() {}
 }
 
@@ -153,6 +156,9 @@ public final class InferenceService: @unchecked Sendable {
         return FileVersion(modified: modified, size: size)
     }
 
+    /// Backbone passes run so far and the images they held.
+    public var batchCounts: (batches: Int, images: Int) { metrics.batchCounts }
+
     var loaded: [String: Int] { lock.withLock { served } }
     /// The tasks being served, sorted.
     public var taskNames: [String] { loaded.keys.sorted() }
@@ -217,6 +223,9 @@ final class ServeMetrics: @unchecked Sendable {
         }
     }
 
+    /// Backbone passes run and the images they held.
+    var batchCounts: (batches: Int, images: Int) { lock.withLock { (batchSize.count, images) } }
+
     func text(tasks: Int, queue: Int) -> String {
         lock.withLock {
             var out = "# HELP ssf_requests_total Inference requests by task and status code.\n# TYPE ssf_requests_total counter\n"
@@ -237,7 +246,12 @@ final class ServeMetrics: @unchecked Sendable {
 public func serve(_ service: InferenceService, options: ServeOptions, onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
     let app = Application(router: makeRouter(service, options: options),
                           configuration: .init(address: .hostname(options.host, port: options.port), serverName: "ssf"),
-                          onServerRunning: { channel in onRunning(channel.localAddress?.port ?? options.port) })
+                          onServerRunning: { channel in onRunning(channel.localAddress?.port ?? options.port) },
+                          logger: {
+                              var logger = Logger(label: "ssf")
+                              logger.logLevel = options.frameworkLogs ? .info : .critical
+                              return logger
+                          }())
     let watcher = Task {
         guard options.watchInterval > 0 else { return }
         while !Task.isCancelled {

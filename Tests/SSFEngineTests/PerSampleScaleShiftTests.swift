@@ -35,6 +35,25 @@ final class PerSampleScaleShiftTests: XCTestCase {
         }
     }
 
+    /// The inference-only fused `linear` + SSF equals `linear` then `scaleShift` (one task) and
+    /// `scaleShiftPerSample` (one vector pair per sample), with and without a bias.
+    func testLinearScaleShiftMatchesLinearThenScaleShift() {
+        var rng = RandomGenerator(seed: 9)
+        for (shape, samples, withBias) in [([3, 7, 20], 1, true), ([3, 7, 20], 3, true), ([6, 20], 3, false), ([4, 5, 20], 2, true)] {
+            let x = Tensor.randomNormal(shape, using: &rng)
+            let w = Tensor.randomNormal([33, 20], std: 0.2, using: &rng)
+            let b: Tensor? = withBias ? Tensor.randomNormal([33], using: &rng) : nil
+            let s = Tensor.randomNormal([samples, 33], mean: 1, std: 0.3, using: &rng)
+            let h = Tensor.randomNormal([samples, 33], std: 0.3, using: &rng)
+            let fused = linearScaleShift(x, weight: w, bias: b, scale: s, shift: h)
+            let plain = linear(x, weight: w, bias: b)
+            let want = samples == 1 ? scaleShift(plain, scale: s.reshaped([33]), shift: h.reshaped([33]))
+                                    : scaleShiftPerSample(plain, scale: s, shift: h)
+            XCTAssertEqual(fused.shape, want.shape)
+            for (a, e) in zip(fused.scalars, want.scalars) { XCTAssertEqual(a, e, accuracy: 1e-5 * max(1, abs(e)), "\(shape), \(samples) sample rows") }
+        }
+    }
+
     func testFusedLayerNormPerSampleMatchesEachSampleAlone() {
         var rng = RandomGenerator(seed: 5)
         let x = Tensor.randomNormal([2, 9, 20], using: &rng)
