@@ -15,7 +15,7 @@ struct ServeError: Error {
 }
 
 func jsonResponse(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
@@ -342,7 +342,7 @@ private func infer(_ service: InferenceService, task: String, body: Data, header
     var answer: [String: Any] = ["model_name": task, "model_version": "1", "outputs": outputs]
     if let id = object["id"] as? String { answer["id"] = id }
     guard wanted.contains(where: \.binary) else { return jsonResponse(answer) }
-    var data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys])) ?? Data("{}".utf8)
+    var data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     let header = data.count
     data.append(tail)
     return Response(status: .ok, headers: [.contentType: "application/octet-stream", inferenceHeaderLength: "\(header)"],
