@@ -99,7 +99,7 @@ let package = Package(
             swiftSettings: hotSettings
         ),
         // Shared by the test targets: tensor comparison, tolerances and fixture loading.
-        .target(name: "SSFTestSupport", dependencies: ["SSFEngine", "SSFNN"], path: "Tests/SSFTestSupport"),
+        .target(name: "SSFTestSupport", dependencies: ["SSFEngine", "SSFNN", "SSFData"], path: "Tests/SSFTestSupport"),
         .testTarget(name: "SSFEngineTests", dependencies: ["SSFEngine", "SSFNN", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFModelsTests", dependencies: ["SSFModels", "SSFNN", "SSFEngine", "SSFData", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDataTests", dependencies: ["SSFData", "SSFNN", "SSFEngine"], resources: [.copy("Fixtures")]),

@@ -19,8 +19,12 @@ public protocol RunOutputs: AnyObject {
     /// Writes the tensors as `name` (`last.safetensors`, `best.safetensors`, `resume.safetensors`).
     func saveTensors(_ tensors: [String: Tensor], metadata: [String: String], as name: String) throws
     func saveDelta(_ delta: DeltaFile) throws
-    /// Writes `summary.json` and removes `resume.safetensors`.
+    /// Writes `summary.json`, then removes `resume.safetensors`.
     func finish(summary: RunSummary) throws
+    /// Whether the run directory holds `resume.safetensors`.
+    var hasResumeCheckpoint: Bool { get }
+    /// Whether the run directory holds `summary.json` (the run finished).
+    var hasSummary: Bool { get }
     /// Writes the run's own `report.html`.
     func writeReport(title: String) throws
     /// The size of `task.delta.safetensors` when written.
@@ -38,6 +42,7 @@ public final class RunDirectory: RunOutputs {
 
     public func start(config: TrainingConfig) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        removeAbandonedTemporaries()
         for name in ["resume.safetensors", "last.safetensors", "best.safetensors", "task.delta.safetensors", "summary.json"] {
             try? FileManager.default.removeItem(at: file(name))
         }
@@ -47,10 +52,25 @@ public final class RunDirectory: RunOutputs {
     }
 
     public func resume(keepingEpochs epochs: Int) throws {
+        removeAbandonedTemporaries()
         try? FileManager.default.removeItem(at: file("summary.json"))
-        let lines = (try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").prefix(epochs) ?? []
-        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: file("metrics.jsonl"))
+        // Lines past the checkpoint's epoch (a half-written one included) are dropped: they are rewritten.
+        let text = (try? String(contentsOf: file("metrics.jsonl"), encoding: .utf8)) ?? ""
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().prefix(epochs)
+        guard lines.count == epochs else {
+            throw TrainingError("\(file("metrics.jsonl").path) holds \(lines.count) complete epoch lines, but resume.safetensors continues after epoch \(epochs)")
+        }
+        try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: file("metrics.jsonl"), options: .atomic)
     }
+
+    /// The temporary files of checkpoint writes a killed process left (`.NAME.PID.N.tmp`).
+    private func removeAbandonedTemporaries() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in names where name.hasPrefix(".") && name.hasSuffix(".tmp") { try? FileManager.default.removeItem(at: file(name)) }
+    }
+
+    public var hasResumeCheckpoint: Bool { FileManager.default.fileExists(atPath: file("resume.safetensors").path) }
+    public var hasSummary: Bool { FileManager.default.fileExists(atPath: file("summary.json").path) }
 
     public func appendMetrics(_ metrics: EpochRecord) throws {
         let handle = try FileHandle(forWritingTo: file("metrics.jsonl"))
@@ -70,8 +90,9 @@ public final class RunDirectory: RunOutputs {
     }
 
     public func finish(summary: RunSummary) throws {
-        try? FileManager.default.removeItem(at: file("resume.safetensors"))
+        // In this order, a kill between the two leaves a finished run, not one with nothing to resume.
         try summary.json().write(to: file("summary.json"), options: .atomic)
+        try? FileManager.default.removeItem(at: file("resume.safetensors"))
     }
 
     public func writeReport(title: String) throws {
@@ -93,5 +114,7 @@ public final class DiscardedOutputs: RunOutputs {
     public func finish(summary: RunSummary) throws {}
     public func writeReport(title: String) throws {}
     public var deltaBytes: Int? { nil }
+    public var hasResumeCheckpoint: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("resume.safetensors").path) }
+    public var hasSummary: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("summary.json").path) }
     public func loadResume() throws -> SafeTensorsFile { try SafeTensors.load(directory.appendingPathComponent("resume.safetensors")) }
 }

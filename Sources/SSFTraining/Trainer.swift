@@ -157,11 +157,16 @@ public final class Trainer {
 
     /// Runs (or, with `resume`, continues from `resume.safetensors`) to the last epoch or a stop request.
     public func run(resume: Bool = false) throws -> TrainingOutcome {
-        if resume {
+        if resume && outputs.hasResumeCheckpoint {
             try restore()
             try outputs.resume(keepingEpochs: epoch)
             onEvent(.message("resuming at epoch \(epoch + 1), batch \(batch + 1) of \(trainLoader.batchCount)"))
         } else {
+            if resume {
+                // Killed before its first epoch ended (a stop request always leaves a checkpoint).
+                if outputs.hasSummary { throw TrainingError("\(directory.path) holds a finished run (summary.json); there is nothing to resume") }
+                onEvent(.message("\(directory.path) has no resume checkpoint yet (the run ended before its first epoch did); starting from the first epoch"))
+            }
             try outputs.start(config: config)
         }
         var lastMetrics: EpochMetrics?
@@ -183,6 +188,10 @@ public final class Trainer {
             onEvent(.epoch(metrics))
             lastMetrics = metrics; lastEval = evaluated
             epoch += 1; batch = 0; epochLossSum = 0; epochLossCount = 0
+            // Every finished epoch leaves a resumable checkpoint, so a run killed outright (SIGKILL,
+            // the OOM killer, a lost machine) continues from its last finished epoch with the same
+            // result; a stop request adds one at the update it stopped after.
+            if epoch < config.totalEpochs { try saveResume(announce: false) }
         }
         try outputs.finish(summary: summary(final: lastMetrics, finalEval: lastEval))
         // The run's own report page; the run stands without it.
@@ -320,7 +329,7 @@ public final class Trainer {
         }
     }
 
-    private func saveResume() throws {
+    private func saveResume(announce: Bool = true) throws {
         try averageStatisticsAcrossRanks()
         var tensors: [String: Tensor] = [:]
         for (name, p) in trainable { tensors["param/" + name] = p.value }
@@ -340,7 +349,7 @@ public final class Trainer {
             "drop_path_rng": model.dropPathsByBlock.joined().map { $0.rng.state.map(String.init).joined(separator: " ") }.joined(separator: ","),
         ]
         try outputs.saveTensors(tensors, metadata: metadata, as: "resume.safetensors")
-        onEvent(.message("stopped at epoch \(epoch + 1), batch \(batch) of \(trainLoader.batchCount); resume with --resume \(directory.path)"))
+        if announce { onEvent(.message("stopped at epoch \(epoch + 1), batch \(batch) of \(trainLoader.batchCount); resume with --resume \(directory.path)")) }
     }
 
     private func restore() throws {

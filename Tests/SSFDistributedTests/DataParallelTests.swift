@@ -32,19 +32,7 @@ final class DataParallelTests: XCTestCase {
     }
 
     /// An image folder of two procedural shape classes, 32×32 PNGs.
-    private func makeDataset() throws -> URL {
-        let root = scratch.appendingPathComponent("shapes")
-        for (split, count, seed) in [("train", 64, UInt64(1)), ("test", 32, UInt64(2))] {
-            let data = ProceduralShapesDataset(task: .source, count: count * 4, seed: seed)
-            for i in 0..<(count * 4) where data.label(at: i) < 2 {
-                let (image, label) = try data.sample(at: i)
-                let dir = root.appendingPathComponent(split).appendingPathComponent(data.classNames[label])
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-                try image.pngData().write(to: dir.appendingPathComponent(String(format: "%04d.png", i)))
-            }
-        }
-        return root
-    }
+    private func makeDataset() throws -> URL { try writeShapesImageFolder(at: scratch.appendingPathComponent("shapes")) }
 
     private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
