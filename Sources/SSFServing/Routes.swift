@@ -175,30 +175,6 @@ private func top(_ row: [Float], k: Int, names: [String]?) -> [[String: Any]] {
     }
 }
 
-/// The next `count` bytes of the binary part of a request, for the input named `name`.
-private func take(_ count: Int, from binary: Data, at cursor: inout Int, for name: String) throws -> Data {
-    guard count >= 0, cursor + count <= binary.count else {
-        throw ServeError(status: .badRequest, message: "input \(name) declares binary_data_size \(count), but only \(binary.count - cursor) bytes follow the JSON header")
-    }
-    defer { cursor += count }
-    return binary.subdata(in: (binary.startIndex + cursor)..<(binary.startIndex + cursor + count))
-}
-
-/// BYTES elements in the binary-data encoding: each a 4-byte little-endian length, then the bytes.
-private func bytesElements(_ data: Data, name: String) throws -> [Data] {
-    var out: [Data] = []
-    var i = data.startIndex
-    while i < data.endIndex {
-        guard data.endIndex - i >= 4 else { throw ServeError(status: .badRequest, message: "input \(name): a BYTES element's length is cut short") }
-        let n = Int(data[i]) | Int(data[i + 1]) << 8 | Int(data[i + 2]) << 16 | Int(data[i + 3]) << 24
-        i += 4
-        guard data.endIndex - i >= n else { throw ServeError(status: .badRequest, message: "input \(name): a BYTES element of \(n) bytes is cut short") }
-        out.append(data.subdata(in: i..<(i + n)))
-        i += n
-    }
-    return out
-}
-
 private func appendBytesElement(_ bytes: [UInt8], to data: inout Data) {
     var n = UInt32(bytes.count).littleEndian
     withUnsafeBytes(of: &n) { data.append(contentsOf: $0) }
@@ -210,103 +186,23 @@ private func appendBytesElement(_ bytes: [UInt8], to data: inout Data) {
 /// JSON header. Answers `logits` and, with `top_k` (or an output's `classification`), `labels`
 /// ("probability:index:label"), each as JSON or binary as the request asks.
 private func infer(_ service: InferenceService, task: String, body: Data, headerLength: Int?, images count: inout Int) async throws -> Response {
-    var json = body, binary = Data()
-    if let headerLength {
-        guard headerLength >= 0, headerLength <= body.count else {
-            throw ServeError(status: .badRequest, message: "Inference-Header-Content-Length is \(headerLength), but the body has \(body.count) bytes")
-        }
-        json = body.prefix(headerLength)
-        binary = body.dropFirst(headerLength)
+    let request: InferRequest
+    do { request = try InferRequest.parse(body: body, headerLength: headerLength, inputSize: service.preprocess.inputSize) } catch let error as InferRequestError {
+        throw ServeError(status: .badRequest, message: error.message)
     }
-    guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
-        throw ServeError(status: .badRequest, message: headerLength == nil ? "the body is not a JSON object" : "the first \(headerLength!) bytes of the body are not a JSON object")
-    }
-    guard let inputs = object["inputs"] as? [[String: Any]], let input = inputs.first, inputs.count == 1 else {
-        throw ServeError(status: .badRequest, message: "'inputs' must hold exactly one input (INPUT as FP32 [N,3,H,W], or IMAGE as BYTES)")
-    }
-    let parameters = object["parameters"] as? [String: Any] ?? [:]
-    let datatype = input["datatype"] as? String ?? ""
-    let name = input["name"] as? String ?? "(unnamed)"
-    let shape = (input["shape"] as? [Int]) ?? []
-    var cursor = 0
-    let binarySize = (input["parameters"] as? [String: Any])?["binary_data_size"] as? Int
-    let raw = try binarySize.map { try take($0, from: binary, at: &cursor, for: name) }
-    if raw != nil && headerLength == nil {
-        throw ServeError(status: .badRequest, message: "input \(name) has binary_data_size but the request has no Inference-Header-Content-Length")
-    }
-    guard cursor == binary.count else {
-        throw ServeError(status: .badRequest, message: "\(binary.count - cursor) bytes after the JSON header belong to no input")
-    }
-    var images: [Tensor] = []
-    let s = service.preprocess.inputSize
-    switch datatype {
-    case "FP32":
-        guard shape.count == 4, shape[1] == 3, shape[2] == s, shape[3] == s, shape[0] > 0 else {
-            throw ServeError(status: .badRequest, message: "FP32 input must have shape [N, 3, \(s), \(s)], got \(shape)")
-        }
-        let total = shape.reduce(1, *)
-        var values: [Float]
-        if let raw {
-            guard raw.count == total * 4 else {
-                throw ServeError(status: .badRequest, message: "FP32 input of shape \(shape) needs \(total * 4) bytes, got \(raw.count)")
-            }
-            values = [Float](repeating: 0, count: total)
-            _ = values.withUnsafeMutableBytes { raw.copyBytes(to: $0) }
-            if UInt32(littleEndian: 1) != 1 { values = values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) } }
-        } else {
-            guard let numbers = (input["data"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.floatValue }), numbers.count == total else {
-                throw ServeError(status: .badRequest, message: "FP32 input needs \(total) numbers in 'data'")
-            }
-            values = numbers
-        }
-        let per = 3 * s * s
-        images = (0..<shape[0]).map { n in Tensor(shape: [3, s, s], Array(values[(n * per)..<((n + 1) * per)])) }
-    case "BYTES":
-        let encoded: [Data]
-        if let raw {
-            encoded = try bytesElements(raw, name: name)
-        } else {
-            guard let items = input["data"] as? [String] else {
-                throw ServeError(status: .badRequest, message: "BYTES input needs 'data' as a list of base64-encoded images")
-            }
-            encoded = try items.enumerated().map { i, text in
-                guard let data = Data(base64Encoded: text) else { throw ServeError(status: .badRequest, message: "image \(i) is not base64") }
-                return data
-            }
-        }
-        guard !encoded.isEmpty else { throw ServeError(status: .badRequest, message: "BYTES input holds no images") }
-        guard shape.reduce(1, *) == encoded.count else {
-            throw ServeError(status: .badRequest, message: "BYTES input of shape \(shape) holds \(encoded.count) images")
-        }
+    count = request.count
+    let images: [Tensor]
+    switch request.images {
+    case .tensors(let tensors): images = tensors
+    case .encoded(let encoded):
         images = try await withThrowingTaskGroup(of: (Int, Tensor).self) { group in
             for (i, data) in encoded.enumerated() { group.addTask { (i, try await decode(service, data, label: "image \(i)")) } }
             var out = [Tensor?](repeating: nil, count: encoded.count)
             for try await (i, image) in group { out[i] = image }
             return out.map { $0! }
         }
-    default:
-        throw ServeError(status: .badRequest, message: "datatype '\(datatype)' is not FP32 or BYTES")
     }
-    count = images.count
-    // What to answer: the requested outputs, else logits (and labels with top_k).
-    let requested = (object["outputs"] as? [[String: Any]]) ?? []
-    let binaryDefault = parameters["binary_data_output"] as? Bool ?? false
-    let topK = parameters["top_k"] as? Int ?? 0
-    var wanted: [(name: String, classification: Int, binary: Bool)] = []
-    if requested.isEmpty {
-        wanted = [("logits", 0, binaryDefault)]
-        if topK > 0 { wanted.append(("labels", topK, binaryDefault)) }
-    } else {
-        for output in requested {
-            let p = output["parameters"] as? [String: Any] ?? [:]
-            let outName = output["name"] as? String ?? ""
-            guard outName == "logits" || outName == "labels" else {
-                throw ServeError(status: .badRequest, message: "unknown output '\(outName)' (outputs: logits, labels)")
-            }
-            let k = p["classification"] as? Int ?? (outName == "labels" ? (topK > 0 ? topK : 5) : 0)
-            wanted.append((outName, k, p["binary_data"] as? Bool ?? binaryDefault))
-        }
-    }
+    let wanted = request.outputs
     let rows = try await withThrowingTaskGroup(of: (Int, [Float]).self) { group in
         for (i, image) in images.enumerated() { group.addTask { (i, try await run(service, image, task: task)) } }
         var out = [[Float]](repeating: [], count: images.count)
@@ -340,7 +236,7 @@ private func infer(_ service: InferenceService, task: String, body: Data, header
         outputs.append(entry)
     }
     var answer: [String: Any] = ["model_name": task, "model_version": "1", "outputs": outputs]
-    if let id = object["id"] as? String { answer["id"] = id }
+    if let id = request.id { answer["id"] = id }
     guard wanted.contains(where: \.binary) else { return jsonResponse(answer) }
     var data = (try? JSONSerialization.data(withJSONObject: answer, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
     let header = data.count
