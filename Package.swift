@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "SSFTuning", targets: ["SSFTuning"]),
         .library(name: "SSFTraining", targets: ["SSFTraining"]),
         .library(name: "SSFReport", targets: ["SSFReport"]),
+        .library(name: "SSFServing", targets: ["SSFServing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -82,7 +83,7 @@ let package = Package(
         // `ssf serve`: many SSF tasks on one base over HTTP (Hummingbird 2).
         .target(
             name: "SSFServing",
-            dependencies: ["SSFEngine", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: hotSettings
         ),

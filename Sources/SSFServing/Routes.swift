@@ -6,6 +6,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import SSFEngine
+import SSFFormats
 import SSFTuning
 
 /// A request the server answers with an error status and `{"error": "..."}`.

@@ -1,4 +1,4 @@
-// The body of `POST /v2/models/{task}/infer` (Open Inference Protocol v2), parsed apart from the
+// The body of `POST /v2/models/{task}/infer` (Open Inference Protocol v2, as `ssf serve` takes it), parsed apart from the
 // server: JSON, or a JSON header followed by binary tensor data (`Inference-Header-Content-Length`).
 // Everything a client sends is checked here; a malformed body is an `InferRequestError`, never a trap.
 import Foundation
