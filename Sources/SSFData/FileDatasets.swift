@@ -4,10 +4,17 @@ import Foundation
 private let imageExtensions: Set<String> = ["jpg", "jpeg", "png"]
 
 /// A `path label` line split into its two parts; the path may contain spaces.
+/// Labels in list files must be below this (a million classes).
+let maxClassLabel = 1 << 20
+
 private func pathAndLabel(_ line: Substring, file: URL, lineNumber: Int) throws -> (String, Int) {
     guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }),
           let label = Int(line[line.index(after: space)...]), label >= 0 else {
         throw DatasetError(path: file.path, problem: "line \(lineNumber): expected `relative/path label` with a non-negative integer label, found \"\(line)\"")
+    }
+    // The class count follows the largest label, so an absurd one would ask for that many classes.
+    guard label < maxClassLabel else {
+        throw DatasetError(path: file.path, problem: "line \(lineNumber): label \(label) is not below \(maxClassLabel), the most classes a list may have")
     }
     return (String(line[..<space]).trimmingCharacters(in: .whitespaces), label)
 }

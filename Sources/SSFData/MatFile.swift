@@ -108,7 +108,10 @@ private struct MatReader {
             let (type, data) = try tagged()
             if type == 16 { return (name, .text(String(decoding: data, as: UTF8.self))) }
             let codes = try numbers(type, data)
-            return (name, .text(String(String.UnicodeScalarView(codes.compactMap { Unicode.Scalar(UInt32($0)) }))))
+            // Code points out of Unicode's range (or not integral) are dropped, as invalid ones are.
+            return (name, .text(String(String.UnicodeScalarView(codes.compactMap { c in
+                c >= 0 && c <= 0x10FFFF && c.rounded() == c ? Unicode.Scalar(UInt32(c)) : nil
+            }))))
         case 6...15:                                            // numeric classes
             guard !complex else { throw fail("\(name) is complex") }
             let (type, data) = try tagged()

@@ -167,10 +167,30 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// The line of the first mapping key in `node` that is not a scalar, if any.
+    private static func nonScalarKey(in node: Node) -> Int? {
+        switch node {
+        case .scalar: return nil
+        case .sequence(let items): return items.lazy.compactMap(nonScalarKey(in:)).first
+        case .mapping(let pairs):
+            for (key, value) in pairs {
+                guard case .scalar = key else { return key.mark.map { $0.line } ?? 0 }
+                if let line = nonScalarKey(in: value) { return line }
+            }
+            return nil
+        }
+    }
+
     /// The overrides a YAML file holds (a mapping of configuration keys).
     public static func overrides(yaml text: String, path: String) throws -> [String: Any] {
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: text) } catch { throw ConfigError("\(path): not valid YAML (\(error))") }
+        do {
+            // Composed first: a mapping key that is not a scalar (`? [a]: 1`) is refused here, since
+            // building the value from such a node would stop the process.
+            guard let node = try Yams.compose(yaml: text) else { return [:] }
+            if let problem = Self.nonScalarKey(in: node) { throw ConfigError("\(path): line \(problem): a configuration key must be a plain word") }
+            loaded = try Yams.load(yaml: text)
+        } catch let error as ConfigError { throw error } catch { throw ConfigError("\(path): not valid YAML (\(error))") }
         guard let loaded else { return [:] }
         guard let mapping = loaded as? [String: Any] else { throw ConfigError("\(path): expected a mapping of configuration keys") }
         return mapping

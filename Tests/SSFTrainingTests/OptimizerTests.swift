@@ -69,6 +69,17 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(result.loss, expected, accuracy: 1e-6)
     }
 
+    /// Found by the config fuzz target: a mapping whose keys are mappings stopped the process
+    /// inside the YAML library; it is now a configuration error naming the file and line.
+    func testConfigKeysThatAreNotScalarsAreRefused() throws {
+        for text in ["? ? :l ? :l ? ", "? [a, b]\n: 1\n", "lr: 0.1\nnested:\n  ? {x: 1}\n  : 2\n"] {
+            XCTAssertThrowsError(try TrainingConfig.overrides(yaml: text, path: "bad.yaml"), text) { error in
+                XCTAssertTrue("\(error)".hasPrefix("bad.yaml: "), "\(error)")
+            }
+        }
+        XCTAssertEqual(try TrainingConfig.overrides(yaml: "lr: 0.1\n", path: "ok.yaml")["lr"] as? Double, 0.1)
+    }
+
     func testPresetConfigFileAndFlagsMerge() throws {
         let fromFile = try TrainingConfig.overrides(yaml: "lr: 0.5\nepochs: 3\naa: null\n", path: "test.yaml")
         let config = try TrainingConfig.preset("cifar100").merging(fromFile).merging(["epochs": 4])
