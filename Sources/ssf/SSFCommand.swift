@@ -1,6 +1,9 @@
 // Entry point of the `ssf` command-line tool.
 import ArgumentParser
 import SSFEngine
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct SSFCommand: ParsableCommand {
@@ -9,6 +12,12 @@ struct SSFCommand: ParsableCommand {
         abstract: "Parameter-efficient fine-tuning of pretrained vision models by scaling and shifting features (SSF).",
         subcommands: [DemoCommand.self, ModelsCommand.self, InspectCommand.self, ForwardCommand.self, PredictCommand.self, TrainCommand.self, SweepCommand.self, EvalCommand.self, ReportCommand.self, MergeCommand.self, DeltaCommand.self, ConvertCommand.self, ServeCommand.self, BenchCommand.self]
     )
+
+    static func main() {
+        // A file-size limit (`ulimit -f`) is then a write error naming the file, not a kill.
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Options shared by every command that computes.

@@ -96,6 +96,71 @@ final class TrainerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("resumed/resume.safetensors").path))
     }
 
+    /// A truncated or corrupted resume checkpoint is an error naming it, and the run's other files
+    /// stay as they were.
+    func testDamagedResumeCheckpointIsAClearErrorAndLosesNothing() throws {
+        let first = try trainer("damaged")
+        var stop = false
+        first.beforeBatch = { epoch, batch in if epoch == 1 && batch == 1 { stop = true } }
+        first.shouldStop = { stop }
+        XCTAssertEqual(try first.run(), .interrupted(epoch: 1, batch: 2))
+        let dir = scratch.appendingPathComponent("damaged")
+        let resume = dir.appendingPathComponent("resume.safetensors"), last = dir.appendingPathComponent("last.safetensors")
+        let good = try Data(contentsOf: resume), lastBytes = try Data(contentsOf: last)
+        for damaged in [good.prefix(good.count / 2), good.prefix(5), { var d = good; d[12] ^= 0x5A; return d }()] {
+            try damaged.write(to: resume)
+            XCTAssertThrowsError(try trainer("damaged").run(resume: true)) { error in
+                XCTAssertTrue("\(error)".contains(resume.path), "\(error)")
+            }
+            XCTAssertEqual(try Data(contentsOf: last), lastBytes)
+            XCTAssertEqual(try metrics("damaged").count, 1)
+        }
+        try good.write(to: resume)
+        XCTAssertEqual(try trainer("damaged").run(resume: true), .finished)
+    }
+
+    /// A checkpoint write that fails part-way (a full disk; here a file-size limit) is an error
+    /// naming the file, the previous checkpoint is intact and no temporary file is left.
+    func testFailedCheckpointWriteKeepsThePreviousOne() throws {
+        let run = try trainer("full")
+        XCTAssertEqual(try run.run(), .finished)
+        let dir = scratch.appendingPathComponent("full")
+        let last = dir.appendingPathComponent("last.safetensors")
+        let before = try Data(contentsOf: last)
+        var bigger = try SafeTensors.load(last).tensors
+        bigger["extra"] = Tensor.zeros([1 << 18])
+        var saved = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        let previousHandler = signal(SIGXFSZ, SIG_IGN)
+        var limit = saved
+        limit.rlim_cur = rlim_t(before.count + 4096)
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit)
+        let result = Result { try SafeTensors.save(bigger, to: last) }
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &saved)
+        signal(SIGXFSZ, previousHandler)
+        XCTAssertThrowsError(try result.get()) { error in
+            XCTAssertTrue("\(error)".contains(last.path) && "\(error)".contains("cannot write"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: last), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".tmp") }, [])
+    }
+
+    /// A run directory that cannot be created (its parent is a file) is an error naming it.
+    func testRunDirectoryThatCannotBeCreatedIsAClearError() throws {
+        let file = scratch.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: file)
+        var rng = RandomGenerator(seed: 3)
+        let model = VisionTransformer(config: VisionTransformerConfig(imgSize: 16, patchSize: 8, numClasses: 3, embedDim: 16, depth: 1, numHeads: 2),
+                                      using: &rng)
+        TuningMethod.ssf.apply(to: model, using: &rng)
+        let data = TrainingData(train: dataset(count: 12, seed: 1), eval: dataset(count: 6, seed: 2), evalSplit: "val")
+        let trainer = try Trainer(config: config(), model: model, modelName: "tiny-vit", data: data, preprocess: preprocess,
+                                  directory: file.appendingPathComponent("run"), writesDelta: true)
+        XCTAssertThrowsError(try trainer.run()) { error in
+            XCTAssertTrue("\(error)".contains(file.path), "\(error)")
+        }
+    }
+
     /// The run's files go through its outputs: with `DiscardedOutputs` (a data-parallel rank other
     /// than 0) the same run trains to the same weights and writes nothing.
     func testOutputsSeamWritesNothingForDiscardedOutputs() throws {
