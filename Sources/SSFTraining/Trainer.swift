@@ -117,6 +117,9 @@ public final class Trainer {
         trainLoader = train
         evalLoader = eval
         guard trainLoader.batchCount > 0 else { throw TrainingError("the training split has no samples") }
+        guard data.train.classNames.count >= 2 else {
+            throw TrainingError("the training split has one class (\(data.train.classNames.first ?? "?")); a classifier needs at least two")
+        }
         updatesPerEpoch = (trainLoader.batchCount + config.gradAccum - 1) / config.gradAccum
         batchNormMode = config.batchNormMode
         model.setBatchNormMode(batchNormMode)

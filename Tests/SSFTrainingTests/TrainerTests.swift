@@ -145,6 +145,28 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".tmp") }, [])
     }
 
+    /// Training data a classifier cannot learn from is refused before anything is written: no
+    /// samples, or one class.
+    func testDegenerateTrainingDataIsRefused() throws {
+        var rng = RandomGenerator(seed: 3)
+        let model = VisionTransformer(config: VisionTransformerConfig(imgSize: 16, patchSize: 8, numClasses: 3, embedDim: 16, depth: 1, numHeads: 2),
+                                      using: &rng)
+        TuningMethod.ssf.apply(to: model, using: &rng)
+        let three = dataset(count: 3, seed: 1)
+        let oneClass = PixelArrayDataset(width: 16, height: 16, channels: 3, pixels: three.pixels, labels: [0, 0, 0], classNames: ["r"], source: "memory")
+        let empty = PixelArrayDataset(width: 16, height: 16, channels: 3, pixels: [], labels: [], classNames: ["r", "g"], source: "memory")
+        for (train, expected) in [(empty, "has no samples"), (oneClass, "one class (r)")] {
+            let c = config()
+            let data = TrainingData(train: train, eval: dataset(count: 6, seed: 2), evalSplit: "val")
+            let dir = scratch.appendingPathComponent("degenerate-\(expected.count)")
+            XCTAssertThrowsError(try Trainer(config: c, model: model, modelName: "tiny-vit", data: data, preprocess: preprocess,
+                                             directory: dir, writesDelta: true), expected) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(error)")
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path))
+        }
+    }
+
     /// A run directory that cannot be created (its parent is a file) is an error naming it.
     func testRunDirectoryThatCannotBeCreatedIsAClearError() throws {
         let file = scratch.appendingPathComponent("plain-file")
