@@ -20,7 +20,9 @@ final class ImageTests: XCTestCase {
         let file = try fixtures()
         let names = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(file.metadata["files"]!.utf8)) as? [String: String])
         // Every variant decodes to Pillow's pixels; JPEG decoders may round CMYK and chroma by one step.
-        let tolerance: [String: Float] = ["rgb_jpeg": 0, "gray_jpeg": 0, "cmyk_jpeg": 1, "rgb_png": 0, "rgba_png": 1, "palette_png": 0, "gray16_png": 1]
+        let tolerance: [String: Float] = ["rgb_jpeg": 0, "gray_jpeg": 0, "cmyk_jpeg": 1, "rgb_png": 0, "rgba_png": 1, "palette_png": 0, "gray16_png": 1,
+                                          "progressive_jpeg": 0, "interlaced_png": 0, "one_pixel_png": 0]
+        XCTAssertEqual(Set(names.keys), Set(tolerance.keys))
         for (name, fileName) in names.sorted(by: { $0.key < $1.key }) {
             let parts = fileName.split(separator: ".")
             let url = try XCTUnwrap(Bundle.module.url(forResource: String(parts[0]), withExtension: String(parts[1]), subdirectory: "Fixtures"))
@@ -39,6 +41,18 @@ final class ImageTests: XCTestCase {
                 let expected = try XCTUnwrap(file.tensors["resize.\(name).\(w)x\(h)"])
                 let diff = maxDifference(image.resized(width: w, height: h, filter: filter), expected)
                 XCTAssertEqual(diff, 0, "\(name) \(w)×\(h): max pixel difference \(diff)")
+            }
+        }
+    }
+
+    /// A header declaring 20000×20000 pixels is refused by its size before anything is allocated
+    /// (400 megapixels would need 1.2 GB decoded), naming the file.
+    func testImagesTooLargeToDecodeAreRefusedByTheirHeader() throws {
+        for (name, ext) in [("huge_header_png", "png"), ("huge_header_jpeg", "jpg")] {
+            let url = try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: ext, subdirectory: "Fixtures"))
+            XCTAssertLessThan(try Data(contentsOf: url).count, 4096)
+            XCTAssertThrowsError(try RGBImage(contentsOf: url)) { error in
+                XCTAssertTrue("\(error)".contains(url.path) && "\(error)".contains("unsupported size 20000x20000"), "\(error)")
             }
         }
     }
