@@ -53,38 +53,34 @@ public final class InferenceService: @unchecked Sendable {
     struct FileVersion: Equatable { let modified: Date; let size: Int }
 
     /// Builds the model on `base` and loads every `*.safetensors` delta in `tasks`.
-    public init(model: String, base: [String: Tensor], tasks: URL, options: ServeOptions, log: @escaping @Sendable (String) -> Void) throws {
+    public convenience init(model: String, base: [String: Tensor], tasks: URL, options: ServeOptions, log: @escaping @Sendable (String) -> Void) throws {
         let served = try MultiTaskModel(model: model, base: base)
-        modelName = model
-        preprocess = served.spec.preprocess
-        tasksDirectory = tasks
-        mergedTask = nil
-        multi = served
-        self.log = log
-        transform = InferenceService.transform(preprocess)
-        let metrics = self.metrics
-        batcher = TaskBatcher(model: served, maxBatch: options.maxBatch, maxDelay: options.maxDelayMs / 1000, maxQueue: options.maxQueue,
-                              observe: { metrics.observeBatch(size: $0, waits: $1) })
+        self.init(model: model, preprocess: served.spec.preprocess, batchModel: served, multi: served, tasks: tasks, merged: nil, options: options, log: log)
         rescan(initial: true)
     }
 
     /// Serves the single task of `delta` (named by its file stem) from weights merged into `base`.
-    public init(model: String, base: [String: Tensor], merged delta: URL, options: ServeOptions, log: @escaping @Sendable (String) -> Void) throws {
+    public convenience init(model: String, base: [String: Tensor], merged delta: URL, options: ServeOptions, log: @escaping @Sendable (String) -> Void) throws {
         let name = delta.deletingPathExtension().lastPathComponent
         let task = try MergedTaskModel(model: model, base: base, task: name, delta: try DeltaFile(contentsOf: delta))
-        modelName = model
-        preprocess = task.spec.preprocess
-        tasksDirectory = nil
-        mergedTask = name
-        multi = nil
-        self.log = log
-        transform = InferenceService.transform(preprocess)
+        self.init(model: model, preprocess: task.spec.preprocess, batchModel: task, multi: nil, tasks: nil, merged: name, options: options, log: log)
         served = [name: task.classes]
         if let names = task.classNames { classNames[name] = names }
-        let metrics = self.metrics
-        batcher = TaskBatcher(model: task, maxBatch: options.maxBatch, maxDelay: options.maxDelayMs / 1000, maxQueue: options.maxQueue,
-                              observe: { metrics.observeBatch(size: $0, waits: $1) })
         log(logLine(["event": "task_loaded", "task": name, "merged": true, "merge_max_abs_diff": Double(task.maxDifference)]))
+    }
+
+    private init(model: String, preprocess: PreprocessConfig, batchModel: any TaskBatchModel, multi: MultiTaskModel?, tasks: URL?, merged: String?,
+                 options: ServeOptions, log: @escaping @Sendable (String) -> Void) {
+        modelName = model
+        self.preprocess = preprocess
+        tasksDirectory = tasks
+        mergedTask = merged
+        self.multi = multi
+        self.log = log
+        transform = InferenceService.transform(preprocess)
+        let metrics = self.metrics
+        batcher = TaskBatcher(model: batchModel, maxBatch: options.maxBatch, maxDelay: options.maxDelayMs / 1000, maxQueue: options.maxQueue,
+                              observe: { metrics.observeBatch(size: $0, waits: $1) })
     }
 
     private static func transform(_ p: PreprocessConfig) -> EvalTransform {
