@@ -240,6 +240,16 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw ConfigError("head_init must be one of \(HeadInit.allCases.map(\.rawValue).joined(separator: ", ")), not '\(headInit)'")
         }
         if let dropPath, !(dropPath >= 0 && dropPath < 1) { throw ConfigError("drop_path must be in [0, 1)") }
+        guard smoothing >= 0 && smoothing < 1 else { throw ConfigError("smoothing must be in [0, 1), not \(smoothing)") }
+        guard mixup >= 0, cutmix >= 0 else { throw ConfigError("mixup and cutmix alphas must not be negative") }
+        for (name, p) in [("mixup_prob", mixupProb), ("mixup_switch_prob", mixupSwitchProb), ("reprob", reprob), ("hflip", hflip)] where !(p >= 0 && p <= 1) {
+            throw ConfigError("\(name) is a probability: it must be in [0, 1], not \(p)")
+        }
+        guard scaleMin > 0 && scaleMin <= 1 else { throw ConfigError("scale_min must be in (0, 1], not \(scaleMin)") }
+        guard momentum >= 0 && momentum < 1 else { throw ConfigError("momentum must be in [0, 1), not \(momentum)") }
+        if let imageSize, imageSize <= 0 { throw ConfigError("image_size must be positive, not \(imageSize)") }
+        for (name, limit) in [("train_limit", trainLimit), ("eval_limit", evalLimit)] { if let limit, limit <= 0 { throw ConfigError("\(name) must be positive, not \(limit)") } }
+        if let loraAlpha, !(loraAlpha > 0) { throw ConfigError("lora_alpha must be positive") }
     }
 
     /// What batch norm does while this run trains (`auto` resolved by the method).

@@ -69,6 +69,27 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(result.loss, expected, accuracy: 1e-6)
     }
 
+    /// Values out of range are refused with the key's name, whether from a flag or a config file.
+    func testOutOfRangeValuesAreRefused() throws {
+        let cases: [(String, Any, String)] = [
+            ("epochs", 0, "epochs"), ("batch_size", 0, "batch_size"), ("grad_accum", 0, "grad_accum"), ("workers", -1, "workers"),
+            ("lr", -1.0, "learning rates"), ("weight_decay", -0.1, "weight decay"), ("ema_decay", 2.0, "ema_decay"),
+            ("clip_grad", -1.0, "clip_grad"), ("drop_path", 1.5, "drop_path"), ("smoothing", 1.5, "smoothing"),
+            ("mixup", -1.0, "mixup"), ("reprob", 1.5, "reprob"), ("hflip", -0.5, "hflip"), ("scale_min", 0.0, "scale_min"),
+            ("momentum", 1.0, "momentum"), ("image_size", 0, "image_size"), ("train_limit", 0, "train_limit"),
+            ("warmup_epochs", 5, "warmup_epochs"), ("bn", "sometimes", "bn must be"),
+        ]
+        for (key, value, phrase) in cases {
+            var base: [String: Any] = ["model": "m", "data": "d", "epochs": 3]
+            base[key] = value
+            let config = try TrainingConfig().merging(base)
+            XCTAssertThrowsError(try config.validate(), key) { error in
+                XCTAssertTrue("\(error)".contains(phrase), "\(key): \(error)")
+            }
+        }
+        XCTAssertNoThrow(try TrainingConfig().merging(["epochs": 3, "warmup_epochs": 1, "smoothing": 0.0, "mixup": 0.8]).validate())
+    }
+
     /// Found by the config fuzz target: a mapping whose keys are mappings stopped the process
     /// inside the YAML library; it is now a configuration error naming the file and line.
     func testConfigKeysThatAreNotScalarsAreRefused() throws {

@@ -119,6 +119,25 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try trainer("damaged").run(resume: true), .finished)
     }
 
+    /// A `metrics.jsonl` line half-written when the process died (past the checkpoint) is dropped
+    /// on resume and written again; the run ends as the uninterrupted one does.
+    func testHalfWrittenMetricsLineIsRewrittenOnResume() throws {
+        let full = try trainer("full")
+        XCTAssertEqual(try full.run(), .finished)
+        let first = try trainer("cut")
+        var stop = false
+        first.beforeBatch = { epoch, batch in if epoch == 1 && batch == 1 { stop = true } }
+        first.shouldStop = { stop }
+        XCTAssertEqual(try first.run(), .interrupted(epoch: 1, batch: 2))
+        let file = scratch.appendingPathComponent("cut/metrics.jsonl")
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"epoch\":2,\"train_lo".utf8))
+        try handle.close()
+        XCTAssertEqual(try trainer("cut").run(resume: true), .finished)
+        XCTAssertEqual(try metrics("cut"), try metrics("full"))
+    }
+
     /// A checkpoint write that fails part-way (a full disk; here a file-size limit) is an error
     /// naming the file, the previous checkpoint is intact and no temporary file is left.
     func testFailedCheckpointWriteKeepsThePreviousOne() throws {
