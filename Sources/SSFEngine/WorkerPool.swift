@@ -13,7 +13,8 @@ import Darwin
 /// Kernels arrive back to back during a forward or backward pass, so after a job a worker spins
 /// for a short while (about 0.2 ms) watching for the next one before it sleeps on its semaphore;
 /// waking a sleeping thread costs tens of microseconds, as much as a small kernel. The caller
-/// waits for the workers by spinning, since it has nothing else to do.
+/// waits for the workers the same way: it spins briefly, then sleeps until the last worker to
+/// finish wakes it, so a long part (or a worker the OS has descheduled) costs no busy yielding.
 final class WorkerPool: @unchecked Sendable {
     private let workerCount: Int
     private let slots: [WorkerSlot]
@@ -26,6 +27,12 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Spin iterations before a worker sleeps.
     private static let spinLimit = 20_000
+    /// Spin iterations before the caller sleeps while workers finish their parts.
+    private static let callerSpinLimit = 20_000
+    /// 1 while the caller sleeps (or is about to) on `finished`; the worker that finishes the last
+    /// part takes the flag and signals.
+    private let callerSleeping = Atomic<Int>(0)
+    private let finished = DispatchSemaphore(value: 0)
 
     /// A pool able to run `threads` parts at once (`threads − 1` workers plus the caller).
     init(threads: Int) {
@@ -64,9 +71,15 @@ final class WorkerPool: @unchecked Sendable {
             for slot in slots where slot.sleeping.load(ordering: .sequentiallyConsistent) == 1 { slot.wakeUp.signal() }
             body(0)
             var spins = 0
-            while remaining.load(ordering: .acquiring) > 0 {
-                spins += 1
-                if spins > 1_000 { sched_yield() }
+            while remaining.load(ordering: .acquiring) > 0 && spins < WorkerPool.callerSpinLimit { spins += 1 }
+            if remaining.load(ordering: .acquiring) > 0 {
+                callerSleeping.store(1, ordering: .sequentiallyConsistent)
+                if remaining.load(ordering: .sequentiallyConsistent) > 0 {
+                    finished.wait()
+                } else if callerSleeping.exchange(0, ordering: .sequentiallyConsistent) == 0 {
+                    // The last worker took the flag after all: consume its signal.
+                    finished.wait()
+                }
             }
             job = nil
         }
@@ -90,8 +103,13 @@ final class WorkerPool: @unchecked Sendable {
                 continue
             }
             seen = current
-            if index + 1 < parts { job?(index + 1) }
-            if index + 1 < parts { remaining.subtract(1, ordering: .releasing) }
+            if index + 1 < parts {
+                job?(index + 1)
+                if remaining.subtract(1, ordering: .sequentiallyConsistent).newValue == 0,
+                   callerSleeping.exchange(0, ordering: .sequentiallyConsistent) == 1 {
+                    finished.signal()
+                }
+            }
         }
     }
 }
