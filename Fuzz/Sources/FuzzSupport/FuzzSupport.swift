@@ -25,7 +25,15 @@ public func splitInput(_ bytes: UnsafeRawBufferPointer) -> (UnsafeRawBufferPoint
     return (UnsafeRawBufferPointer(rebasing: bytes[2..<(2 + n)]), UnsafeRawBufferPointer(rebasing: bytes[(2 + n)...]))
 }
 
-/// libFuzzer's driver: runs `callback` on generated inputs as libFuzzer's own `main` would, with
+/// One input for a reader of files: written as `name` in the scratch folder and handed to `read`;
+/// errors are the reader's answer to bad input, only a trap or a memory error is a finding.
+public func fuzzFile(_ data: UnsafePointer<UInt8>?, _ size: Int, as name: String, _ read: (URL) throws -> Void) -> Int32 {
+    try? read(FuzzScratch.write(UnsafeRawBufferPointer(start: data, count: size), as: name))
+    return 0
+}
+
+/// libFuzzer's driver (the program's `main`, which SwiftPM names after the target, runs it; the
+/// `LLVMFuzzerTestOneInput` each target also exports only satisfies libFuzzer's own `main` at link): runs `callback` on generated inputs as libFuzzer's own `main` would, with
 /// this process's command line (corpus folders and `-flag=value` options).
 @_silgen_name("LLVMFuzzerRunDriver")
 private func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,

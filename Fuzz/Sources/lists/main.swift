@@ -5,9 +5,7 @@ import SSFData
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    _ = try? FileListDataset.list(FuzzScratch.write(bytes, as: "list.txt"))
-    return 0
+    fuzzFile(data, size, as: "list.txt") { _ = try FileListDataset.list($0) }
 }
 
 exit(runFuzzer(fuzzOneInput))

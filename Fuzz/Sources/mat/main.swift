@@ -5,9 +5,7 @@ import SSFData
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    _ = try? readMatFile(FuzzScratch.write(bytes, as: "input.mat"))
-    return 0
+    fuzzFile(data, size, as: "input.mat") { _ = try readMatFile($0) }
 }
 
 exit(runFuzzer(fuzzOneInput))

@@ -5,9 +5,7 @@ import SSFFormats
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    _ = try? NumPyArchive.load(FuzzScratch.write(bytes, as: "input.npz"))
-    return 0
+    fuzzFile(data, size, as: "input.npz") { _ = try NumPyArchive.load($0) }
 }
 
 exit(runFuzzer(fuzzOneInput))

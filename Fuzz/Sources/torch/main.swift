@@ -5,9 +5,7 @@ import SSFFormats
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    let bytes = UnsafeRawBufferPointer(start: data, count: size)
-    _ = try? TorchCheckpoint.load(FuzzScratch.write(bytes, as: "input.pth"))
-    return 0
+    fuzzFile(data, size, as: "input.pth") { _ = try TorchCheckpoint.load($0) }
 }
 
 exit(runFuzzer(fuzzOneInput))
