@@ -30,6 +30,7 @@ let package = Package(
         .library(name: "SSFTraining", targets: ["SSFTraining"]),
         .library(name: "SSFReport", targets: ["SSFReport"]),
         .library(name: "SSFServing", targets: ["SSFServing"]),
+        .library(name: "SSFAnalysis", targets: ["SSFAnalysis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -88,11 +89,12 @@ let package = Package(
             swiftSettings: hotSettings
         ),
         // Data-parallel training over Open MPI, behind the training library's `Collective`.
+        .target(name: "SSFAnalysis", dependencies: ["CBLAS", "SSFEngine", "SSFModels", "SSFData"], swiftSettings: hotSettings),
         .target(name: "SSFDistributed", dependencies: ["CMPI", "SSFTraining"], swiftSettings: hotSettings),
         .executableTarget(
             name: "ssf",
             dependencies: [
-                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed", "SSFServing",
+                "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed", "SSFServing", "SSFAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // The load generator of `ssf bench serve`.
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -111,6 +113,7 @@ let package = Package(
                                                              .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
+        .testTarget(name: "SSFAnalysisTests", dependencies: ["SSFAnalysis", "SSFModels", "SSFData", "SSFEngine", "SSFNN", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFNNTests", dependencies: ["SSFNN", "SSFEngine"]),
     ],
     swiftLanguageModes: [.v5]

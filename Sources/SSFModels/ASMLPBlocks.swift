@@ -166,7 +166,11 @@ public final class ASMLPStage: Module {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        let y = blocks.modules.reduce(x) { $1($0) }
+        let y = blocks.modules.reduce(x) { x, block in
+            let y = block(x)
+            FeatureTaps.tap(y)
+            return y
+        }
         return downsample.map { $0(y) } ?? y
     }
 }

@@ -277,7 +277,7 @@ public final class EfficientNet: ImageClassifier, SSFSiteHost {
     public func forwardFeatures(_ images: Tensor) -> Tensor {
         var x = stem(images, ssf: ssfStem)
         for stage in blocks.modules {
-            for block in stage.modules { x = block(x) }
+            for block in stage.modules { x = block(x); FeatureTaps.tap(x) }
         }
         return head(x, ssf: ssfHead)
     }

@@ -23,7 +23,7 @@ public final class DownsampleStage<Downsample: TensorLayer, Block: TensorLayer>:
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = downsample.map { $0(x) } ?? x
-        for block in blocks.modules { y = block(y) }
+        for block in blocks.modules { y = block(y); FeatureTaps.tap(y) }
         return y
     }
 }

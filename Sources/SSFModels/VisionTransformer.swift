@@ -120,6 +120,7 @@ public final class VisionTransformer: ImageClassifier, SSFSiteHost {
         for (i, block) in blocks.modules.enumerated() {
             if i > 0, let prompts, prompts.isDeep { x = prompts.replace(x, layer: i) }
             x = block(x)
+            FeatureTaps.tap(x)
         }
         return norm(x, then: ssfNorm)
     }

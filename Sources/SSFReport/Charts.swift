@@ -162,6 +162,8 @@ struct LineChart {
     var ringMaximum = false
     /// Unit appended to values in tooltips.
     var unit = ""
+    /// The horizontal axis: its label and the word before a point's position in tooltips.
+    var xLabel = "epoch"
 
     static let width = 640.0
     static let left = 64.0, right = 20.0, top = 16.0, plotHeight = 250.0
@@ -206,7 +208,7 @@ struct LineChart {
         }
         out += "<line class=\"axis\" x1=\"\(coordinate(left))\" y1=\"\(coordinate(bottom))\" x2=\"\(coordinate(left + plotWidth))\" y2=\"\(coordinate(bottom))\"/>"
         out += "<line class=\"axis\" x1=\"\(coordinate(left))\" y1=\"\(coordinate(top))\" x2=\"\(coordinate(left))\" y2=\"\(coordinate(bottom))\"/>"
-        out += "<text class=\"axis-label\" x=\"\(coordinate(left + plotWidth / 2))\" y=\"\(coordinate(bottom + 36))\" text-anchor=\"middle\">epoch</text>"
+        out += "<text class=\"axis-label\" x=\"\(coordinate(left + plotWidth / 2))\" y=\"\(coordinate(bottom + 36))\" text-anchor=\"middle\">\(escapeHTML(xLabel))</text>"
         out += "<text class=\"axis-label\" transform=\"translate(14 \(coordinate(top + Self.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escapeHTML(yLabel))</text>"
 
         let markers = drawn.map(\.points.count).max()! <= 40
@@ -217,7 +219,7 @@ struct LineChart {
             if markers || s.points.count == 1 {
                 for p in s.points {
                     out += "<circle cx=\"\(coordinate(px(p.x)))\" cy=\"\(coordinate(py(p.y)))\" r=\"3.2\" fill=\"\(s.style.color)\" class=\"marker\">"
-                        + "<title>\(escapeHTML(s.label)) · epoch \(Int(p.x)): \(Self.valueText(p.y))\(unit)</title></circle>"
+                        + "<title>\(escapeHTML(s.label)) · \(escapeHTML(xLabel)) \(Int(p.x)): \(Self.valueText(p.y))\(unit)</title></circle>"
                 }
             }
             if ringMaximum, let best = s.points.max(by: { $0.y < $1.y }) {
