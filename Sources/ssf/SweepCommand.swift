@@ -63,13 +63,21 @@ struct SweepCommand: ParsableCommand {
         threadOptions.apply()
         let base = try flags.resolvedConfig()
         let validation: SweepValidation = valSplit.map { .split($0) } ?? valFraction.map { .holdout(fraction: $0) } ?? .automatic
+        let plan = halving ? try SuccessiveHalving(eta: eta ?? 3, rungs: halvingRungs ?? 2) : nil
+        _ = try Self.execute(base: base, grid: grid, validation: validation, halving: plan, runsFinal: !noFinal,
+                             directory: URL(fileURLWithPath: output), resume: resume)
+    }
+
+    /// Runs one sweep with its progress on stdout, then prints the choice, the final run's test figures and
+    /// where the record is (or how to resume). `ssf vtab` runs one per task.
+    static func execute(base: TrainingConfig, grid: [String], validation: SweepValidation, halving plan: SuccessiveHalving?, runsFinal: Bool,
+                        directory: URL, resume: Bool) throws -> (record: SweepRecord, outcome: SweepOutcome) {
         let sweep: Sweep
         do {
-            let grid = try SweepGrid(parsing: self.grid)
-            let plan = halving ? try SuccessiveHalving(eta: eta ?? 3, rungs: halvingRungs ?? 2) : nil
-            let data = try SweepData.open(config: base, validation: validation, withTest: !noFinal)
+            let grid = try SweepGrid(parsing: grid)
+            let data = try SweepData.open(config: base, validation: validation, withTest: runsFinal)
             var shown: Set<String> = []
-            sweep = try Sweep(directory: URL(fileURLWithPath: output), base: base, grid: grid, data: data, halving: plan, runsFinal: !noFinal) { config, classes in
+            sweep = try Sweep(directory: directory, base: base, grid: grid, data: data, halving: plan, runsFinal: runsFinal) { config, classes in
                 try RunSetup.model(config: config, method: try RunSetup.method(config), classes: classes) { message in
                     if shown.insert("\(message)").inserted { printSetupMessage(message) }
                 }
@@ -81,7 +89,7 @@ struct SweepCommand: ParsableCommand {
         let s = sweep.data.splits
         let header = "sweep of \(sweep.trials.count) trial\(sweep.trials.count == 1 ? "" : "s") of \(base.model) (\(base.method)) on \(base.data): "
             + "trials train on \(s.trialTrainSplit) (\(s.trialTrainImages) images) and validate on \(s.validationSplit) (\(s.validationImages) images)"
-            + (noFinal ? "" : "; the final run trains on \(s.finalTrainSplit) (\(s.finalTrainImages) images) and is tested on \(s.testSplit ?? "test") (\(s.testImages ?? 0) images)")
+            + (!runsFinal ? "" : "; the final run trains on \(s.finalTrainSplit) (\(s.finalTrainImages) images) and is tested on \(s.testSplit ?? "test") (\(s.testImages ?? 0) images)")
             + "; sweep directory \(sweep.directory.path)"
         let log = SweepLog(header: header)
         sweep.onEvent = log.show
@@ -100,6 +108,7 @@ struct SweepCommand: ParsableCommand {
         } else {
             print("wrote \(sweep.recordURL.path) and \(sweep.reportURL.path)")
         }
+        return (record, outcome)
     }
 }
 
