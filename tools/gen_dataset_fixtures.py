@@ -120,6 +120,56 @@ expected["dogs|dogs|train"] = {"classes_prefix": ["Chihuahua", "Japanese_spaniel
 expected["|dogs|test"] = {"class_count": 120, "labels": [1], "files": ["dogs/Images/" + dogs["test"][0][0]]}
 
 
+# The Flowers and Cars images draw from their own generator, so the samples after them stay as they were.
+fgvc_rng = np.random.default_rng(102)
+
+
+def fgvc_image(rel):
+    Image.fromarray(fgvc_rng.integers(0, 256, (5, 6, 3), dtype=np.uint8)).save(path(rel), "JPEG", quality=90)
+
+
+def fixed_header(rel):
+    with open(path(rel), "r+b") as f:  # a fixed header text (scipy writes the date)
+        f.write(b"MATLAB 5.0 MAT-file, written by tools/gen_dataset_fixtures.py".ljust(116))
+
+
+# Oxford Flowers-102: imagelabels.mat (1-based labels of jpg/image_NNNNN.jpg, 1×N double) and setid.mat
+# (trnid, valid, tstid: 1-based image numbers, 1×k double), as the dataset ships them.
+flower_labels = [3, 1, 102, 1, 3, 2]
+for i in range(1, len(flower_labels) + 1):
+    fgvc_image(f"flowers/jpg/image_{i:05d}.jpg")
+scipy.io.savemat(path("flowers/imagelabels.mat"), {"labels": np.array([flower_labels], dtype=np.float64)})
+fixed_header("flowers/imagelabels.mat")
+scipy.io.savemat(path("flowers/setid.mat"), {"trnid": np.array([[2, 1]], dtype=np.float64), "valid": np.array([[5]], dtype=np.float64),
+                                             "tstid": np.array([[6, 3, 4]], dtype=np.float64)}, do_compression=True)
+fixed_header("flowers/setid.mat")
+expected["flowers102|flowers|train"] = {"class_count": 102, "classes_prefix": ["1", "2", "3"], "labels": [0, 2],
+                                        "files": ["flowers/jpg/image_00002.jpg", "flowers/jpg/image_00001.jpg"]}
+expected["|flowers|val"] = {"class_count": 102, "labels": [2], "files": ["flowers/jpg/image_00005.jpg"]}
+expected["|flowers|test"] = {"class_count": 102, "labels": [1, 101, 0],
+                             "files": ["flowers/jpg/image_00006.jpg", "flowers/jpg/image_00003.jpg", "flowers/jpg/image_00004.jpg"]}
+
+# Stanford Cars: cars_annos.mat, a 1×N struct array `annotations` (relative_im_path, bbox_x1, bbox_y1,
+# bbox_x2, bbox_y2, class (1-based), test (0 or 1)) and the cell array `class_names`, over car_ims/.
+car_rows = [("car_ims/000001.jpg", 1, 0), ("car_ims/000002.jpg", 3, 1), ("car_ims/000003.jpg", 2, 0), ("car_ims/000004.jpg", 1, 1)]
+for rel, _, _ in car_rows:
+    fgvc_image("cars/" + rel)
+annotations = np.zeros((1, len(car_rows)), dtype=[("relative_im_path", "O"), ("bbox_x1", "O"), ("bbox_y1", "O"), ("bbox_x2", "O"),
+                                                   ("bbox_y2", "O"), ("class", "O"), ("test", "O")])
+for k, (rel, cls, test) in enumerate(car_rows):
+    annotations[0, k] = (np.array([rel]), np.array([[1.0]]), np.array([[2.0]]), np.array([[5.0]]), np.array([[4.0]]),
+                         np.array([[cls]], dtype=np.uint8), np.array([[test]], dtype=np.uint8))
+class_names = np.empty((1, 3), dtype=object)
+for k, name in enumerate(["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012"]):
+    class_names[0, k] = np.array([name])
+scipy.io.savemat(path("cars/cars_annos.mat"), {"annotations": annotations, "class_names": class_names})
+fixed_header("cars/cars_annos.mat")
+expected["stanford-cars|cars|train"] = {"classes": ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012"],
+                                        "labels": [0, 1], "files": ["cars/car_ims/000001.jpg", "cars/car_ims/000003.jpg"]}
+expected["|cars|test"] = {"classes": ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "Acura TL Sedan 2012"],
+                          "labels": [2, 0], "files": ["cars/car_ims/000002.jpg", "cars/car_ims/000004.jpg"]}
+
+
 # CIFAR: pixel records are planar R, G, B of 32×32.
 def records(n):
     return rng.integers(0, 256, (n, 3072), dtype=np.uint8)

@@ -6,7 +6,7 @@ import Foundation
 public struct DatasetSpec: Sendable, Equatable {
     /// The dataset formats.
     public enum Format: String, Sendable, CaseIterable {
-        case imagefolder, cifar10, cifar100, vtab, mnist, fashionMnist = "fashion-mnist", cub, nabirds, dogs, list
+        case imagefolder, cifar10, cifar100, vtab, mnist, fashionMnist = "fashion-mnist", cub, nabirds, dogs, flowers102, cars = "stanford-cars", list
     }
 
     public var format: Format
@@ -47,6 +47,8 @@ public struct DatasetSpec: Sendable, Equatable {
         if (names.contains("meta") && names.contains("train")) || names.contains("train.bin") { return .cifar100 }
         if names.contains("train800val200.txt") || names.contains("train800.txt") { return .vtab }
         if names.contains("train_list.mat") { return .dogs }
+        if names.contains("imagelabels.mat") && names.contains("setid.mat") { return .flowers102 }
+        if names.contains("cars_annos.mat") { return .cars }
         if names.contains("images.txt") && names.contains("classes.txt") {
             return names.contains("hierarchy.txt") || url.lastPathComponent.lowercased().contains("nabirds") ? .nabirds : .cub
         }
@@ -77,6 +79,8 @@ public struct DatasetSpec: Sendable, Equatable {
         case .cub: return try FileListDataset.birds(root, split: split, nabirds: false)
         case .nabirds: return try FileListDataset.birds(root, split: split, nabirds: true)
         case .dogs: return try FileListDataset.stanfordDogs(root, split: split)
+        case .flowers102: return try FileListDataset.flowers102(root, split: split)
+        case .cars: return try FileListDataset.stanfordCars(root, split: split)
         case .list: return try FileListDataset.list(root)
         }
     }

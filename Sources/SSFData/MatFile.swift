@@ -1,4 +1,4 @@
-// A minimal MATLAB v5 .mat reader: numeric arrays, char arrays and cell arrays, compressed or not.
+// A minimal MATLAB v5 .mat reader: numeric arrays, char arrays, cell arrays and struct arrays, compressed or not.
 import Foundation
 import SSFFormats
 
@@ -10,10 +10,14 @@ public indirect enum MatValue: Sendable {
     case text(String)
     /// A cell array, column-major, with its dimensions.
     case cell(dims: [Int], items: [MatValue])
+    /// A struct array, column-major, with its dimensions: each element's fields by name.
+    case structure(dims: [Int], fields: [String], items: [[String: MatValue]])
+    /// An empty matrix (a struct field or cell left unset).
+    case empty
 }
 
-/// The variables of a MATLAB v5 (.mat) file by name. Structs, objects, sparse and complex arrays
-/// and big-endian files are rejected with a message naming the file.
+/// The variables of a MATLAB v5 (.mat) file by name. Objects, sparse and complex arrays and
+/// big-endian files are rejected with a message naming the file.
 public func readMatFile(_ url: URL) throws -> [String: MatValue] {
     let bytes: [UInt8]
     do { bytes = [UInt8](try Data(contentsOf: url)) } catch {
@@ -36,7 +40,7 @@ private struct MatReader {
     var bytes: [UInt8]
     var pos: Int
     let path: String
-    /// Nesting depth of cell arrays, bounded so a hostile file cannot exhaust the stack.
+    /// Nesting depth of cell and struct arrays, bounded so a hostile file cannot exhaust the stack.
     let depth: Int
 
     func fail(_ problem: String) -> DatasetError { DatasetError(path: path, problem: "MAT file: \(problem)") }
@@ -99,10 +103,38 @@ private struct MatReader {
             for _ in 0..<total {
                 let (type, data) = try tagged()
                 guard type == 14 else { throw fail("cell \(name) holds a non-matrix element") }
+                if data.isEmpty { items.append(.empty); continue }
                 var sub = MatReader(bytes: Array(data), pos: 0, path: path, depth: depth + 1)
                 items.append(try sub.matrix().1)
             }
             return (name, .cell(dims: dims, items: items))
+        case 2:                                                 // mxSTRUCT_CLASS
+            guard depth < 16 else { throw fail("struct arrays nest more than 16 deep") }
+            let (_, lengthBytes) = try tagged()
+            guard lengthBytes.count >= 4 else { throw fail("\(name): bad field-name length") }
+            let length = (0..<4).reduce(0) { $0 | Int(lengthBytes[lengthBytes.startIndex + $1]) << (8 * $1) }
+            let (_, nameData) = try tagged()
+            guard length > 0, length <= 64, nameData.count % length == 0 else { throw fail("\(name): bad field names") }
+            let fields = stride(from: nameData.startIndex, to: nameData.endIndex, by: length).map { at in
+                String(decoding: nameData[at..<(at + length)].prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard total.multipliedReportingOverflow(by: fields.count).partialValue <= bytes.count / 8 else {
+                throw fail("\(name) declares \(total) elements of \(fields.count) fields in \(bytes.count) bytes")
+            }
+            var items: [[String: MatValue]] = []
+            items.reserveCapacity(total)
+            for _ in 0..<total {
+                var item: [String: MatValue] = [:]
+                for field in fields {
+                    let (type, data) = try tagged()
+                    guard type == 14 else { throw fail("struct \(name) field \(field) is not a matrix element") }
+                    if data.isEmpty { item[field] = .empty; continue }
+                    var sub = MatReader(bytes: Array(data), pos: 0, path: path, depth: depth + 1)
+                    item[field] = try sub.matrix().1
+                }
+                items.append(item)
+            }
+            return (name, .structure(dims: dims, fields: fields, items: items))
         case 4:                                                 // mxCHAR_CLASS
             guard dims.count == 2, dims[0] <= 1 else { throw fail("\(name) is a multi-row character array") }
             let (type, data) = try tagged()
@@ -119,7 +151,7 @@ private struct MatReader {
             guard values.count == total else { throw fail("\(name) has \(values.count) values for dimensions \(dims)") }
             return (name, .numeric(dims: dims, values: values))
         default:
-            throw fail("\(name) is of MATLAB class \(arrayClass) (struct, object or sparse), which is not supported")
+            throw fail("\(name) is of MATLAB class \(arrayClass) (object or sparse), which is not supported")
         }
     }
 

@@ -53,10 +53,34 @@ final class DatasetTests: XCTestCase {
         let root = try root()
         for (folder, format) in [("folder", DatasetSpec.Format.imagefolder), ("cifar-10-batches-bin", .cifar10), ("cifar-100-binary", .cifar100),
                                  ("cub/CUB_200_2011", .cub), ("nabirds", .nabirds), ("dogs", .dogs), ("mnist", .mnist),
-                                 ("fashion-mnist", .fashionMnist), ("vtab/dtd", .vtab), ("list/labels.txt", .list)] {
+                                 ("fashion-mnist", .fashionMnist), ("vtab/dtd", .vtab), ("list/labels.txt", .list),
+                                 ("flowers", .flowers102), ("cars", .cars)] {
             XCTAssertEqual(try DatasetSpec.detect(root.appendingPathComponent(folder)), format, folder)
         }
         XCTAssertThrowsError(try DatasetSpec(parsing: "/nonexistent/data")) { XCTAssertTrue("\($0)".contains("/nonexistent/data")) }
+    }
+
+    /// Flowers-102 and Stanford Cars name their splits, and a struct array reads back field by field.
+    func testFlowersAndCarsSplitsAndStructArrays() throws {
+        let root = try root()
+        XCTAssertThrowsError(try DatasetSpec(parsing: "flowers102:" + root.appendingPathComponent("flowers").path).open(split: "train800")) {
+            XCTAssertTrue("\($0)".contains("train, val and test"), "\($0)")
+        }
+        XCTAssertThrowsError(try DatasetSpec(parsing: "stanford-cars:" + root.appendingPathComponent("cars").path).open(split: "val")) {
+            XCTAssertTrue("\($0)".contains("train and test"), "\($0)")
+        }
+        XCTAssertThrowsError(try FileListDataset.flowers102(root.appendingPathComponent("cars"), split: "train")) {
+            XCTAssertTrue("\($0)".contains("imagelabels.mat"), "\($0)")
+        }
+        let vars = try readMatFile(root.appendingPathComponent("cars/cars_annos.mat"))
+        guard case .structure(let dims, let fields, let items)? = vars["annotations"] else { return XCTFail("annotations is not a struct array") }
+        XCTAssertEqual(dims, [1, 4])
+        XCTAssertEqual(fields, ["relative_im_path", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "test"])
+        guard case .text(let path)? = items[1]["relative_im_path"], case .numeric(_, let box)? = items[1]["bbox_x2"] else {
+            return XCTFail("annotation 2 lacks its path or box")
+        }
+        XCTAssertEqual(path, "car_ims/000002.jpg")
+        XCTAssertEqual(box, [5])
     }
 
     func testBadImagesAndMalformedFilesNameThePath() throws {
@@ -88,7 +112,7 @@ final class DatasetTests: XCTestCase {
         var rng = SSFEngine.RandomGenerator(seed: 21)
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-fuzz-\(getpid()).mat")
         defer { try? FileManager.default.removeItem(at: tmp) }
-        for name in ["cifar-10-batches-py/test_batch", "cifar-100-python/meta", "dogs/train_list.mat", "dogs/test_list.mat",
+        for name in ["cifar-10-batches-py/test_batch", "cifar-100-python/meta", "dogs/train_list.mat", "dogs/test_list.mat", "cars/cars_annos.mat",
                      "mnist/train-images-idx3-ubyte.gz"] {
             let bytes = try [UInt8](Data(contentsOf: root.appendingPathComponent(name)))
             var variants = stride(from: 0, to: bytes.count - 1, by: max(1, bytes.count / 60)).map { Array(bytes[..<$0]) }
