@@ -11,6 +11,8 @@
 #   SWEEP=0 bash tools/reproduce.sh         # without the learning-rate sweeps (tools/reproduce_sweeps.sh;
 #                                           # SWEEP_DATASETS=cifar10 sweeps one dataset only)
 #   HEAD_INIT=trunc-normal bash tools/reproduce.sh   # another new-head rule, for both frameworks
+#   ANALYSES=0 bash tools/reproduce.sh      # without the CIFAR-10 analyses (tools/reproduce_analyses.sh)
+#   TRAIN_ONLY=1 bash tools/reproduce.sh    # train the Swift runs only: no PyTorch, sweeps or tables
 #
 # Inputs (nothing is committed): the CIFAR-10 JPEG tarball (CIFAR10_TAR, default
 # ../shared/data/cifar10-jpeg.tar.gz), Debian's dataset-fashion-mnist package (installed when
@@ -90,6 +92,9 @@ for ds in $datasets; do
   done
 done
 
+# TRAIN_ONLY=1 stops here (tools/reproduce_analyses.sh trains the runs it analyses this way).
+[ "${TRAIN_ONLY:-0}" = 1 ] && exit 0
+
 runs=()
 for ds in $datasets; do for m in $methods; do [ -f "$work/runs/$ds-$m/summary.json" ] && runs+=("$work/runs/$ds-$m"); done; done
 
@@ -133,3 +138,9 @@ fi
 python3 tools/results_table.py --commands "$work/commands.txt" --threads "$threads" \
   --train-per-class $train_per_class --test-per-class $test_per_class "${torch_table[@]}" "${sweep_table[@]}" "${runs[@]}" > docs/RESULTS.md
 echo "wrote docs/RESULTS.md and docs/results-report.html"
+
+# The analyses of the CIFAR-10 runs (feature similarity, robustness) as a section of docs/RESULTS.md
+# (ANALYSES=0 leaves them out).
+if [ "${ANALYSES:-1}" != 0 ] && [[ " $datasets " == *" cifar10 "* ]]; then
+  bash tools/reproduce_analyses.sh
+fi

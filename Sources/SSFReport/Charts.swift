@@ -316,3 +316,16 @@ struct PerClassChart {
         return out
     }
 }
+
+/// A chart as a file of its own (e.g. for a Markdown page): the namespace, a white background and
+/// the chart styles the report page would give it (the light palette), inline.
+func standaloneSVG(_ chart: String) -> String {
+    let style = "<style>text{font:12px system-ui,-apple-system,\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,\"DejaVu Sans\",sans-serif;fill:#5f6b7a}"
+        + ".legend text,.class-name{fill:#1d2430}.plot{fill:#fcfcfd}.band{fill:#f4f6f8}.grid{stroke:#e8ecf0;stroke-width:1}"
+        + ".axis,.tick-mark{stroke:#9aa5b1;stroke-width:1}.spread{stroke:#c9d0d8;stroke-width:4;stroke-linecap:round}"
+        + ".marker,.dot{stroke:#fff;stroke-width:1}.empty{fill:#5f6b7a;font-size:14px}</style>"
+    guard chart.hasPrefix("<svg "), let close = chart.firstIndex(of: ">") else { return chart }
+    let opening = "<svg xmlns=\"http://www.w3.org/2000/svg\" " + chart[chart.index(chart.startIndex, offsetBy: 5)..<close] + ">"
+    return "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n" + opening + style
+        + "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>" + chart[chart.index(after: close)...] + "\n"
+}

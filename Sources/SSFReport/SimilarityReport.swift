@@ -45,6 +45,12 @@ public enum SimilarityReport {
     public static func write(_ content: SimilarityPageContent, to output: URL) throws {
         try RunReport.writePage(html(content), to: output)
     }
+
+    /// The page's two charts as standalone SVG files' text: `heatmap` (runs × layers) and `layers` (curves).
+    public static func figures(_ content: SimilarityPageContent) -> (heatmap: String, layers: String) {
+        let page = SimilarityPage(content: content, generated: Date())
+        return (standaloneSVG(page.heatMapSVG()), standaloneSVG(page.layersChart().svg()))
+    }
 }
 
 struct SimilarityPage {
@@ -106,14 +112,18 @@ struct SimilarityPage {
     }
 
     private func heatMapSection() -> String {
+        "<section id=\"heatmap\"><h2>Layers × runs</h2><div class=\"charts\"><figure>" + heatMapSVG()
+            + "<figcaption>CKA with \(escapeHTML(content.reference)) (darker: more similar)</figcaption></figure></div></section>\n"
+    }
+
+    func heatMapSVG() -> String {
         let labelWidth = min(220.0, 24 + Double(content.methods.map(\.label.count).max() ?? 4) * 6.6)
         let columns = content.layers.count
         let cellWidth = max(18.0, min(48.0, (640 - labelWidth - 20) / Double(max(columns, 1))))
         let cellHeight = 26.0, top = 8.0
         let width = labelWidth + cellWidth * Double(columns) + 20
         let height = top + cellHeight * Double(content.methods.count) + 54
-        var out = "<section id=\"heatmap\"><h2>Layers × runs</h2><div class=\"charts\"><figure>"
-        out += "<svg class=\"chart\" data-chart=\"cka_heatmap\" data-series=\"\(content.methods.count)\" viewBox=\"0 0 \(coordinate(width)) \(coordinate(height))\" "
+        var out = "<svg class=\"chart\" data-chart=\"cka_heatmap\" data-series=\"\(content.methods.count)\" viewBox=\"0 0 \(coordinate(width)) \(coordinate(height))\" "
             + "width=\"\(coordinate(width))\" height=\"\(coordinate(height))\" role=\"img\" aria-label=\"CKA with \(escapeHTML(content.reference)) per layer\">"
         for (row, method) in content.methods.enumerated() {
             let y = top + Double(row) * cellHeight
@@ -142,11 +152,15 @@ struct SimilarityPage {
         }
         out += "<text class=\"tick\" x=\"\(coordinate(scaleX - 4))\" y=\"\(coordinate(scaleY + 4))\" dy=\"0.35em\" text-anchor=\"end\">0</text>"
         out += "<text class=\"tick\" x=\"\(coordinate(scaleX + 144))\" y=\"\(coordinate(scaleY + 4))\" dy=\"0.35em\">1</text>"
-        out += "</svg><figcaption>CKA with \(escapeHTML(content.reference)) (darker: more similar)</figcaption></figure></div></section>\n"
-        return out
+        return out + "</svg>"
     }
 
     private func curvesSection() -> String {
+        "<section id=\"curves\"><h2>Per layer</h2><div class=\"charts\"><figure>" + layersChart().svg()
+            + "<figcaption>CKA with \(escapeHTML(content.reference)) at each layer; the last is the pre-logit features</figcaption></figure></div></section>\n"
+    }
+
+    func layersChart() -> LineChart {
         let series = content.methods.enumerated().map { index, method in
             ChartSeries(label: method.label, style: styles[index],
                         points: method.values.enumerated().compactMap { l, v in v.map { (x: Double(l + 1), y: $0) } })
@@ -154,8 +168,7 @@ struct SimilarityPage {
         var chart = LineChart(name: "cka_layers", title: "CKA per layer", yLabel: "CKA with \(content.reference)", series: series)
         chart.clamp = 0...1
         chart.xLabel = "layer"
-        return "<section id=\"curves\"><h2>Per layer</h2><div class=\"charts\"><figure>" + chart.svg()
-            + "<figcaption>CKA with \(escapeHTML(content.reference)) at each layer; the last is the pre-logit features</figcaption></figure></div></section>\n"
+        return chart
     }
 
     private func methodSection() -> String {

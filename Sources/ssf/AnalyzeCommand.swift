@@ -153,7 +153,10 @@ struct SimilarityCommand: ParsableCommand {
                 data: dataText, batchSize: batchSize, kernel: ckaKernel.description, layers: layers,
                 methods: zip(compared, results).map { SimilarityPageContent.Method(label: $0.label, values: $1, top1: $0.top1) })
             try SimilarityReport.write(content, to: directory.appendingPathComponent("similarity.html"))
-            if !json { printError("wrote \(directory.appendingPathComponent("similarity.json").path) and similarity.html") }
+            let figures = SimilarityReport.figures(content)
+            try Data(figures.heatmap.utf8).write(to: directory.appendingPathComponent("similarity-heatmap.svg"), options: .atomic)
+            try Data(figures.layers.utf8).write(to: directory.appendingPathComponent("similarity-layers.svg"), options: .atomic)
+            if !json { printError("wrote similarity.json, similarity.html, similarity-heatmap.svg and similarity-layers.svg in \(directory.path)") }
         }
         if json { print(record.serialized); return }
         print("CKA (\(ckaKernel.description)) with \(referenceLabel) (\(reference)) on \(dataText), \(referenceConfig.model)")

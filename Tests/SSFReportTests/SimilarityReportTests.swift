@@ -1,5 +1,8 @@
 // The feature-similarity page: its table, heat map and curves, and the page in headless Chromium.
 import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
 import SSFReport
 import XCTest
 
@@ -40,6 +43,19 @@ final class SimilarityReportTests: XCTestCase {
         let page = SimilarityReport.html(content())
         XCTAssertTrue(page.contains("fill=\"#f0f3f6\""))  // 0
         XCTAssertTrue(page.contains("fill=\"#214c8c\""))  // 1
+    }
+
+    /// The figures as files of their own: well-formed XML with the SVG namespace and the chart styles inline.
+    func testStandaloneFiguresAreWellFormedSVG() throws {
+        let figures = SimilarityReport.figures(content())
+        for (name, svg) in [("heatmap", figures.heatmap), ("layers", figures.layers)] {
+            XCTAssertTrue(svg.hasPrefix("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\""), name)
+            XCTAssertTrue(svg.contains("<style>text{"), name)
+            let parser = XMLParser(data: Data(svg.utf8))
+            XCTAssertTrue(parser.parse(), "\(name): \(parser.parserError.map { "\($0)" } ?? "")")
+        }
+        XCTAssertTrue(figures.heatmap.contains("data-chart=\"cka_heatmap\""))
+        XCTAssertTrue(figures.layers.contains("data-chart=\"cka_layers\""))
     }
 
     func testSelfCheckInHeadlessChromium() throws {
