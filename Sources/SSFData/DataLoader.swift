@@ -77,14 +77,25 @@ public struct DataLoader: Sendable {
         return order
     }
 
-    /// Batch `b` of an epoch whose sample order is `order`.
-    public func batch(_ b: Int, epoch: Int, order: [Int]) throws -> Batch {
+    /// The generator a sample's transform draws from in `epoch` (seeded by the loader's seed, the epoch and
+    /// the sample index, so a sample's augmentation does not depend on the batch it lands in).
+    public func sampleGenerator(epoch: Int, index: Int) -> RandomGenerator {
+        RandomGenerator(seed: mix(seed, UInt64(epoch), UInt64(index) &+ 1))
+    }
+
+    /// Sample indices of batch `b` of an epoch whose sample order is `order` (this rank's part).
+    public func batchIndices(_ b: Int, order: [Int]) -> ArraySlice<Int> {
         let globalStart = b * globalBatchSize
         let start = min(globalStart + shard.rank * batchSize, order.count)
-        let indices = Array(order[start..<min(start + batchSize, globalStart + globalBatchSize, order.count)])
+        return order[start..<min(start + batchSize, globalStart + globalBatchSize, order.count)]
+    }
+
+    /// Batch `b` of an epoch whose sample order is `order`.
+    public func batch(_ b: Int, epoch: Int, order: [Int]) throws -> Batch {
+        let indices = Array(batchIndices(b, order: order))
         var tensors: [Tensor] = [], labels: [Int] = [], kept: [Int] = [], skipped: [(String, String)] = []
         for index in indices {
-            var rng = RandomGenerator(seed: mix(seed, UInt64(epoch), UInt64(index) &+ 1))
+            var rng = sampleGenerator(epoch: epoch, index: index)
             do {
                 let (image, label) = try dataset.sample(at: index)
                 tensors.append(transform(image, using: &rng)); labels.append(label); kept.append(index)

@@ -34,6 +34,48 @@ public struct TrainTransform: SampleTransform {
     }
 }
 
+/// Training without random geometry: a fixed resize (timm's no-aug: the shorter side to `size`, then a
+/// `size × size` center crop; or VTAB's direct resize), then a horizontal flip with `flipProbability`
+/// (0: none, and no draw). With no flip every epoch sees the same tensors, so a frozen backbone's
+/// features can be computed once; with a flip, once per orientation.
+public struct FixedGeometryTransform: SampleTransform {
+    public var size: Int
+    public var filter: ResampleFilter
+    /// VTAB's aspect-changing resize instead of resize + center crop.
+    public var directResize: Bool
+    public var flipProbability: Double
+    public var mean: [Float]
+    public var std: [Float]
+
+    public init(size: Int, filter: ResampleFilter, directResize: Bool, flipProbability: Double, mean: [Float], std: [Float]) {
+        self.size = size; self.filter = filter; self.directResize = directResize; self.flipProbability = flipProbability
+        self.mean = mean; self.std = std
+    }
+
+    /// The image before any flip.
+    public func geometry(_ image: RGBImage) -> RGBImage {
+        if directResize {
+            return image.width == size && image.height == size ? image : image.resized(width: size, height: size, filter: filter)
+        }
+        return EvalTransform(imageSize: size, cropFraction: 1, filter: filter, mean: mean, std: std).resizeAndCrop(image)
+    }
+
+    /// Whether the sample whose generator is `rng` is flipped (the transform's only draw).
+    public func flips(using rng: inout RandomGenerator) -> Bool {
+        flipProbability > 0 && rng.uniform(0, 1) < flipProbability
+    }
+
+    /// The tensor of one orientation.
+    public func tensor(_ image: RGBImage, flipped: Bool) -> Tensor {
+        let fixed = geometry(image)
+        return normalizedTensor(flipped ? fixed.flippedHorizontally() : fixed, mean: mean, std: std)
+    }
+
+    public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor {
+        tensor(image, flipped: flips(using: &rng))
+    }
+}
+
 /// VTAB-1k's preprocessing in the SSF reference: a direct (aspect-changing) resize to
 /// `size × size`, bicubic by default, then normalisation.
 public struct DirectResizeTransform: SampleTransform {

@@ -64,6 +64,11 @@ public final class Trainer {
     public let batchNormMode: BatchNormMode
     /// Running statistics before training, the base a delta file's fingerprint is taken on.
     private let initialStatistics: [String: Tensor]
+    /// Whether the head trains and is evaluated on features computed once (`cache_features`).
+    public let cachesFeatures: Bool
+    /// Why the features cannot be cached (nil when they can).
+    public let cachingObstacle: String?
+    private var trainFeatures: FeatureTable?, evalFeatures: FeatureTable?
 
     /// Checked after every update; true saves a resumable checkpoint and stops (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
@@ -125,6 +130,14 @@ public final class Trainer {
         model.setBatchNormMode(batchNormMode)
         if let rate = config.dropPath { model.setDropPathRate(Float(rate)) }
         initialStatistics = Trainer.statistics(of: model)
+        cachingObstacle = FeatureCaching.obstacle(model: model, config: config, trainTransform: train.transform, parallel: parallel != nil)
+        switch config.cacheFeatures {
+        case "on":
+            if let cachingObstacle { throw TrainingError("cache_features is on, but the features cannot be cached: \(cachingObstacle)") }
+            cachesFeatures = true
+        case "off": cachesFeatures = false
+        default: cachesFeatures = cachingObstacle == nil
+        }
         step = try TrainingStep(model: model, config: config, updatesPerEpoch: updatesPerEpoch)
         if let parallel {
             // Drop-path draws: one stream per (block, rank).
@@ -172,6 +185,7 @@ public final class Trainer {
             }
             try outputs.start(config: config)
         }
+        if cachesFeatures, epoch < config.totalEpochs { try cacheFeatures() }
         var lastMetrics: EpochMetrics?
         var lastEval: EvaluationResult?
         while epoch < config.totalEpochs {
@@ -206,6 +220,29 @@ public final class Trainer {
         return .finished
     }
 
+    /// Computes the head's inputs for every training image (both orientations when the transform flips)
+    /// and every evaluation image; the time of the training images counts as training time.
+    private func cacheFeatures() throws {
+        guard let fixed = trainLoader.transform as? FixedGeometryTransform else { return }
+        let policy = BadImagePolicy(rawValue: config.badImages) ?? .fail
+        let batchSize = max(config.batchSize, 64)
+        var clock = DispatchTime.now().uptimeNanoseconds
+        let train = try FeatureTable(model: model, dataset: data.train, transform: OrientedTransform(base: fixed, flipped: false),
+                                     mirrored: fixed.flipProbability > 0 ? OrientedTransform(base: fixed, flipped: true) : nil,
+                                     batchSize: batchSize, workers: config.workers, badImages: policy)
+        let trainTime = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
+        trainSeconds += trainTime
+        clock = DispatchTime.now().uptimeNanoseconds
+        let eval = try FeatureTable(model: model, dataset: data.eval, transform: evalLoader.transform, mirrored: nil,
+                                    batchSize: batchSize, workers: config.workers, badImages: policy)
+        let evalTime = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
+        for (identity, problem) in train.skipped + eval.skipped { onEvent(.message("skipped \(identity): \(problem)")) }
+        trainFeatures = train; evalFeatures = eval
+        let shape = train.sampleShape.map(String.init).joined(separator: "×")
+        onEvent(.message(String(format: "the backbone is frozen: cached its features (%@ per image) for %d training images%@ in %.1f s and %d %@ images in %.1f s; the head trains on them",
+                                shape, train.count, train.flipped == nil ? "" : " and their mirror images", trainTime, eval.count, data.evalSplit, evalTime)))
+    }
+
     /// Images one training epoch sees (the last partial batch is dropped).
     private var imagesPerEpoch: Int { min(data.train.count, trainLoader.batchCount * config.batchSize) }
 
@@ -215,17 +252,33 @@ public final class Trainer {
     private func trainEpoch() throws -> TrainingOutcome? {
         model.setTraining(true)
         let batches = trainLoader.batchCount, accum = config.gradAccum
-        let iterator = trainLoader.epoch(epoch, from: batch)
-        defer { iterator.stop() }
+        // Cached features: the same batches (the loader's order and each sample's flip draw), head only.
+        let iterator = trainFeatures == nil ? trainLoader.epoch(epoch, from: batch) : nil
+        defer { iterator?.stop() }
+        let order = trainFeatures == nil ? [] : trainLoader.order(epoch: epoch)
+        let fixed = trainLoader.transform as? FixedGeometryTransform
         epochImages = 0; epochSeconds = 0
         var clock = DispatchTime.now().uptimeNanoseconds
         let firstBatch = batch
         while batch < batches {
             beforeBatch?(epoch, batch)
-            guard let next = try iterator.next() else { break }
+            let next: (inputs: Tensor, labels: [Int], targets: Tensor?)
+            if let table = trainFeatures, let fixed {
+                let indices = Array(trainLoader.batchIndices(batch, order: order))
+                let flips = indices.map { index -> Bool in
+                    var rng = trainLoader.sampleGenerator(epoch: epoch, index: index)
+                    return fixed.flips(using: &rng)
+                }
+                let rows = table.batch(indices, flips: flips)
+                next = (rows.inputs, rows.labels, nil)
+            } else {
+                guard let loaded = try iterator?.next() else { break }
+                next = (loaded.images, loaded.labels, loaded.targets)
+            }
             let groupStart = batch / accum * accum, groupSize = min(groupStart + accum, batches) - groupStart
             if !next.labels.isEmpty {
-                var value = step.accumulate(images: next.images, labels: next.labels, targets: next.targets, groupSize: groupSize)
+                var value = step.accumulate(images: next.inputs, labels: next.labels, targets: next.targets, groupSize: groupSize,
+                                            headInputs: trainFeatures != nil)
                 var images = next.labels.count
                 if let collective {
                     // The global batch's loss (the mean of the ranks' slice means) and image count.
@@ -268,7 +321,10 @@ public final class Trainer {
 
     /// Evaluates the weights checkpoints hold (the EMA when on); a data-parallel run sums the ranks' counts.
     private func evaluateCurrent() throws -> EvaluationResult {
-        let evaluate = { try SSFTraining.evaluate(self.model, loader: self.evalLoader) }
+        let evaluate = {
+            try self.evalFeatures.map { SSFTraining.evaluate(self.model, features: $0, batchSize: self.config.batchSize) }
+                ?? SSFTraining.evaluate(self.model, loader: self.evalLoader)
+        }
         let result = try ema.map { try $0.withAveragedWeights(evaluate) } ?? evaluate()
         return try collective.map { try result.summed(over: $0) } ?? result
     }

@@ -50,6 +50,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var hflip = 0.5
     /// VTAB's preprocessing: a direct bicubic resize, no augmentation.
     public var directResize = false
+    /// Training augmentation: `full` (random-resized crop, flip, RandAugment and erasing as configured),
+    /// `flip` (a fixed resize — timm's no-aug geometry, or the direct resize — and a flip with `hflip`),
+    /// `none` (the fixed resize alone: timm's `--no-aug`).
+    public var augment = "full"
+    /// Linear probing on features computed once: `auto` (whenever the backbone is frozen and the
+    /// training transform has no random geometry), `on` (an error says why not), `off`.
+    public var cacheFeatures = "auto"
     /// EMA decay of the trainable weights (nil: no EMA); with EMA the averaged weights are evaluated.
     public var emaDecay: Double?
     /// Batches whose gradients are summed per update.
@@ -87,7 +94,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case batchSize = "batch_size", lr, warmupLR = "warmup_lr", minLR = "min_lr", weightDecay = "weight_decay"
         case opt, optEps = "opt_eps", momentum, nesterov, imageSize = "image_size", seed, workers, smoothing, mixup, cutmix
         case mixupProb = "mixup_prob", mixupSwitchProb = "mixup_switch_prob", aa, reprob, scaleMin = "scale_min", hflip
-        case directResize = "direct_resize", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
+        case directResize = "direct_resize", augment, cacheFeatures = "cache_features", emaDecay = "ema_decay", gradAccum = "grad_accum", clipGrad = "clip_grad"
         case trainSplit = "train_split", evalSplit = "eval_split", evalEveryEpoch = "eval_every_epoch", badImages = "bad_images"
         case trainLimit = "train_limit", evalLimit = "eval_limit"
         case bn, headInit = "head_init", dropPath = "drop_path"
@@ -235,6 +242,11 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         }
         guard adapterDim > 0, prompts > 0, loraRank > 0 else { throw ConfigError("adapter_dim, prompts and lora_rank must be positive") }
         guard promptDropout >= 0 && promptDropout < 1 else { throw ConfigError("prompt_dropout must be in [0, 1)") }
+        guard ["full", "flip", "none"].contains(augment) else { throw ConfigError("augment must be full, flip or none, not '\(augment)'") }
+        guard ["auto", "on", "off"].contains(cacheFeatures) else { throw ConfigError("cache_features must be auto, on or off, not '\(cacheFeatures)'") }
+        if augment != "full", mixup > 0 || cutmix > 0 || aa != nil || reprob > 0 {
+            throw ConfigError("augment \(augment) leaves out random augmentation, but mixup, cutmix, aa or reprob asks for it")
+        }
         guard ["auto", "train", "frozen"].contains(bn) else { throw ConfigError("bn must be auto, train or frozen, not '\(bn)'") }
         guard HeadInit(rawValue: headInit) != nil else {
             throw ConfigError("head_init must be one of \(HeadInit.allCases.map(\.rawValue).joined(separator: ", ")), not '\(headInit)'")

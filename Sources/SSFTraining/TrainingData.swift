@@ -87,7 +87,10 @@ public struct TrainingData {
         let size = config.imageSize ?? preprocess.inputSize
         let filter: ResampleFilter = preprocess.interpolation == .bicubic ? .bicubic : .bilinear
         let transform: any SampleTransform
-        if config.directResize {
+        if config.augment != "full" {
+            transform = FixedGeometryTransform(size: size, filter: config.directResize ? .bicubic : filter, directResize: config.directResize,
+                                               flipProbability: config.augment == "flip" ? config.hflip : 0, mean: preprocess.mean, std: preprocess.std)
+        } else if config.directResize {
             transform = DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std)
         } else {
             let fill = preprocess.mean.map { UInt8(($0 * 255).rounded()) }

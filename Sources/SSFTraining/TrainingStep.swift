@@ -47,10 +47,11 @@ public final class TrainingStep {
     /// Forward and backward of one batch; its gradients, divided by `groupSize` (the batches of the
     /// accumulation group), are added to the pending ones. Returns the batch's loss. `targets` are
     /// soft targets (mixup), else `labels` with the configured label smoothing.
-    public func accumulate(images: Tensor, labels: [Int], targets: Tensor? = nil, groupSize: Int = 1) -> Double {
+    /// With `headInputs` the batch holds the features the head reads (`headInput` of the images), and only the head runs.
+    public func accumulate(images: Tensor, labels: [Int], targets: Tensor? = nil, groupSize: Int = 1, headInputs: Bool = false) -> Double {
         let tape = Tape()
         let loss = tape.recording { () -> Tensor in
-            let logits = model(images)
+            let logits = headInputs ? model.applyHead(images) : model(images)
             if let targets { return crossEntropy(logits, softTargets: targets) }
             return crossEntropy(logits, labels: labels, labelSmoothing: labelSmoothing)
         }

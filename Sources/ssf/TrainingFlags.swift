@@ -42,6 +42,9 @@ struct TrainingFlags: ParsableArguments {
     @Option(name: .customLong("train-limit"), help: "Train on this many samples (an even stride through the split).") var trainLimit: Int?
     @Option(name: .customLong("eval-limit"), help: "Evaluate on this many samples.") var evalLimit: Int?
     @Option(name: .customLong("bad-images"), help: "fail or skip unreadable images.") var badImages: String?
+    @Option(help: "Training augmentation: full, flip (fixed resize and flips) or none (fixed resize: timm's --no-aug).") var augment: String?
+    @Option(name: .customLong("cache-features"), help: "Linear probing on features computed once: auto (when the backbone is frozen and the training transform has no random geometry), on or off.")
+    var cacheFeatures: String?
 
     /// The flags that were given, as configuration keys.
     func overrides() -> [String: Any] {
@@ -53,7 +56,7 @@ struct TrainingFlags: ParsableArguments {
         set("weight_decay", weightDecay); set("opt", sgd ? "sgd" : opt); set("momentum", momentum); set("opt_eps", optEps); set("image_size", imageSize)
         set("seed", seed); set("workers", workers); set("smoothing", smoothing); set("mixup", mixup); set("cutmix", cutmix)
         set("reprob", reprob); set("grad_accum", gradAccum); set("clip_grad", clipGrad); set("train_limit", trainLimit)
-        set("eval_limit", evalLimit); set("bad_images", badImages)
+        set("eval_limit", evalLimit); set("bad_images", badImages); set("augment", augment); set("cache_features", cacheFeatures)
         set("bn", bn); set("head_init", headInit); set("drop_path", dropPath)
         if let aa { o["aa"] = aa == "none" ? NSNull() : aa }
         if let emaDecay { o["ema_decay"] = emaDecay == 0 ? NSNull() : emaDecay }
