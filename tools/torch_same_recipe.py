@@ -35,7 +35,8 @@ The recipe, as the Swift tool runs it:
   epochs at min_lr; cross entropy with label smoothing; the last partial batch dropped; a seeded
   shuffle per epoch.
 - Train transform: RandomResizedCrop(image_size, scale=(scale_min, 1), ratio=(3/4, 4/3), bicubic),
-  horizontal flip (p = hflip), normalisation with mean = std = 0.5 (the tf_ model's Inception
+  horizontal flip (p = hflip) — or, with `augment: none` / `flip`, timm's no-aug geometry (the shorter
+  side resized to image_size, bicubic, then a center crop), with the flip only for `flip` — normalisation with mean = std = 0.5 (the tf_ model's Inception
   constants). Eval: shorter side resized to ⌊image_size / 0.875⌋ (bicubic), center crop.
 - Data: `imagefolder:DIR` (DIR/train/<class>/*.jpg|jpeg|png and DIR/<eval split>/..., classes and
   files in sorted order) or `fashion-mnist:DIR` / `mnist:DIR` (gzip'd or plain IDX files; grayscale
@@ -67,12 +68,13 @@ DEFAULTS = {
     "epochs": 100, "cooldown_epochs": 0, "warmup_epochs": 0, "batch_size": 128, "lr": 1e-3,
     "warmup_lr": 1e-7, "min_lr": 1e-8, "weight_decay": 0.05, "image_size": 224, "seed": 42,
     "smoothing": 0.1, "scale_min": 0.08, "hflip": 0.5, "train_split": "train", "eval_split": None,
-    "train_limit": None, "eval_limit": None, "bn": "auto", "head_init": None, "drop_path": 0.0,
+    "train_limit": None, "eval_limit": None, "bn": "auto", "head_init": None, "drop_path": 0.0, "augment": "full",
 }
 # Keys this script accepts but does not use: the Swift loader's worker count and bad-image policy,
+# whether the Swift tool caches a frozen backbone's features (here every step runs the whole model),
 # SGD settings (the optimiser is AdamW), and what the command line gives (method, data, weights;
 # `model` must name tf_efficientnet_lite0).
-IGNORED = {"workers", "bad_images", "momentum", "nesterov", "mixup_prob", "mixup_switch_prob", "model", "method", "data", "weights"}
+IGNORED = {"workers", "bad_images", "cache_features", "momentum", "nesterov", "mixup_prob", "mixup_switch_prob", "model", "method", "data", "weights"}
 # Features of the Swift tool this recipe does not use: allowed only at their "off" values.
 OFF = {"mixup": 0, "cutmix": 0, "aa": None, "reprob": 0, "ema_decay": None, "clip_grad": None,
        "grad_accum": 1, "direct_resize": False, "opt": "adamw"}
@@ -139,6 +141,8 @@ def resolve_config(args):
         fail("epochs and batch_size must be positive, warmup and cooldown epochs not negative")
     if config["warmup_epochs"] and config["warmup_epochs"] >= config["epochs"]:
         fail(f"warmup_epochs ({config['warmup_epochs']}) must be fewer than epochs ({config['epochs']}); pass --warmup-epochs with a smaller value")
+    if config["augment"] not in ("full", "flip", "none"):
+        fail(f"augment must be full, flip or none, not {config['augment']!r}")
     if config["bn"] not in ("auto", "train", "frozen"):
         fail(f"bn must be auto, train or frozen, not {config['bn']!r}")
     if not 0 <= float(config["drop_path"] or 0) < 1:
@@ -272,13 +276,17 @@ class TransformedSubset:
         return self.transform(image), label
 
 
-def transforms_for(image_size, scale_min, hflip):
+def transforms_for(image_size, scale_min, hflip, augment="full"):
     from torchvision import transforms as T
 
     bicubic = T.InterpolationMode.BICUBIC
     normalize = [T.ToTensor(), T.Normalize(MEAN, STD)]
-    train = T.Compose([T.RandomResizedCrop(image_size, scale=(scale_min, 1.0), ratio=(3 / 4, 4 / 3), interpolation=bicubic)]
-                      + ([T.RandomHorizontalFlip(hflip)] if hflip > 0 else []) + normalize)
+    if augment == "full":
+        geometry = [T.RandomResizedCrop(image_size, scale=(scale_min, 1.0), ratio=(3 / 4, 4 / 3), interpolation=bicubic)]
+    else:  # timm's no-aug training geometry: the shorter side to image_size, then a center crop
+        geometry = [T.Resize(image_size, interpolation=bicubic), T.CenterCrop(image_size)]
+    flips = [T.RandomHorizontalFlip(hflip)] if hflip > 0 and augment != "none" else []
+    train = T.Compose(geometry + flips + normalize)
     evaluation = T.Compose([T.Resize(math.floor(image_size / CROP_FRACTION), interpolation=bicubic), T.CenterCrop(image_size)]
                            + normalize)
     return train, evaluation
@@ -468,7 +476,7 @@ def main():
 
     # Data.
     eval_split = config["eval_split"] or ("val" if has_split(args.data, "val") else "test")
-    train_tf, eval_tf = transforms_for(config["image_size"], config["scale_min"], config["hflip"])
+    train_tf, eval_tf = transforms_for(config["image_size"], config["scale_min"], config["hflip"], config["augment"])
     train_set = TransformedSubset(open_split(args.data, config["train_split"]), config["train_limit"], train_tf)
     eval_set = TransformedSubset(open_split(args.data, eval_split), config["eval_limit"], eval_tf)
     classes = len(train_set.classes)

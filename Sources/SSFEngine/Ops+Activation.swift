@@ -17,17 +17,19 @@ struct ChainRule<D: VecUnary>: VecBinary {
 /// Applies activation `A` elementwise and records `g ⊙ A′(x)` as the backward.
 @inline(__always)
 private func pointwise<A: Activation>(_ x: Tensor, _: A.Type) -> Tensor {
-    var out = Tensor(uninitializedShape: x.shape)
-    mapVec(x.pointer, out.mutablePointer(), x.count, A.forward)
-    if let tape = Tape.active(for: x) {
-        let ux = x.untracked
-        out = tape.record(out, inputs: [x]) { g, _ in
-            var dx = Tensor(uninitializedShape: g.shape)
-            zipVec(g.pointer, ux.pointer, dx.mutablePointer(), g.count, ChainRule(derivative: A.derivative))
-            return [dx]
+    OpProfile.run("activation") {
+        var out = Tensor(uninitializedShape: x.shape)
+        mapVec(x.pointer, out.mutablePointer(), x.count, A.forward)
+        if let tape = Tape.active(for: x) {
+            let ux = x.untracked
+            out = tape.record(out, inputs: [x]) { g, _ in
+                var dx = Tensor(uninitializedShape: g.shape)
+                zipVec(g.pointer, ux.pointer, dx.mutablePointer(), g.count, ChainRule(derivative: A.derivative))
+                return [dx]
+            }
         }
+        return out
     }
-    return out
 }
 
 @inline(__always) private func splat(_ v: Float) -> Vec { Vec(repeating: v) }

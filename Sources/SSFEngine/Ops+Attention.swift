@@ -10,85 +10,87 @@
 /// exist at a time per thread; the backward recomputes them (one extra q·kᵀ GEMM per head)
 /// instead of keeping B·heads·T² probabilities alive from the forward pass.
 public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = nil, bias: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
-    precondition(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "attention: qkv \(qkv.shape) is not [B, T, 3·heads·d]")
-    let (batch, tokens, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
-    let headDim = width / heads
-    let alpha = scale ?? 1 / Float(headDim).squareRoot()
-    if let bias { precondition(bias.shape == [heads, tokens, tokens], "attention: bias \(bias.shape) must be [\(heads), \(tokens), \(tokens)]") }
-    let windows = mask?.shape[0] ?? 1
-    if let mask {
-        precondition(mask.shape == [windows, tokens, tokens] && batch % windows == 0,
-                     "attention: mask \(mask.shape) must be [nW, \(tokens), \(tokens)] with nW dividing the batch \(batch)")
-    }
-    FlopCounter.add(2 * batch * heads * tokens * tokens * headDim)
-    let tape = Tape.active(for: qkv, bias)
-    let tt = tokens * tokens
-    var out = Tensor(uninitializedShape: [batch, tokens, width])
-    let o = out.mutablePointer(), src = qkv.pointer
-    let biasPointer = bias?.pointer, maskPointer = mask?.pointer
-    let rowStride = 3 * width
-    /// softmax(q·kᵀ·scale + bias + mask) of head (b, h) into `s` (T×T).
-    func probabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>) {
-        BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim, alpha: alpha,
-                   a: q, lda: rowStride, b: q + width, ldb: rowStride, c: s, ldc: tokens)
-        if let biasPointer { zipVec(UnsafePointer(s), biasPointer + h * tt, s, tt, VecAdd()) }
-        if let maskPointer { zipVec(UnsafePointer(s), maskPointer + (b % windows) * tt, s, tt, VecAdd()) }
-        for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
-    }
-    Threading.parallelFor(batch * heads) { range in
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-        defer { s.deallocate() }
-        for bh in range {
-            let b = bh / heads, h = bh % heads
-            let q = src + b * tokens * rowStride + h * headDim
-            probabilities(q, b, h, s)
-            BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
-                       a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
+    OpProfile.run("attention") {
+        precondition(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "attention: qkv \(qkv.shape) is not [B, T, 3·heads·d]")
+        let (batch, tokens, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
+        let headDim = width / heads
+        let alpha = scale ?? 1 / Float(headDim).squareRoot()
+        if let bias { precondition(bias.shape == [heads, tokens, tokens], "attention: bias \(bias.shape) must be [\(heads), \(tokens), \(tokens)]") }
+        let windows = mask?.shape[0] ?? 1
+        if let mask {
+            precondition(mask.shape == [windows, tokens, tokens] && batch % windows == 0,
+                         "attention: mask \(mask.shape) must be [nW, \(tokens), \(tokens)] with nW dividing the batch \(batch)")
         }
-    }
-    if let tape {
-        let uqkv = qkv.untracked
-        // `probabilities` reads bias and mask through raw pointers: keep their storage alive.
-        let kept = (bias?.untracked, mask?.untracked)
-        out = tape.record(out, inputs: [qkv, bias]) { g, needs in
-            withExtendedLifetime(kept) {}
-            var dqkv = Tensor(uninitializedShape: uqkv.shape)
-            var dScores: Tensor? = needs[1] ? Tensor(uninitializedShape: [batch, heads, tokens, tokens]) : nil
-            let dq = dqkv.mutablePointer(), gp = g.pointer, qp = uqkv.pointer
-            let dsAll = dScores?.mutablePointer()
-            Threading.parallelFor(batch * heads) { range in
-                let dsScratch = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-                let prob = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-                defer { dsScratch.deallocate(); prob.deallocate() }
-                for bh in range {
-                    let b = bh / heads, h = bh % heads
-                    let q = qp + b * tokens * rowStride + h * headDim
-                    probabilities(q, b, h, prob)
-                    let go = gp + b * tokens * width + h * headDim
-                    let dqh = dq + b * tokens * rowStride + h * headDim
-                    let ds = dsAll.map { $0 + bh * tt } ?? dsScratch
-                    // dV = Pᵀ·dO ; dP = dO·Vᵀ
-                    BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens,
-                               a: prob, lda: tokens, b: go, ldb: width, c: dqh + 2 * width, ldc: rowStride)
-                    BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim,
-                               a: go, lda: width, b: q + 2 * width, ldb: rowStride, c: ds, ldc: tokens)
-                    // dS = P ⊙ (dP − rowsum(dP ⊙ P))
-                    for r in 0..<tokens {
-                        let row = ds + r * tokens, pr = prob + r * tokens
-                        let dot = Vec(repeating: dotVec(UnsafePointer(row), UnsafePointer(pr), tokens))
-                        zipVec(UnsafePointer(row), pr, row, tokens) { ($0 - dot) * $1 }
-                    }
-                    // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
-                               a: ds, lda: tokens, b: q + width, ldb: rowStride, c: dqh, ldc: rowStride)
-                    BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
-                               a: ds, lda: tokens, b: q, ldb: rowStride, c: dqh + width, ldc: rowStride)
-                }
+        FlopCounter.add(2 * batch * heads * tokens * tokens * headDim)
+        let tape = Tape.active(for: qkv, bias)
+        let tt = tokens * tokens
+        var out = Tensor(uninitializedShape: [batch, tokens, width])
+        let o = out.mutablePointer(), src = qkv.pointer
+        let biasPointer = bias?.pointer, maskPointer = mask?.pointer
+        let rowStride = 3 * width
+        /// softmax(q·kᵀ·scale + bias + mask) of head (b, h) into `s` (T×T).
+        func probabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>) {
+            BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim, alpha: alpha,
+                       a: q, lda: rowStride, b: q + width, ldb: rowStride, c: s, ldc: tokens)
+            if let biasPointer { zipVec(UnsafePointer(s), biasPointer + h * tt, s, tt, VecAdd()) }
+            if let maskPointer { zipVec(UnsafePointer(s), maskPointer + (b % windows) * tt, s, tt, VecAdd()) }
+            for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
+        }
+        Threading.parallelFor(batch * heads) { range in
+            let s = UnsafeMutablePointer<Float>.allocate(capacity: tt)
+            defer { s.deallocate() }
+            for bh in range {
+                let b = bh / heads, h = bh % heads
+                let q = src + b * tokens * rowStride + h * headDim
+                probabilities(q, b, h, s)
+                BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
+                           a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
             }
-            let gBias = dScores.map { $0.sum(axes: [0]) }
-            dScores = nil
-            return [needs[0] ? dqkv : nil, gBias]
         }
+        if let tape {
+            let uqkv = qkv.untracked
+            // `probabilities` reads bias and mask through raw pointers: keep their storage alive.
+            let kept = (bias?.untracked, mask?.untracked)
+            out = tape.record(out, inputs: [qkv, bias]) { g, needs in
+                withExtendedLifetime(kept) {}
+                var dqkv = Tensor(uninitializedShape: uqkv.shape)
+                var dScores: Tensor? = needs[1] ? Tensor(uninitializedShape: [batch, heads, tokens, tokens]) : nil
+                let dq = dqkv.mutablePointer(), gp = g.pointer, qp = uqkv.pointer
+                let dsAll = dScores?.mutablePointer()
+                Threading.parallelFor(batch * heads) { range in
+                    let dsScratch = UnsafeMutablePointer<Float>.allocate(capacity: tt)
+                    let prob = UnsafeMutablePointer<Float>.allocate(capacity: tt)
+                    defer { dsScratch.deallocate(); prob.deallocate() }
+                    for bh in range {
+                        let b = bh / heads, h = bh % heads
+                        let q = qp + b * tokens * rowStride + h * headDim
+                        probabilities(q, b, h, prob)
+                        let go = gp + b * tokens * width + h * headDim
+                        let dqh = dq + b * tokens * rowStride + h * headDim
+                        let ds = dsAll.map { $0 + bh * tt } ?? dsScratch
+                        // dV = Pᵀ·dO ; dP = dO·Vᵀ
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens,
+                                   a: prob, lda: tokens, b: go, ldb: width, c: dqh + 2 * width, ldc: rowStride)
+                        BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim,
+                                   a: go, lda: width, b: q + 2 * width, ldb: rowStride, c: ds, ldc: tokens)
+                        // dS = P ⊙ (dP − rowsum(dP ⊙ P))
+                        for r in 0..<tokens {
+                            let row = ds + r * tokens, pr = prob + r * tokens
+                            let dot = Vec(repeating: dotVec(UnsafePointer(row), UnsafePointer(pr), tokens))
+                            zipVec(UnsafePointer(row), pr, row, tokens) { ($0 - dot) * $1 }
+                        }
+                        // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                                   a: ds, lda: tokens, b: q + width, ldb: rowStride, c: dqh, ldc: rowStride)
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                                   a: ds, lda: tokens, b: q, ldb: rowStride, c: dqh + width, ldc: rowStride)
+                    }
+                }
+                let gBias = dScores.map { $0.sum(axes: [0]) }
+                dScores = nil
+                return [needs[0] ? dqkv : nil, gBias]
+            }
+        }
+        return out
     }
-    return out
 }

@@ -97,8 +97,10 @@ private func imageRange(_ chunk: Int, of chunks: Int, images: Int) -> Range<Int>
 /// Differentiable in `x`, `weight` and `bias`.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                    dilation: Int = 1, groups: Int = 1) -> Tensor {
-    conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding),
-           dilation: (dilation, dilation), groups: groups)
+    OpProfile.run("conv") {
+        conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: (padding, padding),
+               dilation: (dilation, dilation), groups: groups)
+    }
 }
 
 /// 2-D convolution of NCHW `x` with `weight` `[O, C/groups, kh, kw]` and optional `bias` `[O]`;
@@ -108,119 +110,121 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 /// Differentiable in `x`, `weight` and `bias`; a frozen weight costs no weight-gradient GEMM.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int),
                    padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
-    precondition(x.rank == 4, "conv2d: input must be NCHW, got \(x.shape)")
-    precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (o, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
-    precondition(groups >= 1 && c % groups == 0 && o % groups == 0 && cg == c / groups,
-                 "conv2d: weight \(weight.shape) does not match input \(x.shape) with \(groups) group(s)")
-    if let bias { precondition(bias.shape == [o], "conv2d: bias \(bias.shape) must be [\(o)]") }
-    precondition(stride.0 >= 1 && stride.1 >= 1 && padding.0 >= 0 && padding.1 >= 0 && dilation.0 >= 1 && dilation.1 >= 1,
-                 "conv2d: invalid stride \(stride), padding \(padding) or dilation \(dilation)")
+    OpProfile.run("conv") {
+        precondition(x.rank == 4, "conv2d: input must be NCHW, got \(x.shape)")
+        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        precondition(groups >= 1 && c % groups == 0 && o % groups == 0 && cg == c / groups,
+                     "conv2d: weight \(weight.shape) does not match input \(x.shape) with \(groups) group(s)")
+        if let bias { precondition(bias.shape == [o], "conv2d: bias \(bias.shape) must be [\(o)]") }
+        precondition(stride.0 >= 1 && stride.1 >= 1 && padding.0 >= 0 && padding.1 >= 0 && dilation.0 >= 1 && dilation.1 >= 1,
+                     "conv2d: invalid stride \(stride), padding \(padding) or dilation \(dilation)")
 
-    if groups == c && o == c && cg == 1 && kh == kw && stride.0 == stride.1 && padding.0 == padding.1
-        && (kh == 1 || dilation == (1, 1)) {
-        return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0)
-    }
+        if groups == c && o == c && cg == 1 && kh == kw && stride.0 == stride.1 && padding.0 == padding.1
+            && (kh == 1 || dilation == (1, 1)) {
+            return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0)
+        }
 
-    let geo = ConvGeometry(channels: cg, height: h, width: w, kernelH: kh, kernelW: kw,
-                           strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
-                           dilationH: dilation.0, dilationW: dilation.1)
-    let (oh, ow) = (geo.outHeight, geo.outWidth)
-    precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)×\(kw) does not fit input \(h)×\(w) with padding \(padding)")
-    let og = o / groups, pixels = geo.outPixels, patch = geo.patchSize, plane = h * w
+        let geo = ConvGeometry(channels: cg, height: h, width: w, kernelH: kh, kernelW: kw,
+                               strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
+                               dilationH: dilation.0, dilationW: dilation.1)
+        let (oh, ow) = (geo.outHeight, geo.outWidth)
+        precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)×\(kw) does not fit input \(h)×\(w) with padding \(padding)")
+        let og = o / groups, pixels = geo.outPixels, patch = geo.patchSize, plane = h * w
 
-    FlopCounter.add(n * o * pixels * patch)
-    var out = Tensor(uninitializedShape: [n, o, oh, ow])
-    let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
-    let chunks = imageChunkCount(n)
-    Threading.parallelFor(chunks) { range in
-        let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
-        defer { col?.deallocate() }
-        for chunk in range {
-            for img in imageRange(chunk, of: chunks, images: n) {
-                for grp in 0..<groups {
-                    let xg = px + (img * c + grp * cg) * plane
-                    var operand = xg
-                    if let col {
-                        geo.im2col(xg, col)
-                        operand = UnsafePointer(col)
+        FlopCounter.add(n * o * pixels * patch)
+        var out = Tensor(uninitializedShape: [n, o, oh, ow])
+        let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
+        let chunks = imageChunkCount(n)
+        Threading.parallelFor(chunks) { range in
+            let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
+            defer { col?.deallocate() }
+            for chunk in range {
+                for img in imageRange(chunk, of: chunks, images: n) {
+                    for grp in 0..<groups {
+                        let xg = px + (img * c + grp * cg) * plane
+                        var operand = xg
+                        if let col {
+                            geo.im2col(xg, col)
+                            operand = UnsafePointer(col)
+                        }
+                        let dst = po + (img * o + grp * og) * pixels
+                        if let pb {
+                            for oc in 0..<og { (dst + oc * pixels).update(repeating: pb[grp * og + oc], count: pixels) }
+                        }
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: og, n: pixels, k: patch,
+                                   a: pw + grp * og * patch, lda: patch, b: operand, ldb: pixels,
+                                   beta: pb == nil ? 0 : 1, c: dst, ldc: pixels)
                     }
-                    let dst = po + (img * o + grp * og) * pixels
-                    if let pb {
-                        for oc in 0..<og { (dst + oc * pixels).update(repeating: pb[grp * og + oc], count: pixels) }
-                    }
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: og, n: pixels, k: patch,
-                               a: pw + grp * og * patch, lda: patch, b: operand, ldb: pixels,
-                               beta: pb == nil ? 0 : 1, c: dst, ldc: pixels)
                 }
             }
         }
-    }
 
-    if let tape = Tape.active(for: x, weight, bias) {
-        // The input is kept only for the weight gradient: a frozen weight's conv keeps no activation.
-        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
-        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
-            var gx: Tensor?, gw: Tensor?, gb: Tensor?
-            if needs[0] || needs[1] {
-                let chunks = imageChunkCount(n)
-                var dx = needs[0] ? (geo.isPointwise ? Tensor(uninitializedShape: xShape) : Tensor.zeros(xShape)) : nil
-                // Chunk 0 accumulates its weight gradient in the result, the others in partial sums.
-                var dw = needs[1] ? Tensor(uninitializedShape: uw.shape) : nil
-                var partials = needs[1] && chunks > 1 ? Tensor(uninitializedShape: [chunks - 1, o * patch]) : nil
-                let pdx = dx?.mutablePointer(), pdw = dw?.mutablePointer(), ppart = partials?.mutablePointer()
-                let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
-                Threading.parallelFor(chunks) { range in
-                    let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
-                    defer { col?.deallocate() }
-                    for chunk in range {
-                        let accumulator = chunk == 0 ? pdw : ppart.map { $0 + (chunk - 1) * o * patch }
-                        for (index, img) in imageRange(chunk, of: chunks, images: n).enumerated() {
-                            for grp in 0..<groups {
-                                let gg = gData + (img * o + grp * og) * pixels
-                                let xg = xData + (img * c + grp * cg) * plane
-                                let wg = wData + grp * og * patch
-                                if let accumulator {
-                                    var operand = xg
-                                    if let col {
-                                        geo.im2col(xg, col)
-                                        operand = UnsafePointer(col)
+        if let tape = Tape.active(for: x, weight, bias) {
+            // The input is kept only for the weight gradient: a frozen weight's conv keeps no activation.
+            let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?
+                if needs[0] || needs[1] {
+                    let chunks = imageChunkCount(n)
+                    var dx = needs[0] ? (geo.isPointwise ? Tensor(uninitializedShape: xShape) : Tensor.zeros(xShape)) : nil
+                    // Chunk 0 accumulates its weight gradient in the result, the others in partial sums.
+                    var dw = needs[1] ? Tensor(uninitializedShape: uw.shape) : nil
+                    var partials = needs[1] && chunks > 1 ? Tensor(uninitializedShape: [chunks - 1, o * patch]) : nil
+                    let pdx = dx?.mutablePointer(), pdw = dw?.mutablePointer(), ppart = partials?.mutablePointer()
+                    let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
+                    Threading.parallelFor(chunks) { range in
+                        let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
+                        defer { col?.deallocate() }
+                        for chunk in range {
+                            let accumulator = chunk == 0 ? pdw : ppart.map { $0 + (chunk - 1) * o * patch }
+                            for (index, img) in imageRange(chunk, of: chunks, images: n).enumerated() {
+                                for grp in 0..<groups {
+                                    let gg = gData + (img * o + grp * og) * pixels
+                                    let xg = xData + (img * c + grp * cg) * plane
+                                    let wg = wData + grp * og * patch
+                                    if let accumulator {
+                                        var operand = xg
+                                        if let col {
+                                            geo.im2col(xg, col)
+                                            operand = UnsafePointer(col)
+                                        }
+                                        BLAS.sgemm(transposeA: false, transposeB: true, m: og, n: patch, k: pixels,
+                                                   a: gg, lda: pixels, b: operand, ldb: pixels,
+                                                   beta: index == 0 ? 0 : 1, c: accumulator + grp * og * patch, ldc: patch)
                                     }
-                                    BLAS.sgemm(transposeA: false, transposeB: true, m: og, n: patch, k: pixels,
-                                               a: gg, lda: pixels, b: operand, ldb: pixels,
-                                               beta: index == 0 ? 0 : 1, c: accumulator + grp * og * patch, ldc: patch)
-                                }
-                                if let pdx {
-                                    let dxg = pdx + (img * c + grp * cg) * plane
-                                    BLAS.sgemm(transposeA: true, transposeB: false, m: patch, n: pixels, k: og,
-                                               a: wg, lda: patch, b: gg, ldb: pixels, c: col ?? dxg, ldc: pixels)
-                                    if let col { geo.col2im(col, dxg) }
+                                    if let pdx {
+                                        let dxg = pdx + (img * c + grp * cg) * plane
+                                        BLAS.sgemm(transposeA: true, transposeB: false, m: patch, n: pixels, k: og,
+                                                   a: wg, lda: patch, b: gg, ldb: pixels, c: col ?? dxg, ldc: pixels)
+                                        if let col { geo.col2im(col, dxg) }
+                                    }
                                 }
                             }
                         }
                     }
-                }
-                if let pdw, let ppart {
-                    for chunk in 0..<(chunks - 1) {
-                        zipVec(UnsafePointer(pdw), ppart + chunk * o * patch, pdw, o * patch) { $0 + $1 }
+                    if let pdw, let ppart {
+                        for chunk in 0..<(chunks - 1) {
+                            zipVec(UnsafePointer(pdw), ppart + chunk * o * patch, pdw, o * patch) { $0 + $1 }
+                        }
                     }
+                    gx = dx
+                    gw = dw
                 }
-                gx = dx
-                gw = dw
-            }
-            if needs[2] {
-                var db = Tensor(uninitializedShape: [o])
-                let pdb = db.mutablePointer(), gData = g.pointer
-                for oc in 0..<o {
-                    var s: Float = 0
-                    for img in 0..<n { s += sumVec(gData + (img * o + oc) * pixels, pixels) }
-                    pdb[oc] = s
+                if needs[2] {
+                    var db = Tensor(uninitializedShape: [o])
+                    let pdb = db.mutablePointer(), gData = g.pointer
+                    for oc in 0..<o {
+                        var s: Float = 0
+                        for img in 0..<n { s += sumVec(gData + (img * o + oc) * pixels, pixels) }
+                        pdb[oc] = s
+                    }
+                    gb = db
                 }
-                gb = db
+                return [gx, gw, gb]
             }
-            return [gx, gw, gb]
         }
+        return out
     }
-    return out
 }

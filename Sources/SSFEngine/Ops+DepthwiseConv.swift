@@ -202,93 +202,96 @@ func scratchBuffer(_ count: Int, filledWith value: Float = 0) -> UnsafeMutablePo
 /// optional bias `[C]`. Uses a direct vectorised kernel parallelised over (image, channel)
 /// planes. Differentiable in `x`, `weight` and `bias`.
 public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
-    precondition(x.rank == 4, "depthwiseConv2d: input must be NCHW, got \(x.shape)")
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
-                 "depthwiseConv2d: weight must be [\(c), 1, k, k], got \(weight.shape)")
-    if let bias { precondition(bias.shape == [c], "depthwiseConv2d: bias \(bias.shape) must be [\(c)]") }
-    precondition(stride >= 1 && padding >= 0, "depthwiseConv2d: stride \(stride) and padding \(padding) invalid")
-    let k = weight.shape[2]
-    let geo = WindowGeometry(height: h, width: w, kernel: k, stride: stride, padding: padding)
-    let (oh, ow) = (geo.outHeight, geo.outWidth)
-    precondition(oh > 0 && ow > 0, "depthwiseConv2d: kernel \(k) does not fit input \(h)×\(w) with padding \(padding)")
-    let taps = k * k
-    let inputOffsets = geo.inputTapOffsets
+    OpProfile.run("depthwise conv") {
+        precondition(x.rank == 4, "depthwiseConv2d: input must be NCHW, got \(x.shape)")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
+                     "depthwiseConv2d: weight must be [\(c), 1, k, k], got \(weight.shape)")
+        if let bias { precondition(bias.shape == [c], "depthwiseConv2d: bias \(bias.shape) must be [\(c)]") }
+        precondition(stride >= 1 && padding >= 0, "depthwiseConv2d: stride \(stride) and padding \(padding) invalid")
+        let k = weight.shape[2]
+        let geo = WindowGeometry(height: h, width: w, kernel: k, stride: stride, padding: padding)
+        let (oh, ow) = (geo.outHeight, geo.outWidth)
+        precondition(oh > 0 && ow > 0, "depthwiseConv2d: kernel \(k) does not fit input \(h)×\(w) with padding \(padding)")
+        let taps = k * k
+        let inputOffsets = geo.inputTapOffsets
 
-    FlopCounter.add(n * c * oh * ow * taps)
-    var out = Tensor(uninitializedShape: [n, c, oh, ow])
-    let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
-    inputOffsets.withUnsafeBufferPointer { offsets in
-        Threading.parallelFor(n * c, minimumPerThread: 2) { planes in
-            let scratch = scratchBuffer(geo.inputScratchCount)
-            defer { scratch.deallocate() }
-            for plane in planes {
-                let ch = plane % c
-                geo.fillInput(px + plane * h * w, scratch)
-                depthwisePlane(source: scratch, sourceRowStride: stride * geo.phaseWidth,
-                               weights: pw + ch * taps, offsets: offsets.baseAddress!, taps: taps,
-                               bias: pb?[ch] ?? 0, out: po + plane * oh * ow, height: oh, width: ow)
+        FlopCounter.add(n * c * oh * ow * taps)
+        OpProfile.addFlops(2 * n * c * oh * ow * taps)
+        var out = Tensor(uninitializedShape: [n, c, oh, ow])
+        let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
+        inputOffsets.withUnsafeBufferPointer { offsets in
+            Threading.parallelFor(n * c, minimumPerThread: 2) { planes in
+                let scratch = scratchBuffer(geo.inputScratchCount)
+                defer { scratch.deallocate() }
+                for plane in planes {
+                    let ch = plane % c
+                    geo.fillInput(px + plane * h * w, scratch)
+                    depthwisePlane(source: scratch, sourceRowStride: stride * geo.phaseWidth,
+                                   weights: pw + ch * taps, offsets: offsets.baseAddress!, taps: taps,
+                                   bias: pb?[ch] ?? 0, out: po + plane * oh * ow, height: oh, width: ow)
+                }
             }
         }
-    }
 
-    if let tape = Tape.active(for: x, weight, bias) {
-        // The input is kept only for the weight gradient: a frozen filter keeps no activation.
-        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked
-        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
-            var gx: Tensor?, gw: Tensor?, gb: Tensor?
-            var planeWeightGrads = needs[1] ? Tensor(uninitializedShape: [n, c, taps]) : nil
-            if needs[0] || needs[1] {
-                var dx = needs[0] ? Tensor(uninitializedShape: [n, c, h, w]) : nil
-                let gradientOffsets = geo.gradientTapOffsets
-                let pdx = dx?.mutablePointer(), pdw = planeWeightGrads?.mutablePointer()
-                let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
-                let gRowLength = (ow + 7) / 8 * 8
-                gradientOffsets.withUnsafeBufferPointer { gOffsets in
-                    inputOffsets.withUnsafeBufferPointer { xOffsets in
-                        Threading.parallelFor(n * c, minimumPerThread: 2) { planes in
-                            let gScratch = pdx == nil ? nil : scratchBuffer(geo.gradientScratchCount)
-                            let xScratch = pdw == nil ? nil : scratchBuffer(geo.inputScratchCount)
-                            let gRows = pdw == nil ? nil : scratchBuffer((oh + 1) * gRowLength)
-                            defer { gScratch?.deallocate(); xScratch?.deallocate(); gRows?.deallocate() }
-                            for plane in planes {
-                                let ch = plane % c, gPlane = gData + plane * oh * ow
-                                if let pdx, let gScratch {
-                                    geo.fillGradient(gPlane, gScratch)
-                                    depthwisePlane(source: gScratch, sourceRowStride: geo.gradientWidth,
-                                                   weights: wData + ch * taps, offsets: gOffsets.baseAddress!, taps: taps,
-                                                   bias: 0, out: pdx + plane * h * w, height: h, width: w)
-                                }
-                                if let pdw, let xScratch, let gRows {
-                                    geo.fillInput(xData + plane * h * w, xScratch)
-                                    for oy in 0..<oh { (gRows + oy * gRowLength).update(from: gPlane + oy * ow, count: ow) }
-                                    for t in 0..<taps {
-                                        pdw[plane * taps + t] = depthwiseTapDot(
-                                            gRows, rowLength: gRowLength, height: oh,
-                                            xScratch + xOffsets[t], sourceRowStride: stride * geo.phaseWidth)
+        if let tape = Tape.active(for: x, weight, bias) {
+            // The input is kept only for the weight gradient: a frozen filter keeps no activation.
+            let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?
+                var planeWeightGrads = needs[1] ? Tensor(uninitializedShape: [n, c, taps]) : nil
+                if needs[0] || needs[1] {
+                    var dx = needs[0] ? Tensor(uninitializedShape: [n, c, h, w]) : nil
+                    let gradientOffsets = geo.gradientTapOffsets
+                    let pdx = dx?.mutablePointer(), pdw = planeWeightGrads?.mutablePointer()
+                    let gData = g.pointer, xData = ux?.pointer ?? gData, wData = uw.pointer
+                    let gRowLength = (ow + 7) / 8 * 8
+                    gradientOffsets.withUnsafeBufferPointer { gOffsets in
+                        inputOffsets.withUnsafeBufferPointer { xOffsets in
+                            Threading.parallelFor(n * c, minimumPerThread: 2) { planes in
+                                let gScratch = pdx == nil ? nil : scratchBuffer(geo.gradientScratchCount)
+                                let xScratch = pdw == nil ? nil : scratchBuffer(geo.inputScratchCount)
+                                let gRows = pdw == nil ? nil : scratchBuffer((oh + 1) * gRowLength)
+                                defer { gScratch?.deallocate(); xScratch?.deallocate(); gRows?.deallocate() }
+                                for plane in planes {
+                                    let ch = plane % c, gPlane = gData + plane * oh * ow
+                                    if let pdx, let gScratch {
+                                        geo.fillGradient(gPlane, gScratch)
+                                        depthwisePlane(source: gScratch, sourceRowStride: geo.gradientWidth,
+                                                       weights: wData + ch * taps, offsets: gOffsets.baseAddress!, taps: taps,
+                                                       bias: 0, out: pdx + plane * h * w, height: h, width: w)
+                                    }
+                                    if let pdw, let xScratch, let gRows {
+                                        geo.fillInput(xData + plane * h * w, xScratch)
+                                        for oy in 0..<oh { (gRows + oy * gRowLength).update(from: gPlane + oy * ow, count: ow) }
+                                        for t in 0..<taps {
+                                            pdw[plane * taps + t] = depthwiseTapDot(
+                                                gRows, rowLength: gRowLength, height: oh,
+                                                xScratch + xOffsets[t], sourceRowStride: stride * geo.phaseWidth)
+                                        }
                                     }
                                 }
                             }
                         }
                     }
+                    gx = dx
                 }
-                gx = dx
-            }
-            if let planeWeightGrads {
-                gw = planeWeightGrads.untracked.summed(toShape: [1, c, taps]).reshaped([c, 1, k, k])
-            }
-            if needs[2] {
-                var db = Tensor(uninitializedShape: [c])
-                let pdb = db.mutablePointer(), pg = g.pointer
-                for ch in 0..<c {
-                    var s: Float = 0
-                    for img in 0..<n { s += sumVec(pg + (img * c + ch) * oh * ow, oh * ow) }
-                    pdb[ch] = s
+                if let planeWeightGrads {
+                    gw = planeWeightGrads.untracked.summed(toShape: [1, c, taps]).reshaped([c, 1, k, k])
                 }
-                gb = db
+                if needs[2] {
+                    var db = Tensor(uninitializedShape: [c])
+                    let pdb = db.mutablePointer(), pg = g.pointer
+                    for ch in 0..<c {
+                        var s: Float = 0
+                        for img in 0..<n { s += sumVec(pg + (img * c + ch) * oh * ow, oh * ow) }
+                        pdb[ch] = s
+                    }
+                    gb = db
+                }
+                return [gx, gw, gb]
             }
-            return [gx, gw, gb]
         }
+        return out
     }
-    return out
 }

@@ -41,34 +41,36 @@ func matmulRaw(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> 
 /// Matrix product op(a)·op(b), batched over leading dimensions; `b` may be a single matrix
 /// shared by every batch item. Differentiable in both operands.
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    var out = matmulRaw(a, b, transposeA: transposeA, transposeB: transposeB)
-    if let tape = Tape.active(for: a, b) {
-        let ua = a.untracked, ub = b.untracked
-        out = tape.record(out, inputs: [a, b]) { g, needs in
-            var ga: Tensor?, gb: Tensor?
-            if needs[0] {
-                ga = (transposeA
-                    ? matmulRaw(ub, g, transposeA: transposeB, transposeB: true)
-                    : matmulRaw(g, ub, transposeA: false, transposeB: !transposeB)).summed(toShape: ua.shape)
-            }
-            if needs[1] {
-                if ub.rank == 2 && !transposeA {
-                    // Shared weight: fold the batch into the rows and use one GEMM.
-                    let k = ua.shape[ua.rank - 1], n = g.shape[g.rank - 1]
-                    let a2 = ua.reshaped([-1, k]), g2 = g.reshaped([-1, n])
-                    gb = transposeB ? matmulRaw(g2, a2, transposeA: true, transposeB: false)
-                                    : matmulRaw(a2, g2, transposeA: true, transposeB: false)
-                } else {
-                    let per = transposeB
-                        ? matmulRaw(g, ua, transposeA: true, transposeB: transposeA)
-                        : matmulRaw(ua, g, transposeA: !transposeA, transposeB: false)
-                    gb = per.summed(toShape: ub.shape)
+    OpProfile.run("matmul") {
+        var out = matmulRaw(a, b, transposeA: transposeA, transposeB: transposeB)
+        if let tape = Tape.active(for: a, b) {
+            let ua = a.untracked, ub = b.untracked
+            out = tape.record(out, inputs: [a, b]) { g, needs in
+                var ga: Tensor?, gb: Tensor?
+                if needs[0] {
+                    ga = (transposeA
+                        ? matmulRaw(ub, g, transposeA: transposeB, transposeB: true)
+                        : matmulRaw(g, ub, transposeA: false, transposeB: !transposeB)).summed(toShape: ua.shape)
                 }
+                if needs[1] {
+                    if ub.rank == 2 && !transposeA {
+                        // Shared weight: fold the batch into the rows and use one GEMM.
+                        let k = ua.shape[ua.rank - 1], n = g.shape[g.rank - 1]
+                        let a2 = ua.reshaped([-1, k]), g2 = g.reshaped([-1, n])
+                        gb = transposeB ? matmulRaw(g2, a2, transposeA: true, transposeB: false)
+                                        : matmulRaw(a2, g2, transposeA: true, transposeB: false)
+                    } else {
+                        let per = transposeB
+                            ? matmulRaw(g, ua, transposeA: true, transposeB: transposeA)
+                            : matmulRaw(ua, g, transposeA: !transposeA, transposeB: false)
+                        gb = per.summed(toShape: ub.shape)
+                    }
+                }
+                return [ga, gb]
             }
-            return [ga, gb]
         }
+        return out
     }
-    return out
 }
 
 /// Sums the rows of an M×N matrix into N columns (bias gradients), with vector accumulators.
@@ -97,42 +99,44 @@ func columnSums(_ p: UnsafePointer<Float>, rows: Int, cols: Int) -> Tensor {
 /// `[out, in]` as in PyTorch. The bias is written into the output before the GEMM, which
 /// then accumulates onto it. A frozen (untracked) weight gets no weight-gradient GEMM.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
-    precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
-    let inF = weight.shape[1], outF = weight.shape[0]
-    precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF)")
-    if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)]") }
-    let rows = x.count / max(inF, 1)
-    FlopCounter.add(rows * inF * outF)
-    var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
-    let c = out.mutablePointer()
-    if let bias {
-        let pb = bias.pointer
-        for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
-    }
-    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-               a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
-    if let tape = Tape.active(for: x, weight, bias) {
-        // The input is kept only for the weight gradient: a frozen layer keeps no activation.
-        let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
-        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
-            var gx: Tensor?, gw: Tensor?, gb: Tensor?
-            if needs[0] {
-                var t = Tensor(uninitializedShape: xShape)
-                BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
-                           a: g.pointer, lda: outF, b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
-                gx = t
-            }
-            if needs[1], let ux {
-                var t = Tensor(uninitializedShape: [outF, inF])
-                BLAS.sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
-                           a: g.pointer, lda: outF, b: ux.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
-                gw = t
-            }
-            if needs[2] { gb = columnSums(g.pointer, rows: rows, cols: outF) }
-            return [gx, gw, gb]
+    OpProfile.run("linear") {
+        precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(x.shape.last == inF, "linear: input \(x.shape) does not end in \(inF)")
+        if let bias { precondition(bias.shape == [outF], "linear: bias \(bias.shape) must be [\(outF)]") }
+        let rows = x.count / max(inF, 1)
+        FlopCounter.add(rows * inF * outF)
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
+        let c = out.mutablePointer()
+        if let bias {
+            let pb = bias.pointer
+            for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
         }
+        BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+                   a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
+        if let tape = Tape.active(for: x, weight, bias) {
+            // The input is kept only for the weight gradient: a frozen layer keeps no activation.
+            let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?
+                if needs[0] {
+                    var t = Tensor(uninitializedShape: xShape)
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
+                               a: g.pointer, lda: outF, b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                    gx = t
+                }
+                if needs[1], let ux {
+                    var t = Tensor(uninitializedShape: [outF, inF])
+                    BLAS.sgemm(transposeA: true, transposeB: false, m: outF, n: inF, k: rows,
+                               a: g.pointer, lda: outF, b: ux.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                    gw = t
+                }
+                if needs[2] { gb = columnSums(g.pointer, rows: rows, cols: outF) }
+                return [gx, gw, gb]
+            }
+        }
+        return out
     }
-    return out
 }
 
 /// `linear` followed by SSF's scale-shift, for inference: `(x·Wᵀ + b) ⊙ γ + β` with one pass after
@@ -140,32 +144,34 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
 /// for one task, or one row per sample, the rows of `x` (`[N, …, in]`, N a multiple of S) split
 /// evenly among them. Records nothing: callers run it only when no tape tracks its inputs.
 public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
-    precondition(weight.rank == 2, "linearScaleShift: weight must be [out, in], got \(weight.shape)")
-    let inF = weight.shape[1], outF = weight.shape[0]
-    let samples = scale.shape.first ?? 1
-    precondition(x.shape.last == inF, "linearScaleShift: input \(x.shape) does not end in \(inF)")
-    precondition(scale.rank == 2 && scale.shape == [samples, outF] && shift.shape == scale.shape && (bias?.shape ?? [outF]) == [outF],
-                 "linearScaleShift: scale \(scale.shape), shift \(shift.shape) must be [samples, \(outF)], bias [\(outF)]")
-    let rows = x.count / max(inF, 1)
-    precondition(samples > 0 && rows % samples == 0 && (samples == 1 || x.shape[0] % samples == 0),
-                 "linearScaleShift: \(samples) vector rows do not divide the input \(x.shape)")
-    FlopCounter.add(rows * inF * outF)
-    // The bias folded into the shift: (y + b)·γ + β = y·γ + (b·γ + β).
-    var combined = Tensor(uninitializedShape: [samples, outF])
-    let cp = combined.mutablePointer(), sp = scale.pointer, hp = shift.pointer
-    for i in 0..<(samples * outF) { cp[i] = hp[i] + (bias.map { $0.pointer[i % outF] } ?? 0) * sp[i] }
-    var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
-    let c = out.mutablePointer()
-    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-               a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: 0, c: c, ldc: outF)
-    let rowsPerSample = rows / samples
-    let shiftPointer = UnsafePointer(cp)
-    Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(outF, 1))) { range in
-        for r in range {
-            let n = r / rowsPerSample
-            let a = sp + n * outF, b = shiftPointer + n * outF, row = c + r * outF
-            for j in 0..<outF { row[j] = row[j] * a[j] + b[j] }
+    OpProfile.run("linear") {
+        precondition(weight.rank == 2, "linearScaleShift: weight must be [out, in], got \(weight.shape)")
+        let inF = weight.shape[1], outF = weight.shape[0]
+        let samples = scale.shape.first ?? 1
+        precondition(x.shape.last == inF, "linearScaleShift: input \(x.shape) does not end in \(inF)")
+        precondition(scale.rank == 2 && scale.shape == [samples, outF] && shift.shape == scale.shape && (bias?.shape ?? [outF]) == [outF],
+                     "linearScaleShift: scale \(scale.shape), shift \(shift.shape) must be [samples, \(outF)], bias [\(outF)]")
+        let rows = x.count / max(inF, 1)
+        precondition(samples > 0 && rows % samples == 0 && (samples == 1 || x.shape[0] % samples == 0),
+                     "linearScaleShift: \(samples) vector rows do not divide the input \(x.shape)")
+        FlopCounter.add(rows * inF * outF)
+        // The bias folded into the shift: (y + b)·γ + β = y·γ + (b·γ + β).
+        var combined = Tensor(uninitializedShape: [samples, outF])
+        let cp = combined.mutablePointer(), sp = scale.pointer, hp = shift.pointer
+        for i in 0..<(samples * outF) { cp[i] = hp[i] + (bias.map { $0.pointer[i % outF] } ?? 0) * sp[i] }
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
+        let c = out.mutablePointer()
+        BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+                   a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: 0, c: c, ldc: outF)
+        let rowsPerSample = rows / samples
+        let shiftPointer = UnsafePointer(cp)
+        Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(outF, 1))) { range in
+            for r in range {
+                let n = r / rowsPerSample
+                let a = sp + n * outF, b = shiftPointer + n * outF, row = c + r * outF
+                for j in 0..<outF { row[j] = row[j] * a[j] + b[j] }
+            }
         }
+        return out
     }
-    return out
 }

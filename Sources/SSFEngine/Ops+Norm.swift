@@ -121,139 +121,147 @@ private func affineNormalization(_ x: Tensor, weight: Tensor?, bias: Tensor?, gr
 
 /// Layer normalisation over the last axis with optional affine weight and bias.
 public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-    let c = x.shape.last ?? 1
-    return affineNormalization(x, weight: weight, bias: bias, groups: x.count / max(c, 1), n: c,
-                               eps: eps, axis: .last, name: "layerNorm")
+    OpProfile.run("layer norm") {
+        let c = x.shape.last ?? 1
+        return affineNormalization(x, weight: weight, bias: bias, groups: x.count / max(c, 1), n: c,
+                                   eps: eps, axis: .last, name: "layerNorm")
+    }
 }
 
 /// Group normalisation of an `[N, C, spatial…]` tensor: statistics over each group of
 /// `C / groups` channels and all spatial positions; per-channel affine.
 public func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-    let (n, c, _) = channelLayout(x.shape, .channelsFirst)
-    precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
-    return affineNormalization(x, weight: weight, bias: bias, groups: n * groups, n: x.count / max(n * groups, 1),
-                               eps: eps, axis: .channelsFirst, name: "groupNorm")
+    OpProfile.run("layer norm") {
+        let (n, c, _) = channelLayout(x.shape, .channelsFirst)
+        precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels do not split into \(groups) groups")
+        return affineNormalization(x, weight: weight, bias: bias, groups: n * groups, n: x.count / max(n * groups, 1),
+                                   eps: eps, axis: .channelsFirst, name: "groupNorm")
+    }
 }
 
 /// Layer normalisation of an NCHW tensor over its channels at each pixel (timm's LayerNorm2d),
 /// computed in place on the channels-first layout without transposing.
 public func layerNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-6) -> Tensor {
-    let (batch, channels, pixels) = channelLayout(x.shape, .channelsFirst)
-    if let weight { precondition(weight.shape == [channels], "layerNorm2d: weight \(weight.shape) must be [\(channels)]") }
-    if let bias { precondition(bias.shape == [channels], "layerNorm2d: bias \(bias.shape) must be [\(channels)]") }
-    // Statistics per (image, pixel), accumulated across channel planes with vectors along the pixels.
-    var mean = Tensor(uninitializedShape: [batch, pixels]), rstd = Tensor(uninitializedShape: [batch, pixels])
-    var xHat = Tensor(uninitializedShape: x.shape)
-    let mp = mean.mutablePointer(), rp = rstd.mutablePointer(), hp = xHat.mutablePointer(), s = x.pointer
-    let invC = Vec(repeating: 1 / Float(channels)), ve = Vec(repeating: eps)
-    Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
-        let tiles = (pixels + 63) / 64
-        for t in range {
-            let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
-            let base = s + b * channels * pixels + p0
-            var j = 0
-            while j < width {
-                let w = min(8, width - j)
-                var acc = Vec()
-                for c in 0..<channels { acc += loadVec(base + c * pixels + j, w) }
-                let mu = acc * invC
-                var sq = Vec()
-                for c in 0..<channels { let d = loadVec(base + c * pixels + j, w) - mu; sq.addProduct(d, d) }
-                let inv = Vec(repeating: 1) / (sq * invC + ve).squareRoot()
-                storeVec(mu, mp + b * pixels + p0 + j, w)
-                storeVec(inv, rp + b * pixels + p0 + j, w)
-                for c in 0..<channels {
-                    let off = b * channels * pixels + c * pixels + p0 + j
-                    storeVec((loadVec(s + off, w) - mu) * inv, hp + off, w)
+    OpProfile.run("layer norm") {
+        let (batch, channels, pixels) = channelLayout(x.shape, .channelsFirst)
+        if let weight { precondition(weight.shape == [channels], "layerNorm2d: weight \(weight.shape) must be [\(channels)]") }
+        if let bias { precondition(bias.shape == [channels], "layerNorm2d: bias \(bias.shape) must be [\(channels)]") }
+        // Statistics per (image, pixel), accumulated across channel planes with vectors along the pixels.
+        var mean = Tensor(uninitializedShape: [batch, pixels]), rstd = Tensor(uninitializedShape: [batch, pixels])
+        var xHat = Tensor(uninitializedShape: x.shape)
+        let mp = mean.mutablePointer(), rp = rstd.mutablePointer(), hp = xHat.mutablePointer(), s = x.pointer
+        let invC = Vec(repeating: 1 / Float(channels)), ve = Vec(repeating: eps)
+        Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
+            let tiles = (pixels + 63) / 64
+            for t in range {
+                let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
+                let base = s + b * channels * pixels + p0
+                var j = 0
+                while j < width {
+                    let w = min(8, width - j)
+                    var acc = Vec()
+                    for c in 0..<channels { acc += loadVec(base + c * pixels + j, w) }
+                    let mu = acc * invC
+                    var sq = Vec()
+                    for c in 0..<channels { let d = loadVec(base + c * pixels + j, w) - mu; sq.addProduct(d, d) }
+                    let inv = Vec(repeating: 1) / (sq * invC + ve).squareRoot()
+                    storeVec(mu, mp + b * pixels + p0 + j, w)
+                    storeVec(inv, rp + b * pixels + p0 + j, w)
+                    for c in 0..<channels {
+                        let off = b * channels * pixels + c * pixels + p0 + j
+                        storeVec((loadVec(s + off, w) - mu) * inv, hp + off, w)
+                    }
+                    j += w
                 }
-                j += w
             }
         }
-    }
-    var out = xHat
-    if weight != nil || bias != nil {
-        let ones = weight == nil ? Tensor.ones([channels]) : nil
-        out = channelAffine(xHat, (weight ?? ones!).pointer, bias?.pointer, .channelsFirst)
-    }
-    if let tape = Tape.active(for: x, weight, bias) {
-        let uw = weight?.untracked
-        let xh = xHat
-        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
-            var gx: Tensor?
-            if needs[0] {
-                let gHat = uw.map { channelAffine(g, $0.pointer, nil, .channelsFirst) } ?? g
-                var dx = Tensor(uninitializedShape: g.shape)
-                let dp = dx.mutablePointer(), gp = gHat.pointer, xp = xh.pointer, rsp = rstd.pointer
-                Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
-                    let tiles = (pixels + 63) / 64
-                    for t in range {
-                        let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
-                        var j = 0
-                        while j < width {
-                            let w = min(8, width - j)
-                            let base = b * channels * pixels + p0 + j
-                            var sg = Vec(), sgx = Vec()
-                            for c in 0..<channels {
-                                let gv = loadVec(gp + base + c * pixels, w)
-                                sg += gv
-                                sgx.addProduct(gv, loadVec(xp + base + c * pixels, w))
+        var out = xHat
+        if weight != nil || bias != nil {
+            let ones = weight == nil ? Tensor.ones([channels]) : nil
+            out = channelAffine(xHat, (weight ?? ones!).pointer, bias?.pointer, .channelsFirst)
+        }
+        if let tape = Tape.active(for: x, weight, bias) {
+            let uw = weight?.untracked
+            let xh = xHat
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                var gx: Tensor?
+                if needs[0] {
+                    let gHat = uw.map { channelAffine(g, $0.pointer, nil, .channelsFirst) } ?? g
+                    var dx = Tensor(uninitializedShape: g.shape)
+                    let dp = dx.mutablePointer(), gp = gHat.pointer, xp = xh.pointer, rsp = rstd.pointer
+                    Threading.parallelFor(batch * ((pixels + 63) / 64)) { range in
+                        let tiles = (pixels + 63) / 64
+                        for t in range {
+                            let b = t / tiles, p0 = (t % tiles) * 64, width = min(64, pixels - p0)
+                            var j = 0
+                            while j < width {
+                                let w = min(8, width - j)
+                                let base = b * channels * pixels + p0 + j
+                                var sg = Vec(), sgx = Vec()
+                                for c in 0..<channels {
+                                    let gv = loadVec(gp + base + c * pixels, w)
+                                    sg += gv
+                                    sgx.addProduct(gv, loadVec(xp + base + c * pixels, w))
+                                }
+                                let mg = sg * invC, mgx = sgx * invC
+                                let inv = loadVec(rsp + b * pixels + p0 + j, w)
+                                for c in 0..<channels {
+                                    let off = base + c * pixels
+                                    storeVec(inv * (loadVec(gp + off, w) - mg - loadVec(xp + off, w) * mgx), dp + off, w)
+                                }
+                                j += w
                             }
-                            let mg = sg * invC, mgx = sgx * invC
-                            let inv = loadVec(rsp + b * pixels + p0 + j, w)
-                            for c in 0..<channels {
-                                let off = base + c * pixels
-                                storeVec(inv * (loadVec(gp + off, w) - mg - loadVec(xp + off, w) * mgx), dp + off, w)
-                            }
-                            j += w
                         }
                     }
+                    gx = dx
                 }
-                gx = dx
+                var gw: Tensor?, gb: Tensor?
+                if needs[1] || needs[2] {
+                    let sums = channelGradientSums(g, needs[1] ? xh : nil, .channelsFirst)
+                    gw = sums.gx; gb = sums.g
+                }
+                return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
             }
-            var gw: Tensor?, gb: Tensor?
-            if needs[1] || needs[2] {
-                let sums = channelGradientSums(g, needs[1] ? xh : nil, .channelsFirst)
-                gw = sums.gx; gb = sums.g
-            }
-            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
         }
+        return out
     }
-    return out
 }
 
 /// Batch normalisation in evaluation form on axis 1: `(x − mean)/√(var + eps)·w + b` with
 /// fixed running statistics (no gradient flows to them).
 public func batchNormInference(_ x: Tensor, mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
-    let channels = channelLayout(x.shape, .channelsFirst).channels
-    precondition(mean.shape == [channels] && variance.shape == [channels], "batchNorm: statistics must be [\(channels)]")
-    var invStd = Tensor(uninitializedShape: [channels]), scale = Tensor(uninitializedShape: [channels]), shift = Tensor(uninitializedShape: [channels])
-    let ip = invStd.mutablePointer(), sp = scale.mutablePointer(), tp = shift.mutablePointer()
-    for c in 0..<channels {
-        ip[c] = 1 / (variance.pointer[c] + eps).squareRoot()
-        sp[c] = ip[c] * (weight?.pointer[c] ?? 1)
-        tp[c] = (bias?.pointer[c] ?? 0) - mean.pointer[c] * sp[c]
-    }
-    var out = channelAffine(x, scale.pointer, shift.pointer, .channelsFirst)
-    if let tape = Tape.active(for: x, weight, bias) {
-        let ux = x.untracked, um = mean.untracked
-        out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
-            let gx = needs[0] ? channelAffine(g, scale.pointer, nil, .channelsFirst) : nil
-            var gw: Tensor?, gb: Tensor?
-            if needs[1] || needs[2] {
-                var xHat: Tensor?
-                if needs[1] {
-                    var negMean = Tensor(uninitializedShape: [channels])
-                    let np = negMean.mutablePointer()
-                    for c in 0..<channels { np[c] = -um.pointer[c] * invStd.pointer[c] }
-                    xHat = channelAffine(ux, invStd.pointer, negMean.pointer, .channelsFirst)
-                }
-                let sums = channelGradientSums(g, xHat, .channelsFirst)
-                gw = sums.gx; gb = sums.g
-            }
-            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
+    OpProfile.run("batch norm") {
+        let channels = channelLayout(x.shape, .channelsFirst).channels
+        precondition(mean.shape == [channels] && variance.shape == [channels], "batchNorm: statistics must be [\(channels)]")
+        var invStd = Tensor(uninitializedShape: [channels]), scale = Tensor(uninitializedShape: [channels]), shift = Tensor(uninitializedShape: [channels])
+        let ip = invStd.mutablePointer(), sp = scale.mutablePointer(), tp = shift.mutablePointer()
+        for c in 0..<channels {
+            ip[c] = 1 / (variance.pointer[c] + eps).squareRoot()
+            sp[c] = ip[c] * (weight?.pointer[c] ?? 1)
+            tp[c] = (bias?.pointer[c] ?? 0) - mean.pointer[c] * sp[c]
         }
+        var out = channelAffine(x, scale.pointer, shift.pointer, .channelsFirst)
+        if let tape = Tape.active(for: x, weight, bias) {
+            let ux = x.untracked, um = mean.untracked
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                let gx = needs[0] ? channelAffine(g, scale.pointer, nil, .channelsFirst) : nil
+                var gw: Tensor?, gb: Tensor?
+                if needs[1] || needs[2] {
+                    var xHat: Tensor?
+                    if needs[1] {
+                        var negMean = Tensor(uninitializedShape: [channels])
+                        let np = negMean.mutablePointer()
+                        for c in 0..<channels { np[c] = -um.pointer[c] * invStd.pointer[c] }
+                        xHat = channelAffine(ux, invStd.pointer, negMean.pointer, .channelsFirst)
+                    }
+                    let sums = channelGradientSums(g, xHat, .channelsFirst)
+                    gw = sums.gx; gb = sums.g
+                }
+                return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil]
+            }
+        }
+        return out
     }
-    return out
 }
 
 /// Layer normalisation over the last axis followed by an SSF scale-shift, in one pass:
@@ -265,51 +273,53 @@ public func batchNormInference(_ x: Tensor, mean: Tensor, variance: Tensor, weig
 /// accurate, the input is kept instead.
 public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5,
                                 scale: Tensor, shift: Tensor) -> Tensor {
-    let c = x.shape.last ?? 1
-    for (name, t) in [("weight", weight), ("bias", bias), ("scale", scale), ("shift", shift)] {
-        precondition(t.shape == [c], "layerNormScaleShift: \(name) \(t.shape) must be [\(c)]")
-    }
-    let groups = x.count / max(c, 1)
-    // The combined affine: a = w·γ, k = b·γ + β.
-    var a = Tensor(uninitializedShape: [c]), k = Tensor(uninitializedShape: [c])
-    let ap = a.mutablePointer(), kp = k.mutablePointer()
-    let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
-    for j in 0..<c { ap[j] = wp[j] * sp[j]; kp[j] = bp[j] * sp[j] + hp[j] }
-    let combinedScale = a, combinedShift = k
-    var (out, stats) = normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer)
-    if let tape = Tape.active(for: x, weight, bias, scale, shift) {
-        let largest = max(1, combinedShift.scalars.map(abs).max() ?? 0)
-        let invertible = combinedScale.scalars.allSatisfy { abs($0) > 1e-3 * largest }
-        let keptInput: Tensor? = invertible ? nil : x.untracked
-        let y = out.untracked, uw = weight.untracked, ub = bias.untracked, us = scale.untracked
-        out = tape.record(out, inputs: [x, weight, bias, scale, shift]) { g, needs in
-            // x̂, from the kept input or by inverting the output's affine.
-            let xh: Tensor
-            if let keptInput {
-                xh = recomputeNormalized(keptInput, stats, groups: groups, n: c)
-            } else {
-                var inv = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
-                let ip = inv.mutablePointer(), op = offset.mutablePointer()
-                for j in 0..<c { ip[j] = 1 / combinedScale.pointer[j]; op[j] = -combinedShift.pointer[j] / combinedScale.pointer[j] }
-                xh = channelAffine(y, inv.pointer, offset.pointer, .last)
-            }
-            var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
-            if needs[0] { gx = normalizeGroupsBackward(channelAffine(g, combinedScale.pointer, nil, .last), xh, stats.rstd, groups: groups, n: c) }
-            if needs[1] || needs[2] {
-                // dL/d(LN output) = g·γ.
-                let sums = channelGradientSums(channelAffine(g, us.pointer, nil, .last), needs[1] ? xh : nil, .last)
-                gw = sums.gx; gb = sums.g
-            }
-            if needs[3] || needs[4] {
-                // The LN output z = x̂·w + b is what γ scales.
-                let z = needs[3] ? channelAffine(xh, uw.pointer, ub.pointer, .last) : nil
-                let sums = channelGradientSums(g, z, .last)
-                gScale = sums.gx; gShift = sums.g
-            }
-            return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil, needs[3] ? gScale : nil, needs[4] ? gShift : nil]
+    OpProfile.run("layer norm") {
+        let c = x.shape.last ?? 1
+        for (name, t) in [("weight", weight), ("bias", bias), ("scale", scale), ("shift", shift)] {
+            precondition(t.shape == [c], "layerNormScaleShift: \(name) \(t.shape) must be [\(c)]")
         }
+        let groups = x.count / max(c, 1)
+        // The combined affine: a = w·γ, k = b·γ + β.
+        var a = Tensor(uninitializedShape: [c]), k = Tensor(uninitializedShape: [c])
+        let ap = a.mutablePointer(), kp = k.mutablePointer()
+        let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
+        for j in 0..<c { ap[j] = wp[j] * sp[j]; kp[j] = bp[j] * sp[j] + hp[j] }
+        let combinedScale = a, combinedShift = k
+        var (out, stats) = normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer)
+        if let tape = Tape.active(for: x, weight, bias, scale, shift) {
+            let largest = max(1, combinedShift.scalars.map(abs).max() ?? 0)
+            let invertible = combinedScale.scalars.allSatisfy { abs($0) > 1e-3 * largest }
+            let keptInput: Tensor? = invertible ? nil : x.untracked
+            let y = out.untracked, uw = weight.untracked, ub = bias.untracked, us = scale.untracked
+            out = tape.record(out, inputs: [x, weight, bias, scale, shift]) { g, needs in
+                // x̂, from the kept input or by inverting the output's affine.
+                let xh: Tensor
+                if let keptInput {
+                    xh = recomputeNormalized(keptInput, stats, groups: groups, n: c)
+                } else {
+                    var inv = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
+                    let ip = inv.mutablePointer(), op = offset.mutablePointer()
+                    for j in 0..<c { ip[j] = 1 / combinedScale.pointer[j]; op[j] = -combinedShift.pointer[j] / combinedScale.pointer[j] }
+                    xh = channelAffine(y, inv.pointer, offset.pointer, .last)
+                }
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
+                if needs[0] { gx = normalizeGroupsBackward(channelAffine(g, combinedScale.pointer, nil, .last), xh, stats.rstd, groups: groups, n: c) }
+                if needs[1] || needs[2] {
+                    // dL/d(LN output) = g·γ.
+                    let sums = channelGradientSums(channelAffine(g, us.pointer, nil, .last), needs[1] ? xh : nil, .last)
+                    gw = sums.gx; gb = sums.g
+                }
+                if needs[3] || needs[4] {
+                    // The LN output z = x̂·w + b is what γ scales.
+                    let z = needs[3] ? channelAffine(xh, uw.pointer, ub.pointer, .last) : nil
+                    let sums = channelGradientSums(g, z, .last)
+                    gScale = sums.gx; gShift = sums.g
+                }
+                return [gx, needs[1] ? gw : nil, needs[2] ? gb : nil, needs[3] ? gScale : nil, needs[4] ? gShift : nil]
+            }
+        }
+        return out
     }
-    return out
 }
 
 /// `layerNormScaleShift` with one SSF vector pair per sample: `scale`, `shift` are `[N, C]` for an
@@ -318,20 +328,22 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
 /// differentiable composition of `layerNorm` and `scaleShiftPerSample`.
 public func layerNormScaleShiftPerSample(_ x: Tensor, weight: Tensor, bias: Tensor, eps: Float = 1e-5,
                                          scale: Tensor, shift: Tensor) -> Tensor {
-    let c = x.shape.last ?? 1, samples = scale.shape.first ?? 1
-    precondition(weight.shape == [c] && bias.shape == [c], "layerNormScaleShiftPerSample: weight/bias must be [\(c)]")
-    precondition(scale.rank == 2 && scale.shape == [samples, c] && shift.shape == [samples, c] && (x.shape.first ?? 0) % max(samples, 1) == 0,
-                 "layerNormScaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(c)] with samples dividing \(x.shape)")
-    if Tape.active(for: x, weight, bias, scale, shift) != nil {
-        return scaleShiftPerSample(layerNorm(x, weight: weight, bias: bias, eps: eps), scale: scale, shift: shift)
+    OpProfile.run("layer norm") {
+        let c = x.shape.last ?? 1, samples = scale.shape.first ?? 1
+        precondition(weight.shape == [c] && bias.shape == [c], "layerNormScaleShiftPerSample: weight/bias must be [\(c)]")
+        precondition(scale.rank == 2 && scale.shape == [samples, c] && shift.shape == [samples, c] && (x.shape.first ?? 0) % max(samples, 1) == 0,
+                     "layerNormScaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(c)] with samples dividing \(x.shape)")
+        if Tape.active(for: x, weight, bias, scale, shift) != nil {
+            return scaleShiftPerSample(layerNorm(x, weight: weight, bias: bias, eps: eps), scale: scale, shift: shift)
+        }
+        let groups = x.count / max(c, 1)
+        var a = Tensor(uninitializedShape: [samples, c]), k = Tensor(uninitializedShape: [samples, c])
+        let ap = a.mutablePointer(), kp = k.mutablePointer()
+        let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
+        for s in 0..<samples {
+            for j in 0..<c { ap[s * c + j] = wp[j] * sp[s * c + j]; kp[s * c + j] = bp[j] * sp[s * c + j] + hp[s * c + j] }
+        }
+        return normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer,
+                               groupsPerAffine: groups / max(samples, 1)).0
     }
-    let groups = x.count / max(c, 1)
-    var a = Tensor(uninitializedShape: [samples, c]), k = Tensor(uninitializedShape: [samples, c])
-    let ap = a.mutablePointer(), kp = k.mutablePointer()
-    let wp = weight.pointer, bp = bias.pointer, sp = scale.pointer, hp = shift.pointer
-    for s in 0..<samples {
-        for j in 0..<c { ap[s * c + j] = wp[j] * sp[s * c + j]; kp[s * c + j] = bp[j] * sp[s * c + j] + hp[s * c + j] }
-    }
-    return normalizeGroups(x, groups: groups, n: c, eps: eps, weight: a.pointer, bias: k.pointer,
-                           groupsPerAffine: groups / max(samples, 1)).0
 }

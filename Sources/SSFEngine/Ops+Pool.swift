@@ -17,9 +17,11 @@ private func poolGeometry(_ op: String, _ x: Tensor, kernel: Int, stride: Int?, 
 /// makes it a depthwise convolution with a constant filter 1/k²: it runs on that kernel.
 /// Differentiable in `x`.
 public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    let geo = poolGeometry("avgPool2d", x, kernel: kernel, stride: stride, padding: padding)
-    let filter = Tensor(shape: [x.shape[1], 1, kernel, kernel], repeating: 1 / Float(kernel * kernel))
-    return depthwiseConv2d(x, weight: filter, stride: geo.stride, padding: padding)
+    OpProfile.run("pool") {
+        let geo = poolGeometry("avgPool2d", x, kernel: kernel, stride: stride, padding: padding)
+        let filter = Tensor(shape: [x.shape[1], 1, kernel, kernel], repeating: 1 / Float(kernel * kernel))
+        return depthwiseConv2d(x, weight: filter, stride: geo.stride, padding: padding)
+    }
 }
 
 /// Window maxima of one output row, eight columns at a time, read from the −∞-padded,
@@ -82,57 +84,61 @@ private func maxPoolPlanes(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointe
 /// and padding acts as −∞. NaN propagates as in PyTorch. Differentiable in `x`: each output's
 /// gradient goes to the first maximum of its window in row-major order.
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
-    let geo = poolGeometry("maxPool2d", x, kernel: kernel, stride: stride, padding: padding)
-    let (h, w, oh, ow) = (geo.height, geo.width, geo.outHeight, geo.outWidth)
-    let planes = x.shape[0] * x.shape[1]
-    var out = Tensor(uninitializedShape: [x.shape[0], x.shape[1], oh, ow])
-    let po = out.mutablePointer()
-    guard let tape = Tape.active(for: x) else {
-        maxPoolPlanes(x.pointer, po, argmax: nil, planes: planes, geo)
-        return out
-    }
-    // Where each maximum came from, kept for the backward pass.
-    var argmax = [Int32](repeating: 0, count: out.count)
-    argmax.withUnsafeMutableBufferPointer { maxPoolPlanes(x.pointer, po, argmax: $0.baseAddress, planes: planes, geo) }
-    let inShape = x.shape
-    return tape.record(out, inputs: [x]) { g, _ in
-        var dx = Tensor.zeros(inShape)
-        let pdx = dx.mutablePointer(), pg = g.pointer
-        argmax.withUnsafeBufferPointer { indices in
-            Threading.parallelFor(planes, minimumPerThread: 4) { range in
-                for p in range {
-                    for i in (p * oh * ow)..<((p + 1) * oh * ow) {
-                        pdx[p * h * w + Int(indices[i])] += pg[i]
+    OpProfile.run("pool") {
+        let geo = poolGeometry("maxPool2d", x, kernel: kernel, stride: stride, padding: padding)
+        let (h, w, oh, ow) = (geo.height, geo.width, geo.outHeight, geo.outWidth)
+        let planes = x.shape[0] * x.shape[1]
+        var out = Tensor(uninitializedShape: [x.shape[0], x.shape[1], oh, ow])
+        let po = out.mutablePointer()
+        guard let tape = Tape.active(for: x) else {
+            maxPoolPlanes(x.pointer, po, argmax: nil, planes: planes, geo)
+            return out
+        }
+        // Where each maximum came from, kept for the backward pass.
+        var argmax = [Int32](repeating: 0, count: out.count)
+        argmax.withUnsafeMutableBufferPointer { maxPoolPlanes(x.pointer, po, argmax: $0.baseAddress, planes: planes, geo) }
+        let inShape = x.shape
+        return tape.record(out, inputs: [x]) { g, _ in
+            var dx = Tensor.zeros(inShape)
+            let pdx = dx.mutablePointer(), pg = g.pointer
+            argmax.withUnsafeBufferPointer { indices in
+                Threading.parallelFor(planes, minimumPerThread: 4) { range in
+                    for p in range {
+                        for i in (p * oh * ow)..<((p + 1) * oh * ow) {
+                            pdx[p * h * w + Int(indices[i])] += pg[i]
+                        }
                     }
                 }
             }
+            return [dx]
         }
-        return [dx]
     }
 }
 
 /// Mean over the spatial axes of NCHW `x`, giving `[N, C]`. Differentiable in `x`.
 public func globalAvgPool2d(_ x: Tensor) -> Tensor {
-    precondition(x.rank == 4, "globalAvgPool2d: input must be NCHW, got \(x.shape)")
-    let (n, c) = (x.shape[0], x.shape[1])
-    let area = x.shape[2] * x.shape[3]
-    precondition(area > 0, "globalAvgPool2d: empty spatial size in \(x.shape)")
-    let scale = 1 / Float(area)
-    var out = Tensor(uninitializedShape: [n, c])
-    let po = out.mutablePointer(), px = x.pointer
-    Threading.parallelFor(n * c, minimumPerThread: max(1, 16384 / area)) { range in
-        for p in range { po[p] = sumVec(px + p * area, area) * scale }
-    }
-    if let tape = Tape.active(for: x) {
-        let inShape = x.shape
-        out = tape.record(out, inputs: [x]) { g, _ in
-            var dx = Tensor(uninitializedShape: inShape)
-            let pdx = dx.mutablePointer(), pg = g.pointer
-            Threading.parallelFor(n * c, minimumPerThread: max(1, 16384 / area)) { range in
-                for p in range { (pdx + p * area).update(repeating: pg[p] * scale, count: area) }
-            }
-            return [dx]
+    OpProfile.run("pool") {
+        precondition(x.rank == 4, "globalAvgPool2d: input must be NCHW, got \(x.shape)")
+        let (n, c) = (x.shape[0], x.shape[1])
+        let area = x.shape[2] * x.shape[3]
+        precondition(area > 0, "globalAvgPool2d: empty spatial size in \(x.shape)")
+        let scale = 1 / Float(area)
+        var out = Tensor(uninitializedShape: [n, c])
+        let po = out.mutablePointer(), px = x.pointer
+        Threading.parallelFor(n * c, minimumPerThread: max(1, 16384 / area)) { range in
+            for p in range { po[p] = sumVec(px + p * area, area) * scale }
         }
+        if let tape = Tape.active(for: x) {
+            let inShape = x.shape
+            out = tape.record(out, inputs: [x]) { g, _ in
+                var dx = Tensor(uninitializedShape: inShape)
+                let pdx = dx.mutablePointer(), pg = g.pointer
+                Threading.parallelFor(n * c, minimumPerThread: max(1, 16384 / area)) { range in
+                    for p in range { (pdx + p * area).update(repeating: pg[p] * scale, count: area) }
+                }
+                return [dx]
+            }
+        }
+        return out
     }
-    return out
 }

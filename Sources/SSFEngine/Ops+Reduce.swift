@@ -24,31 +24,35 @@ func sumMiddle(_ x: Tensor, outer: Int, n: Int, inner: Int) -> Tensor {
 extension Tensor {
     /// Sum over `axes` (negative axes count from the end); `keepDims` keeps them with extent 1.
     public func sum(axes: [Int], keepDims: Bool = false) -> Tensor {
-        let axesSet = Set(axes.map { normalizedAxis($0) })
-        var result = self.untracked
-        var currentShape = shape
-        for axis in axesSet.sorted(by: >) {
-            let outer = currentShape[..<axis].reduce(1, *)
-            let inner = currentShape[(axis + 1)...].reduce(1, *)
-            result = sumMiddle(result, outer: outer, n: currentShape[axis], inner: inner)
-            currentShape[axis] = 1
-        }
-        let keptShape = currentShape
-        let finalShape = keepDims ? keptShape : shape.enumerated().filter { !axesSet.contains($0.offset) }.map(\.element)
-        var out = Tensor(shape: finalShape, storage: result.storage)
-        if let tape = Tape.active(for: self) {
-            let inShape = shape
-            out = tape.record(out, inputs: [self]) { g, _ in
-                [Tensor(shape: keptShape, storage: g.storage).expanded(to: inShape)]
+        OpProfile.run("reduce") {
+            let axesSet = Set(axes.map { normalizedAxis($0) })
+            var result = self.untracked
+            var currentShape = shape
+            for axis in axesSet.sorted(by: >) {
+                let outer = currentShape[..<axis].reduce(1, *)
+                let inner = currentShape[(axis + 1)...].reduce(1, *)
+                result = sumMiddle(result, outer: outer, n: currentShape[axis], inner: inner)
+                currentShape[axis] = 1
             }
+            let keptShape = currentShape
+            let finalShape = keepDims ? keptShape : shape.enumerated().filter { !axesSet.contains($0.offset) }.map(\.element)
+            var out = Tensor(shape: finalShape, storage: result.storage)
+            if let tape = Tape.active(for: self) {
+                let inShape = shape
+                out = tape.record(out, inputs: [self]) { g, _ in
+                    [Tensor(shape: keptShape, storage: g.storage).expanded(to: inShape)]
+                }
+            }
+            return out
         }
-        return out
     }
 
     /// Mean over `axes`.
     public func mean(axes: [Int], keepDims: Bool = false) -> Tensor {
-        let n = Set(axes.map { normalizedAxis($0) }).reduce(1) { $0 * shape[$1] }
-        return sum(axes: axes, keepDims: keepDims) * (1 / Float(max(n, 1)))
+        OpProfile.run("reduce") {
+            let n = Set(axes.map { normalizedAxis($0) }).reduce(1) { $0 * shape[$1] }
+            return sum(axes: axes, keepDims: keepDims) * (1 / Float(max(n, 1)))
+        }
     }
 
     /// Sum of all elements (a scalar tensor).
@@ -59,24 +63,26 @@ extension Tensor {
 
     /// A copy broadcast to `target` (NumPy rules); the backward sums over the broadcast axes.
     public func expanded(to target: [Int]) -> Tensor {
-        precondition(broadcastShape(shape, target) == target, "cannot expand \(shape) to \(target)")
-        var out: Tensor
-        if shape == target {
-            out = untracked
-        } else {
-            out = Tensor(uninitializedShape: target)
-            let dst = out.mutablePointer(), src = pointer
-            let st = broadcastStrides(shape, to: target)
-            let inner = target.last ?? 1, innerStride = st.last ?? 0
-            forEachRow(target, st, st) { row, off, _ in
-                let d = dst + row * inner
-                if innerStride == 0 { d.update(repeating: src[off], count: inner) } else { d.update(from: src + off, count: inner) }
+        OpProfile.run("broadcast") {
+            precondition(broadcastShape(shape, target) == target, "cannot expand \(shape) to \(target)")
+            var out: Tensor
+            if shape == target {
+                out = untracked
+            } else {
+                out = Tensor(uninitializedShape: target)
+                let dst = out.mutablePointer(), src = pointer
+                let st = broadcastStrides(shape, to: target)
+                let inner = target.last ?? 1, innerStride = st.last ?? 0
+                forEachRow(target, st, st) { row, off, _ in
+                    let d = dst + row * inner
+                    if innerStride == 0 { d.update(repeating: src[off], count: inner) } else { d.update(from: src + off, count: inner) }
+                }
             }
+            if let tape = Tape.active(for: self) {
+                let inShape = shape
+                out = tape.record(out, inputs: [self]) { g, _ in [g.summed(toShape: inShape)] }
+            }
+            return out
         }
-        if let tape = Tape.active(for: self) {
-            let inShape = shape
-            out = tape.record(out, inputs: [self]) { g, _ in [g.summed(toShape: inShape)] }
-        }
-        return out
     }
 }

@@ -86,37 +86,82 @@ func channelGradientSums(_ g: Tensor, _ x: Tensor?, _ axis: ChannelAxis) -> (gx:
     return (x == nil ? nil : partialGX.sum(axes: [0]), gSum)
 }
 
+/// The scale-shift backward in one pass over an `[outer, C, inner]` view: gx = g·a (when `gx`), and the
+/// per-channel Σ g·source and Σ g. Not recorded.
+func channelBackward(_ g: Tensor, source: Tensor, scale a: UnsafePointer<Float>, gx wantsGX: Bool, _ axis: ChannelAxis)
+    -> (gx: Tensor?, gSource: Tensor, g: Tensor) {
+    let (outer, channels, inner) = channelLayout(g.shape, axis)
+    let workers = max(1, min(Threading.threads, outer))
+    var partialG = Tensor.zeros([workers, channels]), partialGS = Tensor.zeros([workers, channels])
+    var gx: Tensor? = wantsGX ? Tensor(uninitializedShape: g.shape) : nil
+    let pg = partialG.mutablePointer(), pgs = partialGS.mutablePointer()
+    let gp = g.pointer, sp = source.pointer, dp = gx?.mutablePointer()
+    Threading.parallelFor(workers) { ws in
+        for w in ws {
+            let lo = outer * w / workers, hi = outer * (w + 1) / workers
+            let accG = pg + w * channels, accGS = pgs + w * channels
+            if inner == 1 {
+                // Row by row (a streaming read of g and the source); the accumulators stay in L1.
+                for o in lo..<hi {
+                    let row = o * channels
+                    var j = 0
+                    while j < channels {
+                        let n = min(8, channels - j)
+                        let gv = loadVec(gp + row + j, n)
+                        storeVec(loadVec(accG + j, n) + gv, accG + j, n)
+                        storeVec(loadVec(accGS + j, n) + gv * loadVec(sp + row + j, n), accGS + j, n)
+                        if let dp { storeVec(gv * loadVec(a + j, n), dp + row + j, n) }
+                        j += n
+                    }
+                }
+            } else {
+                for o in lo..<hi {
+                    for c in 0..<channels {
+                        let base = (o * channels + c) * inner
+                        accG[c] += sumVec(gp + base, inner)
+                        accGS[c] += dotVec(gp + base, sp + base, inner)
+                        if let dp { mapVecSerial(gp + base, dp + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: 0))) }
+                    }
+                }
+            }
+        }
+    }
+    return (gx, partialGS.sum(axes: [0]), partialG.sum(axes: [0]))
+}
+
 /// SSF's scale-shift `y = x ⊙ γ + β` with γ, β of shape `[C]` along `axis`.
 ///
 /// The backward recomputes the input as `(y − β) / γ` from the output instead of keeping
 /// the input alive, unless some |γ| is too small for that to be exact.
 public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelAxis = .last) -> Tensor {
-    let channels = channelLayout(x.shape, axis).channels
-    precondition(scale.shape == [channels] && shift.shape == [channels],
-                 "scaleShift: scale \(scale.shape) and shift \(shift.shape) must be [\(channels)] for input \(x.shape)")
-    var out = channelAffine(x, scale.pointer, shift.pointer, axis)
-    if let tape = Tape.active(for: x, scale, shift) {
-        let us = scale.untracked, ub = shift.untracked
-        let invertible = us.scalars.allSatisfy { abs($0) > 1e-3 }
-        let keptInput: Tensor? = invertible ? nil : x.untracked
-        let y = out.untracked
-        out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
-            var gx: Tensor?
-            if needs[0] { gx = channelAffine(g, us.pointer, nil, axis) }
-            var input: Tensor?
-            if needs[1] {
-                if let keptInput { input = keptInput } else {
-                    var inv = Tensor(uninitializedShape: [channels]), negShift = Tensor(uninitializedShape: [channels])
-                    let ip = inv.mutablePointer(), np = negShift.mutablePointer()
-                    for c in 0..<channels { ip[c] = 1 / us.pointer[c]; np[c] = -ub.pointer[c] / us.pointer[c] }
-                    input = channelAffine(y, inv.pointer, negShift.pointer, axis)
+    OpProfile.run("scale-shift") {
+        let channels = channelLayout(x.shape, axis).channels
+        precondition(scale.shape == [channels] && shift.shape == [channels],
+                     "scaleShift: scale \(scale.shape) and shift \(shift.shape) must be [\(channels)] for input \(x.shape)")
+        var out = channelAffine(x, scale.pointer, shift.pointer, axis)
+        if let tape = Tape.active(for: x, scale, shift) {
+            let us = scale.untracked, ub = shift.untracked
+            let invertible = us.scalars.allSatisfy { abs($0) > 1e-3 }
+            let keptInput: Tensor? = invertible ? nil : x.untracked
+            let y = out.untracked
+            out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+                // One pass over g and the kept tensor: gx = g·γ, Σ g and Σ g·(kept). From the output,
+                // Σ g·x = Σ g·(y − β)/γ = (Σ g·y − β·Σ g)/γ, so the input is never rebuilt.
+                let sums = channelBackward(g, source: keptInput ?? y, scale: us.pointer, gx: needs[0], axis)
+                var gs: Tensor?
+                if needs[1] {
+                    if keptInput != nil { gs = sums.gSource } else {
+                        var t = Tensor(uninitializedShape: [channels])
+                        let tp = t.mutablePointer(), gy = sums.gSource.pointer, gb = sums.g.pointer
+                        for c in 0..<channels { tp[c] = (gy[c] - ub.pointer[c] * gb[c]) / us.pointer[c] }
+                        gs = t
+                    }
                 }
+                return [sums.gx, gs, needs[2] ? sums.g : nil]
             }
-            let sums = channelGradientSums(g, input, axis)
-            return [gx, needs[1] ? sums.gx : nil, needs[2] ? sums.g : nil]
         }
+        return out
     }
-    return out
 }
 
 /// `scaleShift` with one vector pair per sample: for `x` of shape `[N, …]`, `scale` and `shift` are
@@ -126,60 +171,62 @@ public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelA
 /// The leading axis may also be samples × k (Swin's windows, k per image, image-major): `scale`
 /// then has one row per image, `x.shape[0]` a multiple of its rows.
 public func scaleShiftPerSample(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelAxis = .last) -> Tensor {
-    let samples = scale.shape.first ?? 1
-    let (outer, channels, inner) = channelLayout(x.shape, axis)
-    precondition(scale.rank == 2 && scale.shape == [samples, channels] && shift.shape == [samples, channels]
-                 && (x.shape.first ?? 0) % max(samples, 1) == 0,
-                 "scaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(channels)] with samples dividing \(x.shape)")
-    let rowsPerSample = outer / max(samples, 1)
-    var out = Tensor(uninitializedShape: x.shape)
-    let dst = out.mutablePointer(), src = x.pointer, sp = scale.pointer, hp = shift.pointer
-    Threading.parallelFor(outer, minimumPerThread: max(1, 4096 / max(channels * inner, 1))) { rows in
-        for r in rows {
-            let n = r / rowsPerSample
-            let a = sp + n * channels, b = hp + n * channels
-            for c in 0..<channels {
-                let base = (r * channels + c) * inner
-                if inner == 1 {
-                    dst[base] = src[base] * a[c] + b[c]
-                } else {
-                    mapVecSerial(src + base, dst + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: b[c])))
+    OpProfile.run("scale-shift") {
+        let samples = scale.shape.first ?? 1
+        let (outer, channels, inner) = channelLayout(x.shape, axis)
+        precondition(scale.rank == 2 && scale.shape == [samples, channels] && shift.shape == [samples, channels]
+                     && (x.shape.first ?? 0) % max(samples, 1) == 0,
+                     "scaleShiftPerSample: scale \(scale.shape) and shift \(shift.shape) must be [samples, \(channels)] with samples dividing \(x.shape)")
+        let rowsPerSample = outer / max(samples, 1)
+        var out = Tensor(uninitializedShape: x.shape)
+        let dst = out.mutablePointer(), src = x.pointer, sp = scale.pointer, hp = shift.pointer
+        Threading.parallelFor(outer, minimumPerThread: max(1, 4096 / max(channels * inner, 1))) { rows in
+            for r in rows {
+                let n = r / rowsPerSample
+                let a = sp + n * channels, b = hp + n * channels
+                for c in 0..<channels {
+                    let base = (r * channels + c) * inner
+                    if inner == 1 {
+                        dst[base] = src[base] * a[c] + b[c]
+                    } else {
+                        mapVecSerial(src + base, dst + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: b[c])))
+                    }
                 }
             }
         }
-    }
-    if let tape = Tape.active(for: x, scale, shift) {
-        let ux = x.untracked, us = scale.untracked
-        out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
-            var gx: Tensor?, gs: Tensor?, gb: Tensor?
-            let gp = g.pointer, xp = ux.pointer, usp = us.pointer
-            if needs[0] {
-                var t = Tensor(uninitializedShape: g.shape)
-                let tp = t.mutablePointer()
-                for r in 0..<outer {
-                    let a = usp + (r / rowsPerSample) * channels
-                    for c in 0..<channels {
-                        let base = (r * channels + c) * inner
-                        for i in 0..<inner { tp[base + i] = gp[base + i] * a[c] }
+        if let tape = Tape.active(for: x, scale, shift) {
+            let ux = x.untracked, us = scale.untracked
+            out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+                var gx: Tensor?, gs: Tensor?, gb: Tensor?
+                let gp = g.pointer, xp = ux.pointer, usp = us.pointer
+                if needs[0] {
+                    var t = Tensor(uninitializedShape: g.shape)
+                    let tp = t.mutablePointer()
+                    for r in 0..<outer {
+                        let a = usp + (r / rowsPerSample) * channels
+                        for c in 0..<channels {
+                            let base = (r * channels + c) * inner
+                            for i in 0..<inner { tp[base + i] = gp[base + i] * a[c] }
+                        }
                     }
+                    gx = t
                 }
-                gx = t
-            }
-            if needs[1] || needs[2] {
-                var ts = Tensor.zeros([samples, channels]), tb = Tensor.zeros([samples, channels])
-                let tsp = ts.mutablePointer(), tbp = tb.mutablePointer()
-                for r in 0..<outer {
-                    let n = r / rowsPerSample
-                    for c in 0..<channels {
-                        let base = (r * channels + c) * inner
-                        tsp[n * channels + c] += dotVec(gp + base, xp + base, inner)
-                        tbp[n * channels + c] += sumVec(gp + base, inner)
+                if needs[1] || needs[2] {
+                    var ts = Tensor.zeros([samples, channels]), tb = Tensor.zeros([samples, channels])
+                    let tsp = ts.mutablePointer(), tbp = tb.mutablePointer()
+                    for r in 0..<outer {
+                        let n = r / rowsPerSample
+                        for c in 0..<channels {
+                            let base = (r * channels + c) * inner
+                            tsp[n * channels + c] += dotVec(gp + base, xp + base, inner)
+                            tbp[n * channels + c] += sumVec(gp + base, inner)
+                        }
                     }
+                    gs = ts; gb = tb
                 }
-                gs = ts; gb = tb
+                return [gx, needs[1] ? gs : nil, needs[2] ? gb : nil]
             }
-            return [gx, needs[1] ? gs : nil, needs[2] ? gb : nil]
         }
+        return out
     }
-    return out
 }

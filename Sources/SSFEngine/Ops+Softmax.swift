@@ -84,59 +84,63 @@ func mapRows(_ x: Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Fl
 
 /// Softmax over the last axis.
 public func softmax(_ x: Tensor) -> Tensor {
-    var out = mapRows(x, softmaxRow)
-    if let tape = Tape.active(for: x) {
-        let y = out.untracked
-        out = tape.record(out, inputs: [x]) { g, _ in
-            // dx = y ⊙ (g − Σ g⊙y)
-            var dx = Tensor(uninitializedShape: g.shape)
-            let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
-            let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
-            Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
-                for r in range {
-                    let dot = Vec(repeating: dotVec(gp + r * n, yp + r * n, n))
-                    zipVec(gp + r * n, yp + r * n, dp + r * n, n) { ($0 - dot) * $1 }
+    OpProfile.run("softmax") {
+        var out = mapRows(x, softmaxRow)
+        if let tape = Tape.active(for: x) {
+            let y = out.untracked
+            out = tape.record(out, inputs: [x]) { g, _ in
+                // dx = y ⊙ (g − Σ g⊙y)
+                var dx = Tensor(uninitializedShape: g.shape)
+                let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
+                let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
+                Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+                    for r in range {
+                        let dot = Vec(repeating: dotVec(gp + r * n, yp + r * n, n))
+                        zipVec(gp + r * n, yp + r * n, dp + r * n, n) { ($0 - dot) * $1 }
+                    }
                 }
+                return [dx]
             }
-            return [dx]
         }
+        return out
     }
-    return out
 }
 
 /// Log-softmax over the last axis.
 public func logSoftmax(_ x: Tensor) -> Tensor {
-    var out = mapRows(x) { src, dst, n in
-        var m = -Float.infinity
-        for j in 0..<n { m = max(m, src[j]) }
-        if m == -.infinity { m = 0 }
-        let vm = Vec(repeating: m)
-        var acc = Vec()
-        var j = 0
-        while j < n {
-            let w = min(8, n - j)
-            let e = vexp(loadVec(src + j, w) - vm)
-            acc += w == 8 ? e : e.replacing(with: 0, where: tailMask(w))
-            j += w
-        }
-        let shift = Vec(repeating: m + logf(acc.sum()))
-        mapVec(src, dst, n) { $0 - shift }
-    }
-    if let tape = Tape.active(for: x) {
-        let y = out.untracked
-        out = tape.record(out, inputs: [x]) { g, _ in
-            // dx = g − softmax(x) · Σ g
-            var dx = Tensor(uninitializedShape: g.shape)
-            let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
-            let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
-            Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
-                for r in range {
-                    let total = Vec(repeating: sumVec(gp + r * n, n))
-                    zipVec(gp + r * n, yp + r * n, dp + r * n, n) { $0 - vexp($1) * total }
-                }
+    OpProfile.run("softmax") {
+        var out = mapRows(x) { src, dst, n in
+            var m = -Float.infinity
+            for j in 0..<n { m = max(m, src[j]) }
+            if m == -.infinity { m = 0 }
+            let vm = Vec(repeating: m)
+            var acc = Vec()
+            var j = 0
+            while j < n {
+                let w = min(8, n - j)
+                let e = vexp(loadVec(src + j, w) - vm)
+                acc += w == 8 ? e : e.replacing(with: 0, where: tailMask(w))
+                j += w
             }
-            return [dx]
+            let shift = Vec(repeating: m + logf(acc.sum()))
+            mapVec(src, dst, n) { $0 - shift }
         }
+        if let tape = Tape.active(for: x) {
+            let y = out.untracked
+            out = tape.record(out, inputs: [x]) { g, _ in
+                // dx = g − softmax(x) · Σ g
+                var dx = Tensor(uninitializedShape: g.shape)
+                let n = g.shape.last ?? 1, rows = g.count / max(n, 1)
+                let gp = g.pointer, yp = y.pointer, dp = dx.mutablePointer()
+                Threading.parallelFor(rows, minimumPerThread: max(1, 8192 / max(n, 1))) { range in
+                    for r in range {
+                        let total = Vec(repeating: sumVec(gp + r * n, n))
+                        zipVec(gp + r * n, yp + r * n, dp + r * n, n) { $0 - vexp($1) * total }
+                    }
+                }
+                return [dx]
+            }
+        }
+        return out
     }
-    return out
 }

@@ -29,6 +29,8 @@ public final class Tape {
         let inputs: [Int]
         let output: Int
         let backward: Backward
+        /// The op that recorded it, while an op profile runs (its backward is timed under that name).
+        let kind: String?
     }
 
     /// Unique identity of this tape; tracked tensors carry it.
@@ -103,7 +105,7 @@ public final class Tape {
         out.slot = newSlot()
         out.tapeID = id
         nodes.append(Node(inputs: inputs.map { t in t.flatMap { tracks($0) ? $0.slot : nil } ?? -1 },
-                          output: out.slot, backward: backward))
+                          output: out.slot, backward: backward, kind: OpProfile.recordingKind))
         return out
     }
 
@@ -120,7 +122,7 @@ public final class Tape {
             guard let g = grads[node.output] else { continue }
             if !leafSlots.contains(node.output) { grads[node.output] = nil }
             let needs = node.inputs.map { $0 >= 0 }
-            let inputGrads = node.backward(g, needs)
+            let inputGrads = node.kind.map { kind in OpProfile.timed(kind + " backward") { node.backward(g, needs) } } ?? node.backward(g, needs)
             precondition(inputGrads.count == node.inputs.count, "backward returned \(inputGrads.count) gradients for \(node.inputs.count) inputs")
             for (slot, ig) in zip(node.inputs, inputGrads) where slot >= 0 {
                 guard let ig else { continue }

@@ -20,9 +20,12 @@ public enum StorageStats {
     static let liveBytesCounter = Atomic<Int>(0)
     static let allocationsCounter = Atomic<Int>(0)
     static let peakLiveBytesCounter = Atomic<Int>(0)
+    static let allocatedBytesCounter = Atomic<Int>(0)
 
     /// Bytes currently held by tensor storages.
     public static var liveBytes: Int { liveBytesCounter.load(ordering: .relaxed) }
+    /// Bytes of every storage allocated since the process started.
+    public static var allocatedBytes: Int { allocatedBytesCounter.load(ordering: .relaxed) }
     /// Number of storages allocated since the process started.
     public static var allocations: Int { allocationsCounter.load(ordering: .relaxed) }
     /// The most bytes held at once since the last `resetPeak()`.
@@ -77,6 +80,7 @@ public final class TensorStorage: @unchecked Sendable {
         let live = StorageStats.liveBytesCounter.add(bytes, ordering: .relaxed).newValue
         StorageStats.peakLiveBytesCounter.max(live, ordering: .relaxed)
         StorageStats.allocationsCounter.add(1, ordering: .relaxed)
+        StorageStats.allocatedBytesCounter.add(bytes, ordering: .relaxed)
     }
 
     /// Allocates `count` elements set to `value`.
