@@ -29,6 +29,11 @@ struct SeriesStyle {
     /// Dash pattern for runs beyond the palette (nil: solid).
     let dash: String?
 
+    /// A fixed colour and dash (e.g. a reference line).
+    init(color: String, dash: String?) {
+        self.color = color; self.dash = dash
+    }
+
     init(index: Int) {
         color = Self.palette[index % Self.palette.count]
         let dashes: [String?] = [nil, "6 3", "2 3", "8 3 2 3"]
@@ -147,7 +152,7 @@ struct Legend {
     }
 }
 
-/// A value per epoch, one line per run.
+/// A value per epoch (or another whole-number x: `xLabel`), one line per run.
 struct LineChart {
     /// The `data-chart` name.
     let name: String
@@ -162,6 +167,8 @@ struct LineChart {
     var ringMaximum = false
     /// Unit appended to values in tooltips.
     var unit = ""
+    /// What x counts, under the axis and in tooltips.
+    var xLabel = "epoch"
 
     static let width = 640.0
     static let left = 64.0, right = 20.0, top = 16.0, plotHeight = 250.0
@@ -206,7 +213,7 @@ struct LineChart {
         }
         out += "<line class=\"axis\" x1=\"\(coordinate(left))\" y1=\"\(coordinate(bottom))\" x2=\"\(coordinate(left + plotWidth))\" y2=\"\(coordinate(bottom))\"/>"
         out += "<line class=\"axis\" x1=\"\(coordinate(left))\" y1=\"\(coordinate(top))\" x2=\"\(coordinate(left))\" y2=\"\(coordinate(bottom))\"/>"
-        out += "<text class=\"axis-label\" x=\"\(coordinate(left + plotWidth / 2))\" y=\"\(coordinate(bottom + 36))\" text-anchor=\"middle\">epoch</text>"
+        out += "<text class=\"axis-label\" x=\"\(coordinate(left + plotWidth / 2))\" y=\"\(coordinate(bottom + 36))\" text-anchor=\"middle\">\(escapeHTML(xLabel))</text>"
         out += "<text class=\"axis-label\" transform=\"translate(14 \(coordinate(top + Self.plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(escapeHTML(yLabel))</text>"
 
         let markers = drawn.map(\.points.count).max()! <= 40
@@ -217,12 +224,12 @@ struct LineChart {
             if markers || s.points.count == 1 {
                 for p in s.points {
                     out += "<circle cx=\"\(coordinate(px(p.x)))\" cy=\"\(coordinate(py(p.y)))\" r=\"3.2\" fill=\"\(s.style.color)\" class=\"marker\">"
-                        + "<title>\(escapeHTML(s.label)) · epoch \(Int(p.x)): \(Self.valueText(p.y))\(unit)</title></circle>"
+                        + "<title>\(escapeHTML(s.label)) · \(escapeHTML(xLabel)) \(Int(p.x)): \(Self.valueText(p.y))\(unit)</title></circle>"
                 }
             }
             if ringMaximum, let best = s.points.max(by: { $0.y < $1.y }) {
                 out += "<circle cx=\"\(coordinate(px(best.x)))\" cy=\"\(coordinate(py(best.y)))\" r=\"7\" fill=\"none\" stroke=\"\(s.style.color)\" stroke-width=\"1.5\">"
-                    + "<title>\(escapeHTML(s.label)) · best: \(Self.valueText(best.y))\(unit) at epoch \(Int(best.x))</title></circle>"
+                    + "<title>\(escapeHTML(s.label)) · best: \(Self.valueText(best.y))\(unit) at \(escapeHTML(xLabel)) \(Int(best.x))</title></circle>"
             }
             out += "</g>"
         }
