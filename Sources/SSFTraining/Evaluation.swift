@@ -90,7 +90,7 @@ public struct ClassSubset: Sendable, Equatable {
             }
         }
         guard columns.count == datasetClasses else {
-            throw EvaluationError("\(source): \(columns.count) class indices for a dataset of \(datasetClasses) classes (one index per class, in the dataset's class order)")
+            throw EvaluationError("\(source): \(columns.count) class ind\(columns.count == 1 ? "ex" : "ices") for a dataset of \(datasetClasses) classes (one index per class, in the dataset's class order)")
         }
         if let bad = columns.first(where: { $0 < 0 || $0 >= headClasses }) {
             throw EvaluationError("\(source): class index \(bad) is outside the model's head of \(headClasses) classes (0–\(headClasses - 1))")
