@@ -23,7 +23,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var dataOptions: EvalDataOptions
     @Option(help: "An ImageNet-C corruption as NAME:SEVERITY (severity 1-5), e.g. gaussian_noise:3; names: \(Corruption.validNames).")
     var corruption: String?
-    @Option(help: "Seed of the corruption's random fields (per image, from the seed and the image's index).") var seed: UInt64?
+    @Option(help: "Seed of the corruption's random fields (per image, from the seed and the image's index).") var seed: UInt64 = 0
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
 
