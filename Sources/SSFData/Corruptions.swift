@@ -533,6 +533,7 @@ func jpegRoundTrip(_ image: RGBImage, quality: Int) -> RGBImage {
 /// (taps exp(−x²/2σ²) for |x| ≤ ⌊truncate·σ + ½⌋, normalised, `reflect` borders folded as often as
 /// the kernel needs), in double precision.
 func gaussianSmoothed(_ plane: [Double], width: Int, height: Int, sigma: Double, truncate: Double = 3) -> [Double] {
+    guard sigma > 0 else { return plane }
     let radius = Int(truncate * sigma + 0.5)
     var taps = (-radius...radius).map { exp(-0.5 * Double($0 * $0) / (sigma * sigma)) }
     let total = taps.reduce(0, +)
@@ -585,10 +586,14 @@ func elasticTransformed(_ image: RGBImage, field: [Float], alpha: Double, sigma:
         let c = (x0 * (y1 * rhs[2] - y2 * rhs[1]) - y0 * (x1 * rhs[2] - x2 * rhs[1]) + rhs[0] * (x1 * y2 - x2 * y1)) / det
         return (a, b, c)
     }
-    let (a, b, c) = solve(to.map(\.0)), (d, e, f) = solve(to.map(\.1))
+    // Images under 3 pixels on their short side have no triangle (the three points coincide): no affine.
+    let degenerate = sq == 0
+    let (a, b, c) = degenerate ? (1, 0, 0) : solve(to.map(\.0)), (d, e, f) = degenerate ? (0, 1, 0) : solve(to.map(\.1))
     let det = a * e - b * d
-    let ia = e / det, ib = -b / det, id = -d / det, ie = a / det
-    let ic = -(ia * c + ib * f), iff = -(id * c + ie * f)
+    // A jitter that folds the triangle flat has no inverse; such an image keeps its geometry.
+    let invertible = abs(det) > 1e-9
+    let ia = invertible ? e / det : 1, ib = invertible ? -b / det : 0, id = invertible ? -d / det : 0, ie = invertible ? a / det : 1
+    let ic = invertible ? -(ia * c + ib * f) : 0, iff = invertible ? -(id * c + ie * f) : 0
     var warped = [Float](repeating: 0, count: x.count)
     for y in 0..<h {
         for cx in 0..<w {

@@ -228,6 +228,21 @@ final class CorruptionTests: XCTestCase {
 
     // MARK: Size rule, kernels, JPEG
 
+    func testNonSquareAndTinyImagesKeepTheirSize() {
+        let wide = RGBImage(width: 37, height: 20, pixels: (0..<(37 * 20 * 3)).map { UInt8(($0 * 7) % 256) })
+        let tiny = RGBImage(width: 3, height: 2, pixels: (0..<18).map { UInt8($0 * 14) })
+        for image in [wide, tiny] {
+            for corruption in Corruption.allCases {
+                var rng = RandomGenerator(seed: 1)
+                for severity in [1, 5] {
+                    let out = corruption(image, severity: severity, using: &rng)
+                    XCTAssertEqual(out.width, image.width, corruption.rawValue)
+                    XCTAssertEqual(out.height, image.height, corruption.rawValue)
+                }
+            }
+        }
+    }
+
     func testA224ImageGetsThePublishedParameters() {
         // Severity 1 at 224: a 17 × 17 disk grid (|x|, |y| ≤ 8), radius 3; severity 5: 21 × 21, radius 10.
         XCTAssertEqual(defocusKernel(radius: 3, aliasSigma: 0.1, scale: 1).size, 17)
