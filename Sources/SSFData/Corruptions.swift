@@ -538,29 +538,49 @@ func gaussianSmoothed(_ plane: [Double], width: Int, height: Int, sigma: Double,
     var taps = (-radius...radius).map { exp(-0.5 * Double($0 * $0) / (sigma * sigma)) }
     let total = taps.reduce(0, +)
     taps = taps.map { $0 / total }
-    /// For a line of length n: each output's weights over the n inputs (folded taps summed).
-    func foldedWeights(_ n: Int) -> [Double] {
+    /// For a line of length n: each output's weights over the n inputs (folded taps summed), and
+    /// the range of inputs with a nonzero weight.
+    func foldedWeights(_ n: Int) -> (weights: [Double], ranges: [ClosedRange<Int>]) {
         var m = [Double](repeating: 0, count: n * n)
+        var ranges: [ClosedRange<Int>] = []
         for o in 0..<n {
-            for (k, t) in taps.enumerated() { m[o * n + reflectHalf(o + k - radius, n)] += t }
+            var lo = n - 1, hi = 0
+            for (k, t) in taps.enumerated() {
+                let j = reflectHalf(o + k - radius, n)
+                m[o * n + j] += t
+                lo = min(lo, j); hi = max(hi, j)
+            }
+            ranges.append(lo...hi)
         }
-        return m
+        return (m, ranges)
     }
-    let wx = foldedWeights(width), wy = foldedWeights(height)
+    let (wx, xRanges) = foldedWeights(width), (wy, yRanges) = foldedWeights(height)
     var rows = [Double](repeating: 0, count: plane.count)
-    for y in 0..<height {
-        for x in 0..<width {
-            var a = 0.0
-            for j in 0..<width { a += wx[x * width + j] * plane[y * width + j] }
-            rows[y * width + x] = a
+    var out = [Double](repeating: 0, count: plane.count)
+    plane.withUnsafeBufferPointer { src in
+        wx.withUnsafeBufferPointer { wx in
+            rows.withUnsafeMutableBufferPointer { rows in
+                for y in 0..<height {
+                    for x in 0..<width {
+                        var a = 0.0
+                        for j in xRanges[x] { a += wx[x * width + j] * src[y * width + j] }
+                        rows[y * width + x] = a
+                    }
+                }
+            }
         }
     }
-    var out = [Double](repeating: 0, count: plane.count)
-    for y in 0..<height {
-        for j in 0..<height {
-            let wgt = wy[y * height + j]
-            if wgt == 0 { continue }
-            for x in 0..<width { out[y * width + x] += wgt * rows[j * width + x] }
+    rows.withUnsafeBufferPointer { rows in
+        wy.withUnsafeBufferPointer { wy in
+            out.withUnsafeMutableBufferPointer { out in
+                for y in 0..<height {
+                    for j in yRanges[y] {
+                        let wgt = wy[y * height + j]
+                        if wgt == 0 { continue }
+                        for x in 0..<width { out[y * width + x] += wgt * rows[j * width + x] }
+                    }
+                }
+            }
         }
     }
     return out
@@ -595,18 +615,22 @@ func elasticTransformed(_ image: RGBImage, field: [Float], alpha: Double, sigma:
     let ia = invertible ? e / det : 1, ib = invertible ? -b / det : 0, id = invertible ? -d / det : 0, ie = invertible ? a / det : 1
     let ic = invertible ? -(ia * c + ib * f) : 0, iff = invertible ? -(id * c + ie * f) : 0
     var warped = [Float](repeating: 0, count: x.count)
-    for y in 0..<h {
-        for cx in 0..<w {
-            let sx = ia * Double(cx) + ib * Double(y) + ic, sy = id * Double(cx) + ie * Double(y) + iff
-            let fx = sx.rounded(.down), fy = sy.rounded(.down)
-            let tx = Float(sx - fx), ty = Float(sy - fy)
-            let x0 = reflect101(Int(fx), w), x1 = reflect101(Int(fx) + 1, w)
-            let y0 = reflect101(Int(fy), h), y1 = reflect101(Int(fy) + 1, h)
-            for ch in 0..<3 {
-                let p00 = x[(y0 * w + x0) * 3 + ch], p01 = x[(y0 * w + x1) * 3 + ch]
-                let p10 = x[(y1 * w + x0) * 3 + ch], p11 = x[(y1 * w + x1) * 3 + ch]
-                let top = p00 + (p01 - p00) * tx, bottom = p10 + (p11 - p10) * tx
-                warped[(y * w + cx) * 3 + ch] = top + (bottom - top) * ty
+    x.withUnsafeBufferPointer { x in
+        warped.withUnsafeMutableBufferPointer { warped in
+            for y in 0..<h {
+                for cx in 0..<w {
+                    let sx = ia * Double(cx) + ib * Double(y) + ic, sy = id * Double(cx) + ie * Double(y) + iff
+                    let fx = sx.rounded(.down), fy = sy.rounded(.down)
+                    let tx = Float(sx - fx), ty = Float(sy - fy)
+                    let x0 = reflect101(Int(fx), w), x1 = reflect101(Int(fx) + 1, w)
+                    let y0 = reflect101(Int(fy), h), y1 = reflect101(Int(fy) + 1, h)
+                    for ch in 0..<3 {
+                        let p00 = x[(y0 * w + x0) * 3 + ch], p01 = x[(y0 * w + x1) * 3 + ch]
+                        let p10 = x[(y1 * w + x0) * 3 + ch], p11 = x[(y1 * w + x1) * 3 + ch]
+                        let top = p00 + (p01 - p00) * tx, bottom = p10 + (p11 - p10) * tx
+                        warped[(y * w + cx) * 3 + ch] = top + (bottom - top) * ty
+                    }
+                }
             }
         }
     }
@@ -614,17 +638,25 @@ func elasticTransformed(_ image: RGBImage, field: [Float], alpha: Double, sigma:
     let dx = gaussianSmoothed(field[6..<(6 + n)].map(Double.init), width: w, height: h, sigma: sigma).map { Float($0 * alpha) }
     let dy = gaussianSmoothed(field[(6 + n)...].map(Double.init), width: w, height: h, sigma: sigma).map { Float($0 * alpha) }
     var out = [Float](repeating: 0, count: x.count)
-    for y in 0..<h {
-        for cx in 0..<w {
-            let sx = Double(cx) + Double(dx[y * w + cx]), sy = Double(y) + Double(dy[y * w + cx])
-            let fx = sx.rounded(.down), fy = sy.rounded(.down)
-            let tx = sx - fx, ty = sy - fy
-            let x0 = reflectHalf(Int(fx), w), x1 = reflectHalf(Int(fx) + 1, w)
-            let y0 = reflectHalf(Int(fy), h), y1 = reflectHalf(Int(fy) + 1, h)
-            for ch in 0..<3 {
-                let p00 = Double(warped[(y0 * w + x0) * 3 + ch]), p01 = Double(warped[(y0 * w + x1) * 3 + ch])
-                let p10 = Double(warped[(y1 * w + x0) * 3 + ch]), p11 = Double(warped[(y1 * w + x1) * 3 + ch])
-                out[(y * w + cx) * 3 + ch] = Float((p00 * (1 - tx) + p01 * tx) * (1 - ty) + (p10 * (1 - tx) + p11 * tx) * ty)
+    warped.withUnsafeBufferPointer { warped in
+        dx.withUnsafeBufferPointer { dx in
+            dy.withUnsafeBufferPointer { dy in
+                out.withUnsafeMutableBufferPointer { out in
+                    for y in 0..<h {
+                        for cx in 0..<w {
+                            let sx = Double(cx) + Double(dx[y * w + cx]), sy = Double(y) + Double(dy[y * w + cx])
+                            let fx = sx.rounded(.down), fy = sy.rounded(.down)
+                            let tx = sx - fx, ty = sy - fy
+                            let x0 = reflectHalf(Int(fx), w), x1 = reflectHalf(Int(fx) + 1, w)
+                            let y0 = reflectHalf(Int(fy), h), y1 = reflectHalf(Int(fy) + 1, h)
+                            for ch in 0..<3 {
+                                let p00 = Double(warped[(y0 * w + x0) * 3 + ch]), p01 = Double(warped[(y0 * w + x1) * 3 + ch])
+                                let p10 = Double(warped[(y1 * w + x0) * 3 + ch]), p11 = Double(warped[(y1 * w + x1) * 3 + ch])
+                                out[(y * w + cx) * 3 + ch] = Float((p00 * (1 - tx) + p01 * tx) * (1 - ty) + (p10 * (1 - tx) + p11 * tx) * ty)
+                            }
+                        }
+                    }
+                }
             }
         }
     }
