@@ -152,7 +152,7 @@ struct Legend {
     }
 }
 
-/// A value per epoch (or another whole-number x: `xLabel`), one line per run.
+/// A value per epoch, one line per run.
 struct LineChart {
     /// The `data-chart` name.
     let name: String
@@ -167,7 +167,7 @@ struct LineChart {
     var ringMaximum = false
     /// Unit appended to values in tooltips.
     var unit = ""
-    /// What x counts, under the axis and in tooltips.
+    /// The horizontal axis: its label and the word before a point's position in tooltips.
     var xLabel = "epoch"
 
     static let width = 640.0
@@ -229,7 +229,7 @@ struct LineChart {
             }
             if ringMaximum, let best = s.points.max(by: { $0.y < $1.y }) {
                 out += "<circle cx=\"\(coordinate(px(best.x)))\" cy=\"\(coordinate(py(best.y)))\" r=\"7\" fill=\"none\" stroke=\"\(s.style.color)\" stroke-width=\"1.5\">"
-                    + "<title>\(escapeHTML(s.label)) · best: \(Self.valueText(best.y))\(unit) at \(escapeHTML(xLabel)) \(Int(best.x))</title></circle>"
+                    + "<title>\(escapeHTML(s.label)) · best: \(Self.valueText(best.y))\(unit) at epoch \(Int(best.x))</title></circle>"
             }
             out += "</g>"
         }
