@@ -16,6 +16,12 @@
 // the severity, so one draw serves all five. Outputs are truncated to 8 bits after clipping to
 // [0, 1] · 255, as the published script's `np.uint8` does (it then also re-encodes each image as a
 // quality-85 JPEG to store it; we do not).
+//
+// Where the published script calls other libraries we follow their definitions with our own code,
+// and differ in these details: motion blur is our own whole-pixel line kernel with ImageMagick's
+// radius/sigma/angle meaning (`motionKernel`); the elastic transform's affine warp interpolates in
+// floating point where OpenCV's `warpAffine` uses 5-bit fixed-point weights; JPEG goes through the
+// system libjpeg, not Pillow's build; at sizes other than 224 the fog map is resampled (`fogged`).
 import CImageCodecs
 import Foundation
 import SSFEngine
@@ -280,6 +286,7 @@ func addShotNoise(_ image: RGBImage, uniforms: [Float], photons c: Double) -> RG
 
 /// Salt and pepper per value: u < amount/2 → 1, amount/2 ≤ u < amount → 0, else unchanged (each
 /// value flipped with probability `amount`, salt and pepper equally likely, as scikit-image's `s&p`).
+/// Values not flipped keep their 8-bit value exactly (the published float round trip can move some down a level).
 func addImpulseNoise(_ image: RGBImage, uniforms: [Float], amount: Double) -> RGBImage {
     var out = image.pixels
     let half = Float(amount / 2), all = Float(amount)
