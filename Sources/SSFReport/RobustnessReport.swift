@@ -64,8 +64,9 @@ struct RobustnessPage {
     let content: RobustnessPageContent
     let generated: Date
 
-    private var styles: [SeriesStyle] { content.rows.indices.map(SeriesStyle.init(index:)) }
-    private static let cleanStyle = SeriesStyle(color: "#7f7f7f", dash: "6 4")
+    /// The palette's grey (its tenth colour) is the clean line's, so the corruptions skip it.
+    private var styles: [SeriesStyle] { content.rows.indices.map { SeriesStyle(index: $0 < 9 ? $0 : $0 + 1) } }
+    private static let cleanStyle = SeriesStyle(color: SeriesStyle.palette[9], dash: "6 4")
 
     func html() -> String {
         ReportPage.document(title: content.title, generator: "ssf robustness",
