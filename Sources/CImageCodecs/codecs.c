@@ -1,4 +1,4 @@
-// JPEG and PNG decoding for SSF: libjpeg's longjmp error handling and libpng's simplified API
+// JPEG and PNG decoding (and encoding) for SSF: libjpeg's longjmp error handling and libpng's simplified API
 // stay on the C side, so Swift sees plain return codes and messages.
 #include "ssf_codecs.h"
 #include <setjmp.h>
@@ -164,5 +164,59 @@ int ssf_encode_png(const uint8_t *pixels, int width, int height, uint8_t **data,
     }
     *data = out;
     *length = size;
+    return 0;
+}
+
+int ssf_encode_jpeg(const uint8_t *pixels, int width, int height, int quality, uint8_t **data, size_t *length,
+                    char *error, size_t error_capacity) {
+    struct jpeg_compress_struct info;
+    struct jpeg_error_state state;
+    *data = NULL;
+    *length = 0;
+    if (width <= 0 || height <= 0 || (size_t)width * (size_t)height > max_pixels) {
+        snprintf(error, error_capacity, "cannot encode JPEG: unsupported size %dx%d", width, height);
+        return 1;
+    }
+    // libjpeg's memory destination mallocs (and grows) the buffer it stores through `holder`; the
+    // holder is set before setjmp, so the buffer can be freed after an error.
+    unsigned char **holder = calloc(1, sizeof *holder);
+    unsigned long *size = calloc(1, sizeof *size);
+    if (!holder || !size) {
+        snprintf(error, error_capacity, "out of memory encoding a %dx%d JPEG", width, height);
+        free(holder);
+        free(size);
+        return 1;
+    }
+    info.err = jpeg_std_error(&state.manager);
+    state.manager.error_exit = jpeg_fail;
+    state.manager.emit_message = jpeg_quiet;
+    state.message = error;
+    state.capacity = error_capacity;
+    if (setjmp(state.jump)) {
+        jpeg_destroy_compress(&info);
+        free(*holder);
+        free(holder);
+        free(size);
+        return 1;
+    }
+    jpeg_create_compress(&info);
+    jpeg_mem_dest(&info, holder, size);
+    info.image_width = (JDIMENSION)width;
+    info.image_height = (JDIMENSION)height;
+    info.input_components = 3;
+    info.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&info);
+    jpeg_set_quality(&info, quality < 1 ? 1 : quality > 100 ? 100 : quality, TRUE);
+    jpeg_start_compress(&info, TRUE);
+    while (info.next_scanline < info.image_height) {
+        JSAMPROW rows[1] = {(JSAMPROW)(pixels + (size_t)info.next_scanline * (size_t)width * 3)};
+        jpeg_write_scanlines(&info, rows, 1);
+    }
+    jpeg_finish_compress(&info);
+    jpeg_destroy_compress(&info);
+    *data = *holder;
+    *length = (size_t)*size;
+    free(holder);
+    free(size);
     return 0;
 }

@@ -3,12 +3,23 @@
 /// Resampling filters, as Pillow defines them.
 public enum ResampleFilter: Sendable {
     case bilinear, bicubic
+    /// Pillow's BOX: each output pixel averages the input pixels its footprint covers.
+    case box
 
-    var support: Double { self == .bilinear ? 1 : 2 }
+    var support: Double {
+        switch self {
+        case .box: return 0.5
+        case .bilinear: return 1
+        case .bicubic: return 2
+        }
+    }
 
     func weight(_ t: Double) -> Double {
         let x = abs(t)
         switch self {
+        case .box:
+            // Pillow's box_filter: 1 on (−0.5, 0.5], so neighbouring footprints share no edge.
+            return t > -0.5 && t <= 0.5 ? 1 : 0
         case .bilinear:
             return x < 1 ? 1 - x : 0
         case .bicubic:

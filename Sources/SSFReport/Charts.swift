@@ -29,6 +29,11 @@ struct SeriesStyle {
     /// Dash pattern for runs beyond the palette (nil: solid).
     let dash: String?
 
+    /// A fixed colour and dash (e.g. a reference line).
+    init(color: String, dash: String?) {
+        self.color = color; self.dash = dash
+    }
+
     init(index: Int) {
         color = Self.palette[index % Self.palette.count]
         let dashes: [String?] = [nil, "6 3", "2 3", "8 3 2 3"]

@@ -111,17 +111,25 @@ public struct TrainingData {
     }
 
     /// The evaluation loader (timm's resize + center crop, or VTAB's direct resize).
-    public func evalLoader(config: TrainingConfig, preprocess: PreprocessConfig) -> DataLoader {
-        TrainingData.evalLoader(eval, config: config, preprocess: preprocess)
+    public func evalLoader(config: TrainingConfig, preprocess: PreprocessConfig, corruption: CorruptionSpec? = nil) -> DataLoader {
+        TrainingData.evalLoader(eval, config: config, preprocess: preprocess, corruption: corruption)
     }
 
-    /// An evaluation loader over `dataset`.
-    public static func evalLoader(_ dataset: any ImageDataset, config: TrainingConfig, preprocess: PreprocessConfig) -> DataLoader {
+    /// An evaluation loader over `dataset`; with `corruption`, each image is corrupted after the
+    /// evaluation geometry and before normalisation (its random field from the loader's per-sample
+    /// generator, so the result follows `config.seed`).
+    public static func evalLoader(_ dataset: any ImageDataset, config: TrainingConfig, preprocess: PreprocessConfig,
+                                  corruption: CorruptionSpec? = nil) -> DataLoader {
         let size = config.imageSize ?? preprocess.inputSize
         let filter: ResampleFilter = preprocess.interpolation == .bicubic ? .bicubic : .bilinear
-        let transform: any SampleTransform = config.directResize
-            ? DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std)
-            : EvalTransform(imageSize: size, cropFraction: preprocess.cropFraction, filter: filter, mean: preprocess.mean, std: preprocess.std)
+        let eval = EvalTransform(imageSize: size, cropFraction: preprocess.cropFraction, filter: filter, mean: preprocess.mean, std: preprocess.std)
+        let transform: any SampleTransform
+        if let corruption {
+            transform = CorruptionTransform(geometry: config.directResize ? .directResize(size: size, filter: .bicubic) : .resizeAndCrop(eval),
+                                            corruption: corruption, mean: preprocess.mean, std: preprocess.std)
+        } else {
+            transform = config.directResize ? DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std) : eval
+        }
         return DataLoader(dataset: dataset, batchSize: config.batchSize, shuffle: false, transform: transform,
                           workers: config.workers, seed: config.seed, badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
     }

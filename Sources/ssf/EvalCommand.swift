@@ -4,10 +4,9 @@ import Foundation
 import SSFDistributed
 import SSFData
 import SSFEngine
+import SSFFormats
 import SSFModels
-import SSFNN
 import SSFTraining
-import SSFTuning
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,19 +15,21 @@ struct EvalCommand: ParsableCommand {
         discussion: """
         --run RUN_DIR evaluates a training run (its model, base weights, method and best checkpoint) on \
         its data unless --data says otherwise. --checkpoint lays tensors over the loaded model: a run's \
-        best.safetensors or last.safetensors, or a task.delta.safetensors. The head is sized for the dataset's classes.
+        best.safetensors or last.safetensors, or a task.delta.safetensors. The head is sized for the dataset's classes \
+        (with --class-subset the checkpoint's head is kept and only the listed columns are scored). \
+        --corruption NAME:SEVERITY applies an ImageNet-C corruption after the resize and crop (see `ssf robustness`).
         """)
     @OptionGroup var modelOptions: ModelOptions
-    @Option(name: .customLong("data"), help: "Dataset as FORMAT:PATH[:split] (with --run: default the run's).") var dataFlag: String?
-    @Option(help: "Split to evaluate (default: val when present, else test).") var split: String?
-    @Option(help: "Tensors to load over the weights (a run's best/last checkpoint or a delta file).") var checkpoint: String?
-    @Option(name: .customLong("batch-size"), help: "Images per batch.") var batchSize = 64
-    @Option(name: .customLong("image-size"), help: "Input resolution (default: the model's).") var imageSize: Int?
-    @Flag(name: .customLong("direct-resize"), help: "VTAB preprocessing: a direct bicubic resize instead of resize + center crop.") var directResize = false
-    @Option(help: "Evaluate on this many samples (an even stride through the split).") var limit: Int?
-    @Option(help: "Loader worker threads.") var workers = 2
+    @OptionGroup var dataOptions: EvalDataOptions
+    @Option(help: "An ImageNet-C corruption as NAME:SEVERITY (severity 1-5), e.g. gaussian_noise:3; names: \(Corruption.validNames).")
+    var corruption: String?
+    @Option(help: "Seed of the corruption's random fields (per image, from the seed and the image's index).") var seed: UInt64 = 0
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        if let corruption { _ = try CorruptionSpec(flag: "--corruption", value: corruption) }
+    }
 
     func run() throws {
         threadOptions.apply()
@@ -39,53 +40,42 @@ struct EvalCommand: ParsableCommand {
     }
 
     private func evaluate(collective: MPICollective?) throws {
-        guard let data = try dataFlag ?? modelOptions.runConfig()?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
-        var config = TrainingConfig()
-        config.data = data; config.evalSplit = split; config.batchSize = batchSize; config.imageSize = imageSize
-        config.directResize = directResize; config.workers = workers
-        let spec = try DatasetSpec(parsing: data)
-        let chosen = split ?? ((try? spec.open(split: "val")) != nil ? "val" : "test")
-        var dataset = try spec.open(split: chosen)
-        if let limit { dataset = SubsetDataset(dataset, limit: limit) }
-        var options = modelOptions
-        if options.numClasses == nil { options.numClasses = dataset.classNames.count }
-        let loaded = try options.load()
-        if let checkpoint {
-            let file = try SafeTensors.load(URL(fileURLWithPath: checkpoint))
-            var tensors = file.tensors
-            if file.metadata["format"] == DeltaFile.formatTag {
-                // A delta checks that it was made on these base weights.
-                tensors = try DeltaFile(contentsOf: URL(fileURLWithPath: checkpoint)).ssfState(onBase: loaded.model.stateDict(), model: options.model)
-            }
-            let report = loaded.model.load(stateDict: tensors, ignoring: [])
-            guard report.shapeMismatches.isEmpty, report.unexpected.isEmpty else {
-                throw ValidationError("\(checkpoint) does not fit \(options.model) with --method \(options.method.rawValue): \(report.unexpected.prefix(4) + report.shapeMismatches.prefix(4).map(\.name))")
-            }
-        }
-        var preprocess = loaded.spec.preprocess
-        if let imageSize { preprocess.inputSize = imageSize }
-        if let problem = loaded.model.inputSizeProblem(preprocess.inputSize) {
-            throw ValidationError("--image-size \(preprocess.inputSize) does not fit \(options.model): \(problem)")
-        }
-        var loader = TrainingData.evalLoader(dataset, config: config, preprocess: preprocess)
+        let corruption = try self.corruption.map { try CorruptionSpec(flag: "--corruption", value: $0) }
+        let prepared = try PreparedEvaluation.prepare(model: modelOptions, data: dataOptions, seed: seed)
         var result: EvaluationResult
         if let collective {
-            loader.shard = Shard(rank: collective.rank, worldSize: collective.size)
-            result = try SSFTraining.evaluate(loaded.model, loader: loader).summed(over: collective)
+            result = try prepared.evaluate(corruption: corruption, shard: Shard(rank: collective.rank, worldSize: collective.size)).summed(over: collective)
             guard collective.rank == 0 else { return }
         } else {
-            result = try SSFTraining.evaluate(loaded.model, loader: loader)
+            result = try prepared.evaluate(corruption: corruption)
         }
+        let data = prepared.data, chosen = prepared.split
         if json {
-            let line: JSONValue = [
-                "model": JSONValue(options.model), "data": JSONValue(data), "split": JSONValue(chosen), "images": JSONValue(result.images),
-                "top1": JSONValue(result.top1, decimals: 4), "top5": JSONValue(result.top5, decimals: 4),
-                "loss": JSONValue(result.loss, decimals: 6), "images_per_s": JSONValue(result.imagesPerSecond, decimals: 3),
+            var members: [JSONMember] = [
+                JSONMember("model", JSONValue(prepared.modelName)), JSONMember("data", JSONValue(data)), JSONMember("split", JSONValue(chosen)),
+                JSONMember("images", JSONValue(result.images)),
+                JSONMember("top1", JSONValue(result.top1, decimals: 4)), JSONMember("top5", JSONValue(result.top5, decimals: 4)),
+                JSONMember("loss", JSONValue(result.loss, decimals: 6)), JSONMember("images_per_s", JSONValue(result.imagesPerSecond, decimals: 3)),
             ]
-            print(line.serialized)
+            if let corruption {
+                members += [JSONMember("corruption", JSONValue(corruption.corruption.rawValue)), JSONMember("severity", JSONValue(corruption.severity)),
+                            JSONMember("seed", .number(String(prepared.config.seed)))]
+            }
+            if let subset = prepared.classSubset {
+                members.append(JSONMember("class_subset", [JSONMember("file", JSONValue(dataOptions.classSubset ?? "")),
+                                                           JSONMember("classes", JSONValue(subset.columns.count))].asObject))
+            }
+            print(JSONValue.orderedObject(members).serialized)
         } else {
-            print(String(format: "%@ on %@ (%@, %d images): top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.1f images/s",
-                         options.model, data, chosen, result.images, result.top1, result.top5, result.loss, result.imagesPerSecond))
+            let what = corruption.map { " with \($0) (seed \(prepared.config.seed))" } ?? ""
+            let subset = prepared.classSubset.map { ", \($0.columns.count) of \(prepared.loaded.model.numClasses) head classes" } ?? ""
+            print(String(format: "%@ on %@ (%@, %d images%@)%@: top-1 %.2f%%  top-5 %.2f%%  loss %.4f  %.1f images/s",
+                         prepared.modelName, data, chosen, result.images, subset, what, result.top1, result.top5, result.loss, result.imagesPerSecond))
         }
     }
+}
+
+extension Array where Element == JSONMember {
+    /// The members as an object written in their order.
+    var asObject: JSONValue { .orderedObject(self) }
 }

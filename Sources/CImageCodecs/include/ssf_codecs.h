@@ -1,4 +1,4 @@
-// JPEG and PNG decoding into 8-bit RGB, and PNG encoding, through the system libjpeg(-turbo) and libpng.
+// JPEG and PNG decoding into 8-bit RGB, and JPEG and PNG encoding, through the system libjpeg(-turbo) and libpng.
 #ifndef SSF_CODECS_H
 #define SSF_CODECS_H
 #include <stddef.h>
@@ -19,6 +19,12 @@ int ssf_decode_png(const uint8_t *data, size_t length, int *width, int *height,
 /// *data (malloc'd, *length bytes; release with ssf_free_pixels); otherwise writes a message to error.
 int ssf_encode_png(const uint8_t *pixels, int width, int height, uint8_t **data, size_t *length,
                    char *error, size_t error_capacity);
+
+/// Encodes width*height interleaved RGB pixels as a baseline JPEG in memory at `quality` (1–100,
+/// libjpeg's quality scaling of its standard tables), otherwise libjpeg's defaults (4:2:0 chroma
+/// subsampling, the integer DCT). Same conventions as ssf_encode_png.
+int ssf_encode_jpeg(const uint8_t *pixels, int width, int height, int quality, uint8_t **data, size_t *length,
+                    char *error, size_t error_capacity);
 
 /// Releases buffers returned by the decoders and the encoder.
 void ssf_free_pixels(uint8_t *pixels);
