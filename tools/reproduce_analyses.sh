@@ -30,9 +30,17 @@ similarity_cmd=(analyze similarity --runs "${runs[@]}" --reference "$work/runs/c
 echo "ssf ${similarity_cmd[*]}"
 "$ssf" "${similarity_cmd[@]}" | tee "$out/similarity.txt"
 
-python3 - "$root/docs/RESULTS.md" "$out" "ssf ${similarity_cmd[*]}" <<'PY'
+# Top-1 under the thirteen corruptions at severities 1-5, per method, on 500 of the 3,000 test images.
+robust_limit="${ROBUST_LIMIT:-500}"
+for m in linear bias ssf full; do
+  robustness_cmd=(robustness --run "$work/runs/cifar10-$m" --limit "$robust_limit" --seed 0 --threads "$threads" --json --output "$out/robustness-$m")
+  echo "ssf ${robustness_cmd[*]}"
+  "$ssf" "${robustness_cmd[@]}" > /dev/null
+done
+
+python3 - "$root/docs/RESULTS.md" "$out" "ssf ${similarity_cmd[*]}" "ssf ${robustness_cmd[*]}" <<'PY'
 import json, os, re, sys
-results, out, similarity_cmd = sys.argv[1], sys.argv[2], sys.argv[3]
+results, out, similarity_cmd, robustness_cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 home = os.path.expanduser("~")
 short = lambda text: text.replace(home, "~")
 s = json.load(open(os.path.join(out, "similarity.json")))
@@ -53,6 +61,23 @@ lines.append("| top-1 (%) | " + " | ".join("—" if r["top1"] is None else f"{r[
 ref = s["reference"]
 lines += ["", f"Reference: full fine-tuning, top-1 {ref['top1']:.2f} %. The page with the table, heat map and curves: "
           "[analyses/similarity.html](analyses/similarity.html). Command:", "", "```", short(similarity_cmd), "```", ""]
+methods = ["linear", "bias", "ssf", "full"]
+rob = {m: json.load(open(os.path.join(out, f"robustness-{m}", "robustness.json"))) for m in methods}
+first = rob["ssf"]
+lines += [f"### Robustness: top-1 under ImageNet-C corruptions", "",
+          f"The same four runs on {first['images']} of the test images (an even stride), clean and under each of the "
+          f"{len(first['corruptions'])} corruptions at severities {', '.join(map(str, first['severities']))} (generated at 96 px, "
+          "spatial parameters scaled by 96/224), seed 0. Each cell is the mean over the five severities.", "",
+          "![SSF: mean top-1 over corruptions against severity](analyses/robustness-ssf/robustness-severity.svg)", "",
+          "| Top-1 (%) | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+lines.append("| clean | " + " | ".join(f"{rob[m]['clean']['top1']:.2f}" for m in methods) + " |")
+for name in first["corruptions"]:
+    lines.append(f"| {name} | " + " | ".join(f"{rob[m]['corruptions'][name]['mean']:.2f}" for m in methods) + " |")
+lines.append("| **mCA** | " + " | ".join(f"**{rob[m]['mca']:.2f}**" for m in methods) + " |")
+lines.append("| relative drop | " + " | ".join(f"{100 * rob[m]['relative_drop']:.1f} %" for m in methods) + " |")
+lines += ["", "Per-run pages: " + ", ".join(f"[{m}](analyses/robustness-{m}/robustness.html)" for m in methods)
+          + f". With {first['images']} images one standard error is about 2 points. Command (per method):", "", "```",
+          short(robustness_cmd), "```", ""]
 lines.append("<!-- analyses:end -->")
 section = "\n".join(lines) + "\n"
 text = open(results).read()

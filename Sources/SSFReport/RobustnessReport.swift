@@ -54,6 +54,12 @@ public enum RobustnessReport {
     }
 
     /// Renders and writes atomically.
+    /// The page's two charts as standalone SVG files' text.
+    public static func figures(_ content: RobustnessPageContent) -> (perCorruption: String, means: String) {
+        let charts = RobustnessPage(content: content, generated: Date()).charts()
+        return (standaloneSVG(charts.perCorruption.svg()), standaloneSVG(charts.means.svg()))
+    }
+
     public static func write(_ content: RobustnessPageContent, to output: URL) throws {
         try RunReport.writePage(html(content), to: output)
     }
@@ -116,6 +122,15 @@ struct RobustnessPage {
     }
 
     private func chartsSection() -> String {
+        let (lines, means) = charts()
+        return "<section id=\"curves\"><h2>Against severity</h2><div class=\"charts\">\n"
+            + "<figure class=\"card\"><figcaption>Top-1 per corruption<span class=\"note\">dashed: clean</span></figcaption>" + lines.svg() + "</figure>\n"
+            + "<figure class=\"card\"><figcaption>Mean over corruptions<span class=\"note\">dashed: clean</span></figcaption>" + means.svg() + "</figure>\n"
+            + "</div></section>\n"
+    }
+
+    /// Top-1 per corruption against severity, and the mean over corruptions, each with the clean line.
+    func charts() -> (perCorruption: LineChart, means: LineChart) {
         let c = content
         let xs = c.severities.map(Double.init)
         let clean = ChartSeries(label: "clean", style: Self.cleanStyle, points: xs.map { (x: $0, y: c.cleanTop1) })
@@ -128,10 +143,7 @@ struct RobustnessPage {
         let meanSeries = [ChartSeries(label: "mean over corruptions", style: SeriesStyle(index: 0), points: zip(xs, c.severityMeans).map { (x: $0, y: $1) }), clean]
         var means = LineChart(name: "mean_by_severity", title: "Mean top-1 over corruptions against severity", yLabel: "top-1 %", series: meanSeries)
         means.clamp = 0...100; means.unit = " %"; means.xLabel = "severity"; means.fromZero = true
-        return "<section id=\"curves\"><h2>Against severity</h2><div class=\"charts\">\n"
-            + "<figure class=\"card\"><figcaption>Top-1 per corruption<span class=\"note\">dashed: clean</span></figcaption>" + lines.svg() + "</figure>\n"
-            + "<figure class=\"card\"><figcaption>Mean over corruptions<span class=\"note\">dashed: clean</span></figcaption>" + means.svg() + "</figure>\n"
-            + "</div></section>\n"
+        return (lines, means)
     }
 
     private func settingsSection() -> String {

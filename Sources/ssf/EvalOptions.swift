@@ -14,8 +14,8 @@ struct EvalDataOptions: ParsableArguments {
     @Option(help: "Split to evaluate (default: val when present, else test).") var split: String?
     @Option(help: "Tensors to load over the weights (a run's best/last checkpoint or a delta file).") var checkpoint: String?
     @Option(name: .customLong("batch-size"), help: "Images per batch.") var batchSize = 64
-    @Option(name: .customLong("image-size"), help: "Input resolution (default: the model's).") var imageSize: Int?
-    @Flag(name: .customLong("direct-resize"), help: "VTAB preprocessing: a direct bicubic resize instead of resize + center crop.") var directResize = false
+    @Option(name: .customLong("image-size"), help: "Input resolution (default: the run's, else the model's).") var imageSize: Int?
+    @Flag(name: .customLong("direct-resize"), help: "VTAB preprocessing: a direct bicubic resize instead of resize + center crop (default: the run's).") var directResize = false
     @Option(help: "Evaluate on this many samples (an even stride through the split).") var limit: Int?
     @Option(help: "Loader worker threads.") var workers = 2
     @Option(name: .customLong("class-subset"),
@@ -50,9 +50,12 @@ struct PreparedEvaluation {
     /// subset keeps the checkpoint's) and the checkpoint over it, and reads the class subset.
     static func prepare(model modelOptions: ModelOptions, data options: EvalDataOptions, seed: UInt64?) throws -> PreparedEvaluation {
         guard let data = try options.dataFlag ?? modelOptions.runConfig()?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
+        // A run is evaluated at the resolution and with the resize it trained with, unless the flags say otherwise.
+        let run = try modelOptions.runConfig()
         var config = TrainingConfig()
-        config.data = data; config.evalSplit = options.split; config.batchSize = options.batchSize; config.imageSize = options.imageSize
-        config.directResize = options.directResize; config.workers = options.workers
+        config.data = data; config.evalSplit = options.split; config.batchSize = options.batchSize
+        config.imageSize = options.imageSize ?? run?.imageSize
+        config.directResize = options.directResize || (run?.directResize ?? false); config.workers = options.workers
         if let seed { config.seed = seed }
         let spec = try DatasetSpec(parsing: data)
         let chosen = options.split ?? ((try? spec.open(split: "val")) != nil ? "val" : "test")
@@ -82,7 +85,7 @@ struct PreparedEvaluation {
             }
         }
         var preprocess = loaded.spec.preprocess
-        if let imageSize = options.imageSize { preprocess.inputSize = imageSize }
+        if let imageSize = config.imageSize { preprocess.inputSize = imageSize }
         if let problem = loaded.model.inputSizeProblem(preprocess.inputSize) {
             throw ValidationError("--image-size \(preprocess.inputSize) does not fit \(modelOptions.model): \(problem)")
         }

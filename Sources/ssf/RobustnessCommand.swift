@@ -106,7 +106,10 @@ struct RobustnessCommand: ParsableCommand {
             }
             let page = folder.appendingPathComponent("robustness.html")
             try RobustnessReport.write(content, to: page)
-            printError("wrote \(jsonURL.path) and \(page.path)")
+            let figures = RobustnessReport.figures(content)
+            try Data(figures.perCorruption.utf8).write(to: folder.appendingPathComponent("robustness-corruptions.svg"), options: .atomic)
+            try Data(figures.means.utf8).write(to: folder.appendingPathComponent("robustness-severity.svg"), options: .atomic)
+            printError("wrote \(jsonURL.path), \(page.path) and the figures robustness-corruptions.svg, robustness-severity.svg")
         }
     }
 
