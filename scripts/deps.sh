@@ -21,9 +21,16 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 cmd="apt-get update && apt-get install -y ${missing[*]}"
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing missing system packages: ${missing[*]}" >&2
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+  # One line before and one after; apt's and dpkg's own output goes to a log, shown only on failure.
+  log="$(mktemp -t ssf-apt.XXXXXX)"
+  echo "Installing missing system packages: ${missing[*]} ..." >&2
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}"; } >"$log" 2>&1; then
+    echo "apt-get failed; the end of its log ($log):" >&2
+    tail -n 40 "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "Installed ${missing[*]}." >&2
 else
   echo "Missing system packages: ${missing[*]}" >&2
   echo "Install them with:  sudo sh -c '$cmd'" >&2

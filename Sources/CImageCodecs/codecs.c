@@ -30,6 +30,11 @@ static void jpeg_quiet(j_common_ptr info, int level) { (void)info; (void)level; 
 
 int ssf_decode_jpeg(const uint8_t *data, size_t length, int *width, int *height,
                     uint8_t **pixels, char *error, size_t error_capacity) {
+    return ssf_decode_jpeg_scaled(data, length, 0, width, height, pixels, error, error_capacity);
+}
+
+int ssf_decode_jpeg_scaled(const uint8_t *data, size_t length, int minimum_side, int *width, int *height,
+                           uint8_t **pixels, char *error, size_t error_capacity) {
     struct jpeg_decompress_struct info;
     struct jpeg_error_state state;
     uint8_t *volatile out = NULL;
@@ -51,6 +56,18 @@ int ssf_decode_jpeg(const uint8_t *data, size_t length, int *width, int *height,
     jpeg_read_header(&info, TRUE);
     int cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
     info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+    if (minimum_side > 0) {
+        // The largest reduction (1/8, 1/4, 1/2) whose shorter side is still at least minimum_side:
+        // the IDCT then produces the smaller image directly (libjpeg rounds each side up).
+        size_t shorter = info.image_width < info.image_height ? info.image_width : info.image_height;
+        for (unsigned denom = 8; denom >= 2; denom /= 2) {
+            if ((shorter + denom - 1) / denom >= (size_t)minimum_side) {
+                info.scale_num = 1;
+                info.scale_denom = denom;
+                break;
+            }
+        }
+    }
     jpeg_start_decompress(&info);
     size_t w = info.output_width, h = info.output_height;
     if (w == 0 || h == 0 || w * h > max_pixels) {

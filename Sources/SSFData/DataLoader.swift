@@ -48,6 +48,9 @@ public struct DataLoader: Sendable {
     public var prefetch: Int
     public var seed: UInt64
     public var badImages: BadImagePolicy
+    /// Decode JPEG files at a reduced DCT scale where the transform's `minimumSourceSide` allows
+    /// (faster on large photos; the pixels then differ slightly from a full decode and resize).
+    public var reducedDecoding = false
     /// This process's part of the data (`.single`: all of it).
     public var shard: Shard = .single
 
@@ -97,7 +100,8 @@ public struct DataLoader: Sendable {
         for index in indices {
             var rng = sampleGenerator(epoch: epoch, index: index)
             do {
-                let (image, label) = try dataset.sample(at: index)
+                let (image, label) = try reducedDecoding && transform.minimumSourceSide != nil
+                    ? dataset.sample(at: index, minimumSide: transform.minimumSourceSide!) : dataset.sample(at: index)
                 tensors.append(transform(image, using: &rng)); labels.append(label); kept.append(index)
             } catch {
                 guard badImages == .skip else { throw error }

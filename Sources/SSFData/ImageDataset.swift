@@ -13,10 +13,14 @@ public protocol ImageDataset: Sendable {
     func identity(at index: Int) -> String
     /// The label of sample `index` without decoding its image (the default decodes it).
     func label(at index: Int) throws -> Int
+    /// Sample `index` decoded no smaller than `minimumSide` on its shorter side where the format can
+    /// decode at a reduced scale (JPEG files); the default decodes it whole.
+    func sample(at index: Int, minimumSide: Int) throws -> (image: RGBImage, label: Int)
 }
 
 extension ImageDataset {
     public func label(at index: Int) throws -> Int { try sample(at: index).label }
+    public func sample(at index: Int, minimumSide: Int) throws -> (image: RGBImage, label: Int) { try sample(at: index) }
 }
 
 /// A dataset file or layout that could not be understood.
@@ -49,6 +53,10 @@ public struct FileListDataset: ImageDataset {
 
     public func sample(at index: Int) throws -> (image: RGBImage, label: Int) {
         (try RGBImage(contentsOf: entries[index].url), entries[index].label)
+    }
+
+    public func sample(at index: Int, minimumSide: Int) throws -> (image: RGBImage, label: Int) {
+        (try RGBImage(contentsOf: entries[index].url, minimumSide: minimumSide), entries[index].label)
     }
 
     public func identity(at index: Int) -> String { entries[index].url.path }

@@ -23,24 +23,27 @@ public struct ImageError: Error, CustomStringConvertible {
 }
 
 extension RGBImage {
-    /// Reads and decodes a JPEG or PNG file (format detected from its first bytes).
-    public init(contentsOf url: URL) throws {
+    /// Reads and decodes a JPEG or PNG file (format detected from its first bytes). With
+    /// `minimumSide`, a JPEG is decoded at the smallest DCT scale (1/8, 1/4, 1/2 or 1) whose shorter
+    /// side is at least that many pixels.
+    public init(contentsOf url: URL, minimumSide: Int? = nil) throws {
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw ImageError(path: url.path, problem: "cannot read the file (\(error.localizedDescription))")
         }
-        try self.init(encoded: data, path: url.path)
+        try self.init(encoded: data, path: url.path, minimumSide: minimumSide)
     }
 
-    /// Decodes JPEG or PNG bytes; `path` names the source in errors.
-    public init(encoded data: Data, path: String) throws {
+    /// Decodes JPEG or PNG bytes; `path` names the source in errors; `minimumSide` as for files.
+    public init(encoded data: Data, path: String, minimumSide: Int? = nil) throws {
         let jpegMagic: [UInt8] = [0xFF, 0xD8, 0xFF]
         let pngMagic: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         let head = [UInt8](data.prefix(8))
         let decode: (UnsafePointer<UInt8>, Int, UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>,
                      UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>, UnsafeMutablePointer<CChar>, Int) -> Int32
         if head.starts(with: jpegMagic) {
-            decode = ssf_decode_jpeg
+            let side = Int32(clamping: minimumSide ?? 0)
+            decode = { ssf_decode_jpeg_scaled($0, $1, side, $2, $3, $4, $5, $6) }
         } else if head.starts(with: pngMagic) {
             decode = ssf_decode_png
         } else {

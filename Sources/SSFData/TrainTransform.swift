@@ -6,6 +6,13 @@ import SSFEngine
 /// Turns a decoded image into a `[3, H, W]` tensor, drawing any randomness from `rng`.
 public protocol SampleTransform: Sendable {
     func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor
+    /// The shorter side below which a source image would lose detail this transform keeps (nil:
+    /// any reduction could); a loader with reduced decoding decodes no smaller.
+    var minimumSourceSide: Int? { get }
+}
+
+extension SampleTransform {
+    public var minimumSourceSide: Int? { nil }
 }
 
 /// timm's `transforms_imagenet_train`: random-resized crop, horizontal flip, optional
@@ -23,6 +30,9 @@ public struct TrainTransform: SampleTransform {
         self.crop = crop; self.flipProbability = flipProbability; self.randAugment = randAugment
         self.mean = mean; self.std = std; self.erasing = erasing
     }
+
+    /// The smallest crop (scale_min of the area) still at the output size.
+    public var minimumSourceSide: Int? { Int((Double(crop.size) / crop.scale.lowerBound.squareRoot()).rounded(.up)) }
 
     public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor {
         var img = crop(image, using: &rng)
@@ -51,6 +61,8 @@ public struct FixedGeometryTransform: SampleTransform {
         self.size = size; self.filter = filter; self.directResize = directResize; self.flipProbability = flipProbability
         self.mean = mean; self.std = std
     }
+
+    public var minimumSourceSide: Int? { size }
 
     /// The image before any flip.
     public func geometry(_ image: RGBImage) -> RGBImage {
@@ -88,6 +100,8 @@ public struct DirectResizeTransform: SampleTransform {
         self.size = size; self.filter = filter; self.mean = mean; self.std = std
     }
 
+    public var minimumSourceSide: Int? { size }
+
     public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor {
         let resized = image.width == size && image.height == size ? image : image.resized(width: size, height: size, filter: filter)
         return normalizedTensor(resized, mean: mean, std: std)
@@ -96,4 +110,6 @@ public struct DirectResizeTransform: SampleTransform {
 
 extension EvalTransform: SampleTransform {
     public func callAsFunction(_ image: RGBImage, using rng: inout RandomGenerator) -> Tensor { self(image) }
+    /// The resize target of the shorter side.
+    public var minimumSourceSide: Int? { Int((Float(imageSize) / cropFraction).rounded(.down)) }
 }

@@ -24,6 +24,9 @@ public struct SubsetDataset: ImageDataset {
     public var count: Int { indices.count }
     public var classNames: [String] { base.classNames }
     public func sample(at index: Int) throws -> (image: RGBImage, label: Int) { try base.sample(at: indices[index]) }
+    public func sample(at index: Int, minimumSide: Int) throws -> (image: RGBImage, label: Int) {
+        try base.sample(at: indices[index], minimumSide: minimumSide)
+    }
     public func identity(at index: Int) -> String { base.identity(at: indices[index]) }
     public func label(at index: Int) throws -> Int { try base.label(at: indices[index]) }
 }
@@ -45,6 +48,9 @@ public struct ConcatenatedDataset: ImageDataset {
     public var classNames: [String] { first.classNames }
     public func sample(at index: Int) throws -> (image: RGBImage, label: Int) {
         index < first.count ? try first.sample(at: index) : try second.sample(at: index - first.count)
+    }
+    public func sample(at index: Int, minimumSide: Int) throws -> (image: RGBImage, label: Int) {
+        index < first.count ? try first.sample(at: index, minimumSide: minimumSide) : try second.sample(at: index - first.count, minimumSide: minimumSide)
     }
     public func identity(at index: Int) -> String {
         index < first.count ? first.identity(at: index) : second.identity(at: index - first.count)
@@ -105,9 +111,11 @@ public struct TrainingData {
             ? Mixup(mixupAlpha: config.mixup, cutmixAlpha: config.cutmix, probability: config.mixupProb,
                     switchProbability: config.mixupSwitchProb, labelSmoothing: Float(config.smoothing), classCount: classes)
             : nil
-        return DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: train.count >= config.batchSize,
-                          transform: transform, mixup: mixup, workers: config.workers, seed: config.seed,
-                          badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+        var loader = DataLoader(dataset: train, batchSize: config.batchSize, shuffle: true, dropLast: train.count >= config.batchSize,
+                                transform: transform, mixup: mixup, workers: config.workers, seed: config.seed,
+                                badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+        loader.reducedDecoding = config.fastDecode
+        return loader
     }
 
     /// The evaluation loader (timm's resize + center crop, or VTAB's direct resize).
@@ -130,7 +138,9 @@ public struct TrainingData {
         } else {
             transform = config.directResize ? DirectResizeTransform(size: size, filter: .bicubic, mean: preprocess.mean, std: preprocess.std) : eval
         }
-        return DataLoader(dataset: dataset, batchSize: config.batchSize, shuffle: false, transform: transform,
-                          workers: config.workers, seed: config.seed, badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+        var loader = DataLoader(dataset: dataset, batchSize: config.batchSize, shuffle: false, transform: transform,
+                                workers: config.workers, seed: config.seed, badImages: BadImagePolicy(rawValue: config.badImages) ?? .fail)
+        loader.reducedDecoding = config.fastDecode
+        return loader
     }
 }

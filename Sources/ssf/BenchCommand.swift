@@ -5,6 +5,6 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the speed of the engine.",
-        subcommands: [BenchOpsCommand.self, BenchModelCommand.self, BenchAllreduceCommand.self, BenchServeCommand.self]
+        subcommands: [BenchOpsCommand.self, BenchModelCommand.self, BenchDataCommand.self, BenchAllreduceCommand.self, BenchServeCommand.self]
     )
 }

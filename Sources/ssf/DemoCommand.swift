@@ -273,12 +273,13 @@ enum DemoBackbone {
         let trainer = try Trainer(config: config, model: model, modelName: modelName, data: data, preprocess: spec.preprocess,
                                   directory: runDirectory, writesDelta: false)
         print("pretraining on the source task: \(source.shapes.count) shapes (\(source.shapes.map(\.rawValue).joined(separator: ", "))), "
-              + "\(plan.pretrainImages) images, \(plan.pretrainEpochs) epochs ...", terminator: "")
+              + "\(plan.pretrainImages) images, \(plan.pretrainEpochs) epochs (once; the backbone is cached for later runs)")
         fflush(stdout)
+        trainer.onEvent = PretrainingProgress(epochs: config.totalEpochs).show
         guard try trainer.run() == .finished else { throw ValidationError("pretraining stopped early") }
         let summary = try DemoRow.summary(runDirectory)
         let top1 = summary.finalTop1 ?? 0, seconds = summary.trainSeconds ?? 0
-        print(String(format: " source-task top-1 %.1f%% in %.0f s", top1, seconds))
+        print(String(format: "  pretrained: source-task top-1 %.1f%% in %.0f s", top1, seconds))
         let state = model.stateDict()
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         try SafeTensors.save(state, metadata: ["format": "ssf-demo-backbone/1", "model": modelName, "plan": plan.name,
@@ -318,4 +319,26 @@ struct DemoRow {
 
 private func percent(_ part: Int, of whole: Int) -> String {
     String(format: "%.2f%%", 100 * Double(part) / Double(max(whole, 1)))
+}
+
+/// Pretraining's progress: a line at every tenth of the whole schedule with the images/s and the time left.
+final class PretrainingProgress {
+    let epochs: Int
+    private let start = Date()
+    private var shown = 0
+
+    init(epochs: Int) { self.epochs = epochs }
+
+    func show(_ event: TrainingEvent) {
+        guard case let .batch(epoch, batch, batches, loss, rate, _) = event else { return }
+        let done = Double(epoch * batches + batch), total = Double(epochs * batches)
+        let tenth = Int(10 * done / total)
+        guard tenth > shown, tenth < 10 else { return }
+        shown = tenth
+        let elapsed = Date().timeIntervalSince(start)
+        let left = Int((elapsed / done * (total - done)).rounded())
+        print(String(format: "  %3d%%  epoch %d/%d, batch %d/%d  loss %.3f  %.0f img/s  about %d min %02d s left",
+                     tenth * 10, epoch + 1, epochs, batch, batches, loss, rate, left / 60, left % 60))
+        fflush(stdout)
+    }
 }

@@ -45,6 +45,8 @@ struct TrainingFlags: ParsableArguments {
     @Option(help: "Training augmentation: full, flip (fixed resize and flips) or none (fixed resize: timm's --no-aug).") var augment: String?
     @Option(name: .customLong("cache-features"), help: "Linear probing on features computed once: auto (when the backbone is frozen and the training transform has no random geometry), on or off.")
     var cacheFeatures: String?
+    @Flag(name: .customLong("fast-decode"), help: "Decode JPEG files at a reduced DCT scale when the input size leaves room (faster on large photos; pixels differ slightly from a full decode).")
+    var fastDecode = false
 
     /// The flags that were given, as configuration keys.
     func overrides() -> [String: Any] {
@@ -57,6 +59,7 @@ struct TrainingFlags: ParsableArguments {
         set("seed", seed); set("workers", workers); set("smoothing", smoothing); set("mixup", mixup); set("cutmix", cutmix)
         set("reprob", reprob); set("grad_accum", gradAccum); set("clip_grad", clipGrad); set("train_limit", trainLimit)
         set("eval_limit", evalLimit); set("bad_images", badImages); set("augment", augment); set("cache_features", cacheFeatures)
+        if fastDecode { o["fast_decode"] = true }
         set("bn", bn); set("head_init", headInit); set("drop_path", dropPath)
         if let aa { o["aa"] = aa == "none" ? NSNull() : aa }
         if let emaDecay { o["ema_decay"] = emaDecay == 0 ? NSNull() : emaDecay }

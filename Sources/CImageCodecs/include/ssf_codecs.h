@@ -10,6 +10,11 @@
 int ssf_decode_jpeg(const uint8_t *data, size_t length, int *width, int *height,
                     uint8_t **pixels, char *error, size_t error_capacity);
 
+/// ssf_decode_jpeg at a reduced DCT scale: the largest of 1/8, 1/4 and 1/2 that keeps the shorter
+/// side at least `minimum_side` pixels (full size when none does, or when minimum_side <= 0).
+int ssf_decode_jpeg_scaled(const uint8_t *data, size_t length, int minimum_side, int *width, int *height,
+                           uint8_t **pixels, char *error, size_t error_capacity);
+
 /// Decodes a PNG (any bit depth, palette, grayscale, with or without alpha) held in memory to
 /// interleaved RGB; alpha is dropped. Same conventions as ssf_decode_jpeg.
 int ssf_decode_png(const uint8_t *data, size_t length, int *width, int *height,
