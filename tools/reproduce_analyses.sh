@@ -38,11 +38,11 @@ for m in linear bias ssf full; do
   "$ssf" "${robustness_cmd[@]}" > /dev/null
 done
 
-python3 - "$root/docs/RESULTS.md" "$out" "ssf ${similarity_cmd[*]}" "ssf ${robustness_cmd[*]}" <<'PY'
+python3 - "$root/docs/RESULTS.md" "$out" "ssf ${similarity_cmd[*]}" "ssf ${robustness_cmd[*]}" "$root" <<'PY'
 import json, os, re, sys
-results, out, similarity_cmd, robustness_cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+results, out, similarity_cmd, robustness_cmd, root = sys.argv[1:6]
 home = os.path.expanduser("~")
-short = lambda text: text.replace(home, "~")
+short = lambda text: text.replace(root + "/", "").replace(home, "~")
 s = json.load(open(os.path.join(out, "similarity.json")))
 lines = ["<!-- analyses:start -->", "## Analyses of the CIFAR-10 runs", ""]
 lines += [f"### Feature similarity to full fine-tuning (minibatch CKA, {s['kernel']} kernel)", "",
