@@ -22,7 +22,7 @@ struct DemoPlan {
     var targetEpochs: Int
     var batchSize: Int
 
-    static let standard = DemoPlan(name: "standard", pretrainImages: 24_000, pretrainEpochs: 4, targetTrainImages: 1_200,
+    static let standard = DemoPlan(name: "standard", pretrainImages: 16_000, pretrainEpochs: 3, targetTrainImages: 1_200,
                                    targetEvalImages: 1_200, targetEpochs: 10, batchSize: 64)
     static let quick = DemoPlan(name: "quick", pretrainImages: 2_560, pretrainEpochs: 2, targetTrainImages: 384,
                                 targetEvalImages: 384, targetEpochs: 2, batchSize: 64)
