@@ -132,7 +132,7 @@ enum LargeBuffers {
         var order: [(size: Int, pointer: UnsafeMutableRawPointer)] = []
         var bytes = 0
     }
-    nonisolated(unsafe) static let cache = Mutex(Cache())
+    static let cache = Mutex(Cache())
 
     @inline(__always) static func serves(_ bytes: Int) -> Bool {
         #if os(Linux)

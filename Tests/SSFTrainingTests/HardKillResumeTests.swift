@@ -21,7 +21,7 @@ final class HardKillResumeTests: XCTestCase {
     /// Starts `ssf` with `arguments`; kills it with SIGKILL after `seconds` unless it ends first.
     /// Returns its exit status, or nil when it was killed.
     private func run(_ ssf: URL, _ arguments: [String], killAfter seconds: Double?, log: URL) throws -> Int32? {
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
         let process = Process()
