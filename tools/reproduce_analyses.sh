@@ -89,3 +89,8 @@ else:
 open(results, "w").write(text)
 print("wrote the Analyses section of", results)
 PY
+
+# The pages in headless Chromium (their self-check), when a browser is there.
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
+  bash tools/check_pages.sh
+fi
