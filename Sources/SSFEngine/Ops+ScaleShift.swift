@@ -51,51 +51,20 @@ func channelAffine(_ x: Tensor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Fl
 
 /// Per-channel Σ g·x and Σ g over an `[outer, C, inner]` view (x optional). Not recorded.
 func channelGradientSums(_ g: Tensor, _ x: Tensor?, _ axis: ChannelAxis) -> (gx: Tensor?, g: Tensor) {
-    let (outer, channels, inner) = channelLayout(g.shape, axis)
-    let workers = max(1, min(Threading.threads, outer))
-    var partialG = Tensor.zeros([workers, channels])
-    var partialGX = Tensor.zeros([workers, channels])
-    let pg = partialG.mutablePointer(), pgx = partialGX.mutablePointer()
-    let gp = g.pointer, xp = x?.pointer
-    Threading.parallelFor(workers) { ws in
-        for w in ws {
-            let lo = outer * w / workers, hi = outer * (w + 1) / workers
-            let accG = pg + w * channels, accGX = pgx + w * channels
-            for o in lo..<hi {
-                if inner == 1 {
-                    let gr = gp + o * channels
-                    var j = 0
-                    while j < channels {
-                        let n = min(8, channels - j)
-                        let gv = loadVec(gr + j, n)
-                        storeVec(loadVec(accG + j, n) + gv, accG + j, n)
-                        if let xp { storeVec(loadVec(accGX + j, n) + gv * loadVec(xp + o * channels + j, n), accGX + j, n) }
-                        j += n
-                    }
-                } else {
-                    for c in 0..<channels {
-                        let base = (o * channels + c) * inner
-                        accG[c] += sumVec(gp + base, inner)
-                        if let xp { accGX[c] += dotVec(gp + base, xp + base, inner) }
-                    }
-                }
-            }
-        }
-    }
-    let gSum = partialG.sum(axes: [0])
-    return (x == nil ? nil : partialGX.sum(axes: [0]), gSum)
+    let sums = channelBackward(g, source: x, scale: nil, axis)
+    return (sums.gSource, sums.g)
 }
 
-/// The scale-shift backward in one pass over an `[outer, C, inner]` view: gx = g·a (when `gx`), and the
-/// per-channel Σ g·source and Σ g. Not recorded.
-func channelBackward(_ g: Tensor, source: Tensor, scale a: UnsafePointer<Float>, gx wantsGX: Bool, _ axis: ChannelAxis)
-    -> (gx: Tensor?, gSource: Tensor, g: Tensor) {
+/// The scale-shift backward in one pass over an `[outer, C, inner]` view: gx = g·a (with a scale `a`),
+/// and the per-channel Σ g·source (with a source) and Σ g. Not recorded.
+func channelBackward(_ g: Tensor, source: Tensor?, scale a: UnsafePointer<Float>?, _ axis: ChannelAxis)
+    -> (gx: Tensor?, gSource: Tensor?, g: Tensor) {
     let (outer, channels, inner) = channelLayout(g.shape, axis)
     let workers = max(1, min(Threading.threads, outer))
     var partialG = Tensor.zeros([workers, channels]), partialGS = Tensor.zeros([workers, channels])
-    var gx: Tensor? = wantsGX ? Tensor(uninitializedShape: g.shape) : nil
+    var gx: Tensor? = a == nil ? nil : Tensor(uninitializedShape: g.shape)
     let pg = partialG.mutablePointer(), pgs = partialGS.mutablePointer()
-    let gp = g.pointer, sp = source.pointer, dp = gx?.mutablePointer()
+    let gp = g.pointer, sp = source?.pointer, dp = gx?.mutablePointer()
     Threading.parallelFor(workers) { ws in
         for w in ws {
             let lo = outer * w / workers, hi = outer * (w + 1) / workers
@@ -109,8 +78,8 @@ func channelBackward(_ g: Tensor, source: Tensor, scale a: UnsafePointer<Float>,
                         let n = min(8, channels - j)
                         let gv = loadVec(gp + row + j, n)
                         storeVec(loadVec(accG + j, n) + gv, accG + j, n)
-                        storeVec(loadVec(accGS + j, n) + gv * loadVec(sp + row + j, n), accGS + j, n)
-                        if let dp { storeVec(gv * loadVec(a + j, n), dp + row + j, n) }
+                        if let sp { storeVec(loadVec(accGS + j, n) + gv * loadVec(sp + row + j, n), accGS + j, n) }
+                        if let dp, let a { storeVec(gv * loadVec(a + j, n), dp + row + j, n) }
                         j += n
                     }
                 }
@@ -119,20 +88,20 @@ func channelBackward(_ g: Tensor, source: Tensor, scale a: UnsafePointer<Float>,
                     for c in 0..<channels {
                         let base = (o * channels + c) * inner
                         accG[c] += sumVec(gp + base, inner)
-                        accGS[c] += dotVec(gp + base, sp + base, inner)
-                        if let dp { mapVecSerial(gp + base, dp + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: 0))) }
+                        if let sp { accGS[c] += dotVec(gp + base, sp + base, inner) }
+                        if let dp, let a { mapVecSerial(gp + base, dp + base, 0, inner, VecAffine(a: Vec(repeating: a[c]), b: Vec(repeating: 0))) }
                     }
                 }
             }
         }
     }
-    return (gx, partialGS.sum(axes: [0]), partialG.sum(axes: [0]))
+    return (gx, source == nil ? nil : partialGS.sum(axes: [0]), partialG.sum(axes: [0]))
 }
 
 /// SSF's scale-shift `y = x ⊙ γ + β` with γ, β of shape `[C]` along `axis`.
 ///
-/// The backward recomputes the input as `(y − β) / γ` from the output instead of keeping
-/// the input alive, unless some |γ| is too small for that to be exact.
+/// The backward keeps the output instead of the input (Σ g·x follows from Σ g·y, Σ g and γ, β),
+/// unless some |γ| is too small for that to be exact.
 public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelAxis = .last) -> Tensor {
     OpProfile.run("scale-shift") {
         let channels = channelLayout(x.shape, axis).channels
@@ -147,12 +116,12 @@ public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelA
             out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
                 // One pass over g and the kept tensor: gx = g·γ, Σ g and Σ g·(kept). From the output,
                 // Σ g·x = Σ g·(y − β)/γ = (Σ g·y − β·Σ g)/γ, so the input is never rebuilt.
-                let sums = channelBackward(g, source: keptInput ?? y, scale: us.pointer, gx: needs[0], axis)
+                let sums = channelBackward(g, source: keptInput ?? y, scale: needs[0] ? us.pointer : nil, axis)
                 var gs: Tensor?
                 if needs[1] {
                     if keptInput != nil { gs = sums.gSource } else {
                         var t = Tensor(uninitializedShape: [channels])
-                        let tp = t.mutablePointer(), gy = sums.gSource.pointer, gb = sums.g.pointer
+                        let tp = t.mutablePointer(), gy = sums.gSource!.pointer, gb = sums.g.pointer
                         for c in 0..<channels { tp[c] = (gy[c] - ub.pointer[c] * gb[c]) / us.pointer[c] }
                         gs = t
                     }

@@ -64,10 +64,9 @@ struct SimilarityCommand: ParsableCommand {
         let top1: Double?
     }
 
+    /// The run directory's configuration (the error says when it is not a run).
     private func describe(_ directory: String) throws -> TrainingConfig {
-        do { return try TrainingConfig.stored(inRunDirectory: URL(fileURLWithPath: directory)) } catch let error as ConfigError {
-            throw ValidationError("\(directory): not a training run directory (\(error.description))")
-        }
+        try ModelOptions.parse(["--run", directory]).runConfig()!
     }
 
     func run() throws {

@@ -49,9 +49,9 @@ struct PreparedEvaluation {
     /// Opens the split, loads the model (the head sized for the dataset's classes unless a class
     /// subset keeps the checkpoint's) and the checkpoint over it, and reads the class subset.
     static func prepare(model modelOptions: ModelOptions, data options: EvalDataOptions, seed: UInt64?) throws -> PreparedEvaluation {
-        guard let data = try options.dataFlag ?? modelOptions.runConfig()?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
-        // A run is evaluated at the resolution and with the resize it trained with, unless the flags say otherwise.
         let run = try modelOptions.runConfig()
+        guard let data = options.dataFlag ?? run?.data else { throw ValidationError("--data is required (or --run RUN_DIR)") }
+        // A run is evaluated at the resolution and with the resize it trained with, unless the flags say otherwise.
         var config = TrainingConfig()
         config.data = data; config.evalSplit = options.split; config.batchSize = options.batchSize
         config.imageSize = options.imageSize ?? run?.imageSize
