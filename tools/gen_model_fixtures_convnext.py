@@ -29,14 +29,17 @@ The other files' `fixture` objects also carry `param_counts`: timm's parameter c
 registered full-size models at 1000 classes. The run is deterministic (torch.manual_seed).
 """
 import json
+import os
 from pathlib import Path
 
 import safetensors.torch
 import timm
 import torch
 
-assert torch.__version__.split("+")[0] == "2.5.1", f"needs torch==2.5.1, found {torch.__version__}"
-assert timm.__version__ == "1.0.11", f"needs timm==1.0.11, found {timm.__version__}"
+# Fixtures need the pinned versions; tools/bench/torch_bench.py imports only ssf_sites, on any version.
+if os.environ.get("SSF_SITES_ONLY") != "1":
+    assert torch.__version__.split("+")[0] == "2.5.1", f"needs torch==2.5.1, found {torch.__version__}"
+    assert timm.__version__ == "1.0.11", f"needs timm==1.0.11, found {timm.__version__}"
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "Tests" / "SSFModelsTests" / "Fixtures"
 torch.set_num_threads(1)

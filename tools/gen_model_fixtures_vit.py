@@ -33,6 +33,7 @@ The run is deterministic (torch.manual_seed, closed-form weights).
 """
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -43,8 +44,10 @@ import torch
 from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import _load_weights
 
-assert torch.__version__.split("+")[0] == "2.5.1", f"needs torch==2.5.1, found {torch.__version__}"
-assert timm.__version__ == "1.0.11", f"needs timm==1.0.11, found {timm.__version__}"
+# Fixtures need the pinned versions; tools/bench/torch_bench.py imports only ssf_sites, on any version.
+if os.environ.get("SSF_SITES_ONLY") != "1":
+    assert torch.__version__.split("+")[0] == "2.5.1", f"needs torch==2.5.1, found {torch.__version__}"
+    assert timm.__version__ == "1.0.11", f"needs timm==1.0.11, found {timm.__version__}"
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "Tests" / "SSFModelsTests" / "Fixtures"
 torch.set_num_threads(1)

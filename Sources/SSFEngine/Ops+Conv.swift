@@ -6,9 +6,12 @@
 struct ConvGeometry {
     let channels, height, width: Int
     let kernelH, kernelW, strideH, strideW, padH, padW, dilationH, dilationW: Int
+    /// Extra zero rows at the bottom and columns at the right, beyond `padH` and `padW`
+    /// (TensorFlow's 'SAME' padding puts its odd pixel there).
+    var extraH = 0, extraW = 0
 
-    var outHeight: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
-    var outWidth: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+    var outHeight: Int { (height + 2 * padH + extraH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    var outWidth: Int { (width + 2 * padW + extraW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
     /// Rows of the column matrix: channels × kernel taps.
     var patchSize: Int { channels * kernelH * kernelW }
     /// Columns of the column matrix: output pixels.
@@ -92,6 +95,64 @@ private func imageRange(_ chunk: Int, of chunks: Int, images: Int) -> Range<Int>
     (images * chunk / chunks)..<(images * (chunk + 1) / chunks)
 }
 
+/// Pointwise convolutions over planes of at most this many pixels run as one GEMM over the whole
+/// batch (images side by side in the GEMM's columns) instead of one small GEMM per image.
+let batchedPointwiseMaxPixels = 256
+
+/// Copies `[n, rows, pixels]` into `[rows, n · pixels]` (`toBatched`) or back.
+private func repackPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, images n: Int, rows: Int, pixels: Int,
+                          toBatched: Bool) {
+    Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(n * pixels, 1))) { range in
+        for r in range {
+            for img in 0..<n {
+                let perImage = (img * rows + r) * pixels, batched = r * n * pixels + img * pixels
+                if toBatched {
+                    (dst + batched).update(from: src + perImage, count: pixels)
+                } else {
+                    (dst + perImage).update(from: src + batched, count: pixels)
+                }
+            }
+        }
+    }
+}
+
+/// 1×1 convolution of the whole batch as one GEMM: out[:, o, :] = W · x over `[C, N·P]`.
+private func batchedPointwiseForward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                                     out: UnsafeMutablePointer<Float>, n: Int, c: Int, o: Int, pixels: Int) {
+    let columns = n * pixels
+    let packed = UnsafeMutablePointer<Float>.allocate(capacity: c * columns)
+    let result = UnsafeMutablePointer<Float>.allocate(capacity: o * columns)
+    defer { packed.deallocate(); result.deallocate() }
+    repackPlanes(x, packed, images: n, rows: c, pixels: pixels, toBatched: true)
+    if let bias {
+        for oc in 0..<o { (result + oc * columns).update(repeating: bias[oc], count: columns) }
+    }
+    BLAS.sgemm(transposeA: false, transposeB: false, m: o, n: columns, k: c, a: weight, lda: c, b: packed, ldb: columns,
+               beta: bias == nil ? 0 : 1, c: result, ldc: columns)
+    repackPlanes(result, out, images: n, rows: o, pixels: pixels, toBatched: false)
+}
+
+/// The batched 1×1 convolution's backward: dx = Wᵀ·g and dW = g·xᵀ over `[·, N·P]` operands.
+private func batchedPointwiseBackward(_ g: UnsafePointer<Float>, x: UnsafePointer<Float>?, weight: UnsafePointer<Float>,
+                                      dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?,
+                                      n: Int, c: Int, o: Int, pixels: Int) {
+    let columns = n * pixels
+    let packedG = UnsafeMutablePointer<Float>.allocate(capacity: o * columns)
+    let packedX = UnsafeMutablePointer<Float>.allocate(capacity: c * columns)
+    defer { packedG.deallocate(); packedX.deallocate() }
+    repackPlanes(g, packedG, images: n, rows: o, pixels: pixels, toBatched: true)
+    if let dw, let x {
+        repackPlanes(x, packedX, images: n, rows: c, pixels: pixels, toBatched: true)
+        BLAS.sgemm(transposeA: false, transposeB: true, m: o, n: c, k: columns, a: packedG, lda: columns, b: packedX, ldb: columns,
+                   c: dw, ldc: c)
+    }
+    if let dx {
+        BLAS.sgemm(transposeA: true, transposeB: false, m: c, n: columns, k: o, a: weight, lda: c, b: packedG, ldb: columns,
+                   c: packedX, ldc: columns)
+        repackPlanes(packedX, dx, images: n, rows: c, pixels: pixels, toBatched: false)
+    }
+}
+
 /// 2-D convolution of NCHW `x` with `weight` `[O, C/groups, kh, kw]` and optional `bias` `[O]`,
 /// with the same stride, padding and dilation along both axes (PyTorch's `conv2d`).
 /// Differentiable in `x`, `weight` and `bias`.
@@ -105,11 +166,14 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 
 /// 2-D convolution of NCHW `x` with `weight` `[O, C/groups, kh, kw]` and optional `bias` `[O]`;
 /// stride, zero padding and dilation are given as (vertical, horizontal) pairs as in PyTorch.
+/// `trailingPadding` adds (rows at the bottom, columns at the right) beyond `padding`, so an
+/// asymmetric padding such as TensorFlow's 'SAME' needs no padded copy of the input.
 /// Runs as im2col + GEMM per image and group; depthwise convolutions (groups == C == O,
 /// square filter, equal strides and paddings, no dilation) use `depthwiseConv2d`.
 /// Differentiable in `x`, `weight` and `bias`; a frozen weight costs no weight-gradient GEMM.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int),
-                   padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                   padding: (Int, Int) = (0, 0), trailingPadding: (Int, Int) = (0, 0),
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
     OpProfile.run("conv") {
         precondition(x.rank == 4, "conv2d: input must be NCHW, got \(x.shape)")
         precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
@@ -118,17 +182,19 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         precondition(groups >= 1 && c % groups == 0 && o % groups == 0 && cg == c / groups,
                      "conv2d: weight \(weight.shape) does not match input \(x.shape) with \(groups) group(s)")
         if let bias { precondition(bias.shape == [o], "conv2d: bias \(bias.shape) must be [\(o)]") }
-        precondition(stride.0 >= 1 && stride.1 >= 1 && padding.0 >= 0 && padding.1 >= 0 && dilation.0 >= 1 && dilation.1 >= 1,
-                     "conv2d: invalid stride \(stride), padding \(padding) or dilation \(dilation)")
+        precondition(stride.0 >= 1 && stride.1 >= 1 && padding.0 >= 0 && padding.1 >= 0 && dilation.0 >= 1 && dilation.1 >= 1
+                     && trailingPadding.0 >= 0 && trailingPadding.1 >= 0,
+                     "conv2d: invalid stride \(stride), padding \(padding), trailing padding \(trailingPadding) or dilation \(dilation)")
 
         if groups == c && o == c && cg == 1 && kh == kw && stride.0 == stride.1 && padding.0 == padding.1
             && (kh == 1 || dilation == (1, 1)) {
-            return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0)
+            return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0, trailingPadding: trailingPadding)
         }
 
-        let geo = ConvGeometry(channels: cg, height: h, width: w, kernelH: kh, kernelW: kw,
+        var geo = ConvGeometry(channels: cg, height: h, width: w, kernelH: kh, kernelW: kw,
                                strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
                                dilationH: dilation.0, dilationW: dilation.1)
+        (geo.extraH, geo.extraW) = trailingPadding
         let (oh, ow) = (geo.outHeight, geo.outWidth)
         precondition(oh > 0 && ow > 0, "conv2d: kernel \(kh)×\(kw) does not fit input \(h)×\(w) with padding \(padding)")
         let og = o / groups, pixels = geo.outPixels, patch = geo.patchSize, plane = h * w
@@ -137,7 +203,10 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         var out = Tensor(uninitializedShape: [n, o, oh, ow])
         let po = out.mutablePointer(), px = x.pointer, pw = weight.pointer, pb = bias?.pointer
         let chunks = imageChunkCount(n)
-        Threading.parallelFor(chunks) { range in
+        let batched = geo.isPointwise && groups == 1 && n > 1 && pixels <= batchedPointwiseMaxPixels && !Threading.isInParallelRegion
+        if batched {
+            batchedPointwiseForward(px, weight: pw, bias: pb, out: po, n: n, c: c, o: o, pixels: pixels)
+        } else { Threading.parallelFor(chunks) { range in
             let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
             defer { col?.deallocate() }
             for chunk in range {
@@ -159,14 +228,21 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                     }
                 }
             }
-        }
+        } }
 
         if let tape = Tape.active(for: x, weight, bias) {
             // The input is kept only for the weight gradient: a frozen weight's conv keeps no activation.
             let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
             out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
                 var gx: Tensor?, gw: Tensor?, gb: Tensor?
-                if needs[0] || needs[1] {
+                if (needs[0] || needs[1]) && batched {
+                    var dx = needs[0] ? Tensor(uninitializedShape: xShape) : nil
+                    var dw = needs[1] ? Tensor(uninitializedShape: uw.shape) : nil
+                    batchedPointwiseBackward(g.pointer, x: ux?.pointer, weight: uw.pointer, dx: dx?.mutablePointer(), dw: dw?.mutablePointer(),
+                                             n: n, c: c, o: o, pixels: pixels)
+                    gx = dx
+                    gw = dw
+                } else if needs[0] || needs[1] {
                     let chunks = imageChunkCount(n)
                     var dx = needs[0] ? (geo.isPointwise ? Tensor(uninitializedShape: xShape) : Tensor.zeros(xShape)) : nil
                     // Chunk 0 accumulates its weight gradient in the result, the others in partial sums.

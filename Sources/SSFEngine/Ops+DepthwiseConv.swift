@@ -8,13 +8,20 @@
 /// pooling) and of the padded, phase-split scratch copy of one input plane.
 struct WindowGeometry {
     let height, width, kernel, stride, padding: Int
+    /// Extra zero rows at the bottom and columns at the right, beyond `padding`.
+    var extraH = 0, extraW = 0
 
-    var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
-    var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    init(height: Int, width: Int, kernel: Int, stride: Int, padding: Int, extraH: Int = 0, extraW: Int = 0) {
+        self.height = height; self.width = width; self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.extraH = extraH; self.extraW = extraW
+    }
+
+    var outHeight: Int { (height + 2 * padding + extraH - kernel) / stride + 1 }
+    var outWidth: Int { (width + 2 * padding + extraW - kernel) / stride + 1 }
     /// Rows of the padded input.
-    var paddedHeight: Int { height + 2 * padding }
+    var paddedHeight: Int { height + 2 * padding + extraH }
     /// Columns of one phase (padded columns r, r + stride, r + 2·stride, …).
-    var phaseWidth: Int { (width + 2 * padding + stride - 1) / stride }
+    var phaseWidth: Int { (width + 2 * padding + extraW + stride - 1) / stride }
     var phaseSize: Int { paddedHeight * phaseWidth }
     /// Floats of the input scratch, with room for whole-vector reads past the last row.
     var inputScratchCount: Int { stride * phaseSize + depthwiseSlack }
@@ -199,18 +206,22 @@ func scratchBuffer(_ count: Int, filledWith value: Float = 0) -> UnsafeMutablePo
 
 /// Depthwise 2-D convolution of NCHW `x` with one `k`×`k` filter per channel
 /// (`weight` is `[C, 1, k, k]`, PyTorch's layout for `groups == C`), zero padding and an
-/// optional bias `[C]`. Uses a direct vectorised kernel parallelised over (image, channel)
-/// planes. Differentiable in `x`, `weight` and `bias`.
-public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0) -> Tensor {
+/// optional bias `[C]`; `trailingPadding` adds (rows at the bottom, columns at the right) beyond
+/// `padding`. Uses a direct vectorised kernel parallelised over (image, channel) planes.
+/// Differentiable in `x`, `weight` and `bias`.
+public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                            trailingPadding: (Int, Int) = (0, 0)) -> Tensor {
     OpProfile.run("depthwise conv") {
         precondition(x.rank == 4, "depthwiseConv2d: input must be NCHW, got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
                      "depthwiseConv2d: weight must be [\(c), 1, k, k], got \(weight.shape)")
         if let bias { precondition(bias.shape == [c], "depthwiseConv2d: bias \(bias.shape) must be [\(c)]") }
-        precondition(stride >= 1 && padding >= 0, "depthwiseConv2d: stride \(stride) and padding \(padding) invalid")
+        precondition(stride >= 1 && padding >= 0 && trailingPadding.0 >= 0 && trailingPadding.1 >= 0,
+                     "depthwiseConv2d: stride \(stride), padding \(padding) or trailing padding \(trailingPadding) invalid")
         let k = weight.shape[2]
-        let geo = WindowGeometry(height: h, width: w, kernel: k, stride: stride, padding: padding)
+        let geo = WindowGeometry(height: h, width: w, kernel: k, stride: stride, padding: padding,
+                                 extraH: trailingPadding.0, extraW: trailingPadding.1)
         let (oh, ow) = (geo.outHeight, geo.outWidth)
         precondition(oh > 0 && ow > 0, "depthwiseConv2d: kernel \(k) does not fit input \(h)×\(w) with padding \(padding)")
         let taps = k * k

@@ -55,23 +55,57 @@ func channelGradientSums(_ g: Tensor, _ x: Tensor?, _ axis: ChannelAxis) -> (gx:
     return (sums.gSource, sums.g)
 }
 
-/// The scale-shift backward in one pass over an `[outer, C, inner]` view: gx = g·a (with a scale `a`),
-/// and the per-channel Σ g·source (with a source) and Σ g. Not recorded.
-func channelBackward(_ g: Tensor, source: Tensor?, scale a: UnsafePointer<Float>?, _ axis: ChannelAxis)
-    -> (gx: Tensor?, gSource: Tensor?, g: Tensor) {
+/// The scale-shift backward in one pass over an `[outer, C, inner]` view: gx = g'·a (with a scale `a`),
+/// and the per-channel Σ g'·source (with a source) and Σ g', where g' is g, or with a `passBand`,
+/// g where the source lies strictly inside the band and 0 elsewhere (a clamp's gradient; the
+/// band needs a source). Not recorded.
+func channelBackward(_ g: Tensor, source: Tensor?, scale a: UnsafePointer<Float>?, _ axis: ChannelAxis,
+                     passBand: ClosedRange<Float>? = nil) -> (gx: Tensor?, gSource: Tensor?, g: Tensor) {
+    precondition(passBand == nil || source != nil, "channelBackward: a pass band needs a source")
     let (outer, channels, inner) = channelLayout(g.shape, axis)
     let workers = max(1, min(Threading.threads, outer))
     var partialG = Tensor.zeros([workers, channels]), partialGS = Tensor.zeros([workers, channels])
     var gx: Tensor? = a == nil ? nil : Tensor(uninitializedShape: g.shape)
     let pg = partialG.mutablePointer(), pgs = partialGS.mutablePointer()
     let gp = g.pointer, sp = source?.pointer, dp = gx?.mutablePointer()
+    let lo = Vec(repeating: passBand?.lowerBound ?? 0), hi = Vec(repeating: passBand?.upperBound ?? 0)
     Threading.parallelFor(workers) { ws in
         for w in ws {
-            let lo = outer * w / workers, hi = outer * (w + 1) / workers
+            let lo0 = outer * w / workers, hi0 = outer * (w + 1) / workers
             let accG = pg + w * channels, accGS = pgs + w * channels
-            if inner == 1 {
+            if passBand != nil, let sp {
+                // One fused loop per row or plane: mask, both sums and the scaled gradient.
+                for o in lo0..<hi0 {
+                    for c in 0..<(inner == 1 ? 1 : channels) {
+                        let base = inner == 1 ? o * channels : (o * channels + c) * inner
+                        let length = inner == 1 ? channels : inner
+                        var sumG = Vec(), sumGS = Vec()
+                        let va = a.map { Vec(repeating: $0[c]) }
+                        var j = 0
+                        while j < length {
+                            let n = min(8, length - j)
+                            let sv = loadVec(sp + base + j, n)
+                            let gv = loadVec(gp + base + j, n).replacing(with: 0, where: .!((sv .> lo) .& (sv .< hi)))
+                            if inner == 1 {
+                                storeVec(loadVec(accG + j, n) + gv, accG + j, n)
+                                storeVec(loadVec(accGS + j, n) + gv * sv, accGS + j, n)
+                                if let dp, let a { storeVec(gv * loadVec(a + j, n), dp + base + j, n) }
+                            } else {
+                                sumG += gv
+                                sumGS.addProduct(gv, sv)
+                                if let dp, let va { storeVec(gv * va, dp + base + j, n) }
+                            }
+                            j += n
+                        }
+                        if inner != 1 {
+                            accG[c] += sumG.sum()
+                            accGS[c] += sumGS.sum()
+                        }
+                    }
+                }
+            } else if inner == 1 {
                 // Row by row (a streaming read of g and the source); the accumulators stay in L1.
-                for o in lo..<hi {
+                for o in lo0..<hi0 {
                     let row = o * channels
                     var j = 0
                     while j < channels {
@@ -84,7 +118,7 @@ func channelBackward(_ g: Tensor, source: Tensor?, scale a: UnsafePointer<Float>
                     }
                 }
             } else {
-                for o in lo..<hi {
+                for o in lo0..<hi0 {
                     for c in 0..<channels {
                         let base = (o * channels + c) * inner
                         accG[c] += sumVec(gp + base, inner)

@@ -5,7 +5,8 @@
 // pool → `classifier`. A depthwise-separable block (stage 0) is `conv_dw` + `bn1` (ReLU6) →
 // `conv_pw` + `bn2`; an inverted-residual block is `conv_pw` + `bn1` (ReLU6) → `conv_dw` + `bn2`
 // (ReLU6) → `conv_pwl` + `bn3`; either adds its input when stride is 1 and widths agree.
-// Convolutions have no bias; batch norm runs in evaluation form (running statistics).
+// Convolutions have no bias; batch norm runs in evaluation form (running statistics), fused with
+// its SSF site and ReLU6 into one per-channel pass (`batchNormScaleShiftClamp`).
 //
 // Padding: `tf_efficientnet_lite0` (weights ported from TensorFlow) pads like TensorFlow's 'SAME'
 // — the total padding a strided convolution needs is split with the extra pixel at the bottom and
@@ -138,15 +139,9 @@ public final class EfficientNetConv: Module {
         let (kh, kw) = (weight.value.shape[2], weight.value.shape[3])
         let (top, bottom) = pads(size: x.shape[2], kernel: kh)
         let (left, right) = pads(size: x.shape[3], kernel: kw)
-        var input = x
-        // The engine pads symmetrically; TensorFlow's extra bottom/right pixel is appended as zeros.
-        if bottom > top {
-            input = concat([input, .zeros([x.shape[0], x.shape[1], bottom - top, x.shape[3]])], axis: 2)
-        }
-        if right > left {
-            input = concat([input, .zeros([x.shape[0], x.shape[1], input.shape[2], right - left])], axis: 3)
-        }
-        return conv2d(input, weight: weight.tensor, stride: (stride, stride), padding: (top, left), groups: groups)
+        // TensorFlow's extra bottom/right pixel is the convolution's trailing padding (no padded copy).
+        return conv2d(x, weight: weight.tensor, stride: (stride, stride), padding: (top, left),
+                      trailingPadding: (bottom - top, right - left), groups: groups)
     }
 }
 
@@ -157,7 +152,15 @@ struct ConvNormAct {
     let activate: Bool
 
     func callAsFunction(_ x: Tensor, ssf: ScaleShift?) -> Tensor {
-        let y = applySSF(ssf, norm(conv(x)))
+        let z = conv(x)
+        // With running statistics the norm, the site and ReLU6 are one per-channel pass; a mixed
+        // batch's per-sample site vectors and batch statistics take the ops one by one.
+        if !norm.usesBatchStatistics, ssf.map({ SSFTaskVectors.current?.vectors(for: $0) == nil }) ?? true {
+            return batchNormScaleShiftClamp(z, mean: norm.runningMean.value, variance: norm.runningVar.value,
+                                            weight: norm.weight.tensor, bias: norm.bias.tensor, eps: norm.eps,
+                                            scale: ssf?.scale.tensor, shift: ssf?.shift.tensor, clamp: activate ? 0...6 : nil)
+        }
+        let y = applySSF(ssf, norm(z))
         return activate ? relu6(y) : y
     }
 }

@@ -17,7 +17,9 @@ struct BenchModelCommand: ParsableCommand {
         discussion: """
         Modes: infer (the plain architecture), merged (the plain architecture running a merged SSF
         checkpoint), ssf, linear, bias, full (a training step of that method: forward, backward,
-        AdamW update), train (a training step of --method, e.g. lora or ssf+lora).
+        AdamW update), train (a training step of --method, e.g. lora or ssf+lora). Batch norm
+        trains as `ssf train` trains it by default: with batch statistics for full fine-tuning,
+        frozen (running statistics) for the other methods.
         `--mode infer --method ssf` times unmerged SSF inference. Weights are
         random (speed does not depend on them); the figure is the median of the timed steps.
         For merged and unmerged SSF inference the plain model runs too, step by step in
@@ -77,6 +79,8 @@ struct BenchModelCommand: ParsableCommand {
         let labels = (0..<batch).map { $0 % max(net.numClasses, 1) }
         let optimizer = training.map { _ in AdamW(net.trainableParameters.map(\.1), learningRate: 1e-3) }
         net.setTraining(training != nil)
+        // As `ssf train` does by default (bn: auto): batch statistics for full fine-tuning only.
+        if let training { net.setBatchNormMode(training.components.contains(.full) ? .train : .frozen) }
         StorageStats.resetPeak()
         let step: () -> Void = {
             if let optimizer {

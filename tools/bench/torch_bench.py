@@ -7,7 +7,8 @@ Modes: infer (plain model), ssf / full (a training step: forward, cross-entropy,
 
     ~/venv-torch/bin/python tools/bench/torch_bench.py --model vit_base_patch16_224 --mode ssf --batch 8 --threads 2
 
-Pinned: torch 2.5.1, timm 1.0.11 (the venv of the fixture generators).
+Runs with whatever torch and timm are installed (compare_torch.sh uses the latest from PyPI) and
+reports their versions with the figures.
 """
 import argparse
 import json
@@ -19,9 +20,8 @@ import time
 import torch
 import timm
 
-assert torch.__version__.startswith("2.5.1"), torch.__version__
-assert timm.__version__ == "1.0.11", timm.__version__
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+os.environ["SSF_SITES_ONLY"] = "1"  # the fixture generators, imported for their ssf_sites only
 
 FAMILY_SITES = {
     "vit": "gen_model_fixtures_vit",
@@ -101,7 +101,8 @@ def main():
     median = sorted(times)[len(times) // 2]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"model": args.model, "mode": args.mode, "batch": args.batch, "threads": args.threads,
-                      "img_per_s": round(args.batch / median, 3), "step_s": round(median, 4), "peak_rss_mib": round(peak, 1)}))
+                      "img_per_s": round(args.batch / median, 3), "step_s": round(median, 4), "peak_rss_mib": round(peak, 1),
+                      "torch": torch.__version__, "timm": timm.__version__}))
 
 
 if __name__ == "__main__":
