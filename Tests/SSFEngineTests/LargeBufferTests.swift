@@ -28,4 +28,24 @@ final class LargeBufferTests: XCTestCase {
         throw XCTSkip("large buffers are mapped separately only on Linux")
         #endif
     }
+
+    /// Freed buffers stay cached beyond the fixed limit while live and cached bytes together stay
+    /// within the peak of live tensors: a step larger than the limit reuses all of its mappings.
+    func testCacheHoldsAStepLargerThanTheFixedLimit() throws {
+        #if os(Linux)
+        try XCTSkipIf(LargeBuffers.cacheLimitIsFixed, "SSF_BUFFER_CACHE_MIB makes the limit a fixed one")
+        LargeBuffers.releaseCache()
+        defer { LargeBuffers.releaseCache() }
+        // Five buffers of a third of the limit each (mapped, never touched: no resident memory).
+        let count = LargeBuffers.cacheLimit / 4 / 3 + 1
+        var step = (0..<5).map { _ in TensorStorage(uninitializedCount: count) }
+        let mappings = Set(step.map { UnsafeRawPointer($0.pointer) })
+        step.removeAll()
+        XCTAssertGreaterThan(LargeBuffers.cache.withLock { $0.bytes }, LargeBuffers.cacheLimit, "all five are cached")
+        let next = (0..<5).map { _ in TensorStorage(uninitializedCount: count) }
+        XCTAssertEqual(Set(next.map { UnsafeRawPointer($0.pointer) }), mappings, "the next step maps nothing new")
+        #else
+        throw XCTSkip("large buffers are mapped separately only on Linux")
+        #endif
+    }
 }
