@@ -6,7 +6,8 @@
 # and system seconds, the medians, the ratios and each run's final top-1.
 #
 #   bash tools/bench/cached_probe.sh          # ROUNDS=3 for more rounds
-# Needs the reproduction's inputs (tools/reproduce.sh prepares them) and the PyTorch venv (TORCH_PYTHON).
+# Needs the reproduction's inputs (tools/reproduce.sh prepares them) and a PyTorch venv (TORCH_PYTHON,
+# default the latest torch/timm of tools/bench/compare_torch.sh, ~/venv-torch-latest).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -16,14 +17,14 @@ weights="$cache/efficientnet-lite0-57934424.pth"
 data="imagefolder:$work/cifar10-500"
 threads="${SSF_NUM_THREADS:-$(nproc)}"
 rounds="${ROUNDS:-2}"
-torch_python="${TORCH_PYTHON:-/root/venv-torch/bin/python}"
+torch_python="${TORCH_PYTHON:-$HOME/venv-torch-latest/bin/python}"
 [ -d "$work/cifar10-500/train" ] || { echo "no CIFAR-10 subset at $work/cifar10-500: run tools/reproduce.sh (or TRAIN_ONLY=1 DATASETS=cifar10 METHODS=linear bash tools/reproduce.sh) first" >&2; exit 1; }
 swift build -c release --product ssf >&2
 ssf="$root/.build/release/ssf"
 out="$work/cached-probe"
 rm -rf "$out"; mkdir -p "$out"
 common=(--model tf_efficientnet_lite0 --weights "$weights" --data "$data" --method linear --lr 0.01 --config configs/repro-lite0-96px-noaug.yaml --head-init zeros --threads "$threads")
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; threads $threads" | tee "$out/table.txt"
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; threads $threads; $("$torch_python" -c 'import torch, timm; print(f"torch {torch.__version__}, timm {timm.__version__}, CPU capability {torch.backends.cpu.get_cpu_capability()}")')" | tee "$out/table.txt"
 
 timed() {  # name, round, command...
   local name="$1" round="$2"; shift 2
@@ -33,7 +34,7 @@ timed() {  # name, round, command...
 for r in $(seq 1 "$rounds"); do
   timed cached "$r" "$ssf" train "${common[@]}" --output "$out/runs/cached-$r"
   timed uncached "$r" "$ssf" train "${common[@]}" --cache-features off --output "$out/runs/uncached-$r"
-  timed torch "$r" "$torch_python" tools/torch_same_recipe.py --data "$data" --method linear --lr 0.01 --config configs/repro-lite0-96px-noaug.yaml \
+  timed torch "$r" "$torch_python" tools/torch_same_recipe.py --any-versions --data "$data" --method linear --lr 0.01 --config configs/repro-lite0-96px-noaug.yaml \
     --weights "$weights" --head-init zeros --bn auto --threads "$threads" --output "$out/runs/torch-$r"
 done
 

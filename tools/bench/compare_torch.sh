@@ -9,7 +9,8 @@
 #     training images/s of the whole step, data loading included.
 # Each (side, model, mode) is measured ROUNDS times in alternation; tables show medians. On a CPU
 # with AVX-512 both sides also run restricted to AVX2 (ours: OPENBLAS_CORETYPE=Haswell; PyTorch:
-# ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2).
+# ATEN_CPU_CAPABILITY=avx2, ONEDNN_MAX_CPU_ISA=AVX2, and MKL_ENABLE_INSTRUCTIONS=AVX2 for the MKL
+# sgemm behind its linear layers). Odd rounds run PyTorch first, even rounds ours first.
 #
 #   tools/bench/compare_torch.sh [--batch 8] [--threads 2] [--steps 5] [--rounds 2] [--isa both|native|avx2]
 #                                [--models "vit_base_patch16_224 ..."] [--no-lite0] [--output DIR]
@@ -62,7 +63,7 @@ echo "CPU: $cpu, $(nproc) cores; $versions; batch $batch, $threads threads, $ste
 # env for a side at a level: `isa_env ours|torch native|avx2` prints the assignments.
 isa_env() {
   if [ "$2" = avx2 ]; then
-    if [ "$1" = ours ]; then echo "OPENBLAS_CORETYPE=Haswell"; else echo "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2"; fi
+    if [ "$1" = ours ]; then echo "OPENBLAS_CORETYPE=Haswell"; else echo "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2"; fi
   fi
 }
 record() {  # level side json
@@ -84,33 +85,36 @@ lite0_train() {  # level side round
   local dir="$out/lite0-runs/$1-$2-$3"
   rm -rf "$dir"
   if [ "$2" = ours ]; then
-    env $(isa_env ours "$1") "$ssf" train --model tf_efficientnet_lite0 --weights "$lite0_weights" --data "imagefolder:$lite0_data" \
+    env $(isa_env ours "$1") /usr/bin/time -f "%e %U %S" -o "$dir.time" "$ssf" train --model tf_efficientnet_lite0 --weights "$lite0_weights" --data "imagefolder:$lite0_data" \
       --method ssf --lr 0.01 --config configs/bench-lite0-128px.yaml --head-init zeros --threads "$threads" --output "$dir" > "$dir.log" 2>&1
   else
-    env $(isa_env torch "$1") "$python" tools/torch_same_recipe.py --any-versions --data "imagefolder:$lite0_data" --method ssf --lr 0.01 \
+    env $(isa_env torch "$1") /usr/bin/time -f "%e %U %S" -o "$dir.time" "$python" tools/torch_same_recipe.py --any-versions --data "imagefolder:$lite0_data" --method ssf --lr 0.01 \
       --config configs/bench-lite0-128px.yaml --weights "$lite0_weights" --head-init zeros --bn auto --threads "$threads" --workers 1 --output "$dir" > "$dir.log" 2>&1
   fi
-  record "$1" "$2" "$("$python" -c 'import json, sys; s = json.load(open(sys.argv[1] + "/summary.json")); print(json.dumps({"model": "tf_efficientnet_lite0", "mode": "ssf-train-128px", "img_per_s": s["train_images_per_s"], "train_seconds": s["train_seconds"], "peak_rss_mib": s.get("peak_rss_mib")}))' "$dir")"
+  record "$1" "$2" "$("$python" -c 'import json, sys; s = json.load(open(sys.argv[1] + "/summary.json")); wall, user, system = map(float, open(sys.argv[1] + ".time").read().split()[-3:]); print(json.dumps({"model": "tf_efficientnet_lite0", "mode": "ssf-train-128px", "img_per_s": s["train_images_per_s"], "train_seconds": s["train_seconds"], "peak_rss_mib": s.get("peak_rss_mib"), "wall_s": wall, "user_s": user, "system_s": system}))' "$dir")"
 }
 
 for level in $levels; do
   for r in $(seq 1 "$rounds"); do
     for model in $models; do
       for mode in infer ssf full; do
-        echo "[$level round $r] torch $model $mode" >&2
-        record "$level" torch "$(run_torch "$level" "$model" "$mode")"
-        echo "[$level round $r] ours  $model $mode" >&2
-        record "$level" ours "$(run_ours "$level" "$model" "$mode")"
+        sides="torch ours"; [ $((r % 2)) = 0 ] && sides="ours torch"
+        for side in $sides; do
+          echo "[$level round $r] $side $model $mode" >&2
+          if [ "$side" = torch ]; then record "$level" torch "$(run_torch "$level" "$model" "$mode")"
+          else record "$level" ours "$(run_ours "$level" "$model" "$mode")"; fi
+        done
       done
     done
     echo "[$level round $r] sgemm roof" >&2
     record "$level" ops "$(env $(isa_env ours "$level") "$ssf" bench ops --threads "$threads" --json | grep '"sgemm_all"')"
     if [ "$lite0" = 1 ]; then
       mkdir -p "$out/lite0-runs"
-      echo "[$level round $r] EfficientNet-Lite0 SSF training, PyTorch" >&2
-      lite0_train "$level" torch "$r"
-      echo "[$level round $r] EfficientNet-Lite0 SSF training, ours" >&2
-      lite0_train "$level" ours "$r"
+      sides="torch ours"; [ $((r % 2)) = 0 ] && sides="ours torch"
+      for side in $sides; do
+        echo "[$level round $r] EfficientNet-Lite0 SSF training, $side" >&2
+        lite0_train "$level" "$side" "$r"
+      done
     fi
   done
   for model in $models; do
@@ -155,6 +159,10 @@ for level in levels:
         print(f"\nEfficientNet-Lite0 SSF training, 128 px, CIFAR-10 subset (5,000 images, 1 epoch), training images/s with data loading:"
               f" PyTorch {med(t):.1f} ({', '.join(f'{v:.1f}' for v in t)}), ours {med(o):.1f} ({', '.join(f'{v:.1f}' for v in o)}),"
               f" **{med(o) / med(t):.2f}×**")
+        def times(side):
+            rs = [r for r in at if r["side"] == side and r["mode"] == "ssf-train-128px" and r.get("user_s") is not None]
+            return f"user {med([r['user_s'] for r in rs]):.1f} s, system {med([r['system_s'] for r in rs]):.1f} s" if rs else "—"
+        print(f"(whole commands, medians: PyTorch {times('torch')}; ours {times('ours')})")
     merged = [(r, next((u for u in at if u["side"] == "ours" and u["model"] == r["model"] and u["mode"] == "infer-ssf"), None))
               for r in at if r["side"] == "ours" and r["mode"] == "merged"]
     if merged:
