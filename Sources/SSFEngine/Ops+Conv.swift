@@ -99,9 +99,10 @@ private func imageRange(_ chunk: Int, of chunks: Int, images: Int) -> Range<Int>
 /// batch (images side by side in the GEMM's columns) instead of one small GEMM per image.
 let batchedPointwiseMaxPixels = 256
 
-/// Copies `[n, rows, pixels]` into `[rows, n · pixels]` (`toBatched`) or back.
+/// Copies `[n, rows, pixels]` into `[rows, n · pixels]` (`toBatched`) or back, applying `epilogue`
+/// (row = channel) to what it writes.
 private func repackPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, images n: Int, rows: Int, pixels: Int,
-                          toBatched: Bool) {
+                          toBatched: Bool, epilogue: ChannelEpilogue? = nil) {
     Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(n * pixels, 1))) { range in
         for r in range {
             for img in 0..<n {
@@ -111,6 +112,7 @@ private func repackPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
                 } else {
                     (dst + perImage).update(from: src + batched, count: pixels)
                 }
+                epilogue?.apply(channel: r, dst + (toBatched ? batched : perImage), pixels)
             }
         }
     }
@@ -118,7 +120,7 @@ private func repackPlanes(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
 
 /// 1×1 convolution of the whole batch as one GEMM: out[:, o, :] = W · x over `[C, N·P]`.
 private func batchedPointwiseForward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                                     out: UnsafeMutablePointer<Float>, n: Int, c: Int, o: Int, pixels: Int) {
+                                     out: UnsafeMutablePointer<Float>, n: Int, c: Int, o: Int, pixels: Int, epilogue: ChannelEpilogue?) {
     let columns = n * pixels
     let packed = UnsafeMutablePointer<Float>.allocate(capacity: c * columns)
     let result = UnsafeMutablePointer<Float>.allocate(capacity: o * columns)
@@ -129,7 +131,7 @@ private func batchedPointwiseForward(_ x: UnsafePointer<Float>, weight: UnsafePo
     }
     BLAS.sgemm(transposeA: false, transposeB: false, m: o, n: columns, k: c, a: weight, lda: c, b: packed, ldb: columns,
                beta: bias == nil ? 0 : 1, c: result, ldc: columns)
-    repackPlanes(result, out, images: n, rows: o, pixels: pixels, toBatched: false)
+    repackPlanes(result, out, images: n, rows: o, pixels: pixels, toBatched: false, epilogue: epilogue)
 }
 
 /// The batched 1×1 convolution's backward: dx = Wᵀ·g and dW = g·xᵀ over `[·, N·P]` operands.
@@ -167,13 +169,15 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int
 /// 2-D convolution of NCHW `x` with `weight` `[O, C/groups, kh, kw]` and optional `bias` `[O]`;
 /// stride, zero padding and dilation are given as (vertical, horizontal) pairs as in PyTorch.
 /// `trailingPadding` adds (rows at the bottom, columns at the right) beyond `padding`, so an
-/// asymmetric padding such as TensorFlow's 'SAME' needs no padded copy of the input.
+/// asymmetric padding such as TensorFlow's 'SAME' needs no padded copy of the input. An
+/// `epilogue` (inference only: nothing may track the inputs) maps each output channel as it is
+/// written, e.g. a frozen batch norm and ReLU6, instead of a second pass over the output.
 /// Runs as im2col + GEMM per image and group; depthwise convolutions (groups == C == O,
 /// square filter, equal strides and paddings, no dilation) use `depthwiseConv2d`.
 /// Differentiable in `x`, `weight` and `bias`; a frozen weight costs no weight-gradient GEMM.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (Int, Int),
                    padding: (Int, Int) = (0, 0), trailingPadding: (Int, Int) = (0, 0),
-                   dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+                   dilation: (Int, Int) = (1, 1), groups: Int = 1, epilogue: ChannelEpilogue? = nil) -> Tensor {
     OpProfile.run("conv") {
         precondition(x.rank == 4, "conv2d: input must be NCHW, got \(x.shape)")
         precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
@@ -182,13 +186,20 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         precondition(groups >= 1 && c % groups == 0 && o % groups == 0 && cg == c / groups,
                      "conv2d: weight \(weight.shape) does not match input \(x.shape) with \(groups) group(s)")
         if let bias { precondition(bias.shape == [o], "conv2d: bias \(bias.shape) must be [\(o)]") }
+        if let epilogue {
+            precondition(epilogue.scale.count == o, "conv2d: epilogue of \(epilogue.scale.count) channels for \(o) outputs")
+            precondition(Tape.active(for: x, weight, bias) == nil, "conv2d: an epilogue is for inference (nothing may track the inputs)")
+        }
+        let epilogue = epilogue?.absorbing(bias)
+        let bias = epilogue == nil ? bias : nil
         precondition(stride.0 >= 1 && stride.1 >= 1 && padding.0 >= 0 && padding.1 >= 0 && dilation.0 >= 1 && dilation.1 >= 1
                      && trailingPadding.0 >= 0 && trailingPadding.1 >= 0,
                      "conv2d: invalid stride \(stride), padding \(padding), trailing padding \(trailingPadding) or dilation \(dilation)")
 
         if groups == c && o == c && cg == 1 && kh == kw && stride.0 == stride.1 && padding.0 == padding.1
             && (kh == 1 || dilation == (1, 1)) {
-            return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0, trailingPadding: trailingPadding)
+            return depthwiseConv2d(x, weight: weight, bias: bias, stride: stride.0, padding: padding.0, trailingPadding: trailingPadding,
+                                   epilogue: epilogue)
         }
 
         var geo = ConvGeometry(channels: cg, height: h, width: w, kernelH: kh, kernelW: kw,
@@ -205,7 +216,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
         let chunks = imageChunkCount(n)
         let batched = geo.isPointwise && groups == 1 && n > 1 && pixels <= batchedPointwiseMaxPixels && !Threading.isInParallelRegion
         if batched {
-            batchedPointwiseForward(px, weight: pw, bias: pb, out: po, n: n, c: c, o: o, pixels: pixels)
+            batchedPointwiseForward(px, weight: pw, bias: pb, out: po, n: n, c: c, o: o, pixels: pixels, epilogue: epilogue)
         } else { Threading.parallelFor(chunks) { range in
             let col = geo.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: patch * pixels)
             defer { col?.deallocate() }
@@ -225,6 +236,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: (In
                         BLAS.sgemm(transposeA: false, transposeB: false, m: og, n: pixels, k: patch,
                                    a: pw + grp * og * patch, lda: patch, b: operand, ldb: pixels,
                                    beta: pb == nil ? 0 : 1, c: dst, ldc: pixels)
+                        if let epilogue {
+                            for oc in 0..<og { epilogue.apply(channel: grp * og + oc, dst + oc * pixels, pixels) }
+                        }
                     }
                 }
             }

@@ -100,7 +100,7 @@ private func depthwiseTile(
     rows: Int, vectors: Int, lanes: Int,
     source: UnsafePointer<Float>, sourceRowStride: Int,
     weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
-    bias: Float, out: UnsafeMutablePointer<Float>, outRowStride: Int
+    bias: Float, out: UnsafeMutablePointer<Float>, outRowStride: Int, map: TileMap
 ) {
     let n = rows * vectors
     func sourceOffset(_ j: Int) -> Int { (j / vectors) * sourceRowStride + (j % vectors) * 8 }
@@ -117,12 +117,27 @@ private func depthwiseTile(
     }
     func store(_ v: Vec, _ j: Int) {
         let last = j % vectors == vectors - 1
-        storeVec(v, out + (j / vectors) * outRowStride + (j % vectors) * 8, last ? lanes : 8)
+        let mapped = map.isIdentity ? v : vmin(vmax(fma(v, map.scale, map.shift), map.lower), map.upper)
+        storeVec(mapped, out + (j / vectors) * outRowStride + (j % vectors) * 8, last ? lanes : 8)
     }
     store(a0, 0)
     if n > 1 { store(a1, 1) }
     if n > 2 { store(a2, 2) }
     if n > 3 { store(a3, 3) }
+}
+
+/// What a tile does to its sums before storing them: clamp(scale · v + shift), or nothing.
+struct TileMap {
+    let isIdentity: Bool
+    let scale, shift, lower, upper: Vec
+    static let identity = TileMap(isIdentity: true, scale: Vec(repeating: 1), shift: Vec(), lower: Vec(), upper: Vec())
+    init(isIdentity: Bool, scale: Vec, shift: Vec, lower: Vec, upper: Vec) {
+        self.isIdentity = isIdentity; self.scale = scale; self.shift = shift; self.lower = lower; self.upper = upper
+    }
+    init(_ epilogue: ChannelEpilogue, channel c: Int) {
+        self.init(isIdentity: false, scale: Vec(repeating: epilogue.scale[c]), shift: Vec(repeating: epilogue.shift[c]),
+                  lower: Vec(repeating: epilogue.lower), upper: Vec(repeating: epilogue.upper))
+    }
 }
 
 /// out[y][x] = bias + Σₜ weights[t] · source[y · sourceRowStride + x + offsets[t]] over a
@@ -131,13 +146,13 @@ private func depthwiseTile(
 private func depthwisePlane(
     source: UnsafePointer<Float>, sourceRowStride: Int,
     weights: UnsafePointer<Float>, offsets: UnsafePointer<Int>, taps: Int,
-    bias: Float, out: UnsafeMutablePointer<Float>, height: Int, width: Int
+    bias: Float, out: UnsafeMutablePointer<Float>, height: Int, width: Int, map: TileMap = .identity
 ) {
     func tile(_ rows: Int, _ vectors: Int, _ lanes: Int, _ y: Int, _ x: Int) {
         depthwiseTile(rows: rows, vectors: vectors, lanes: lanes,
                       source: source + y * sourceRowStride + x, sourceRowStride: sourceRowStride,
                       weights: weights, offsets: offsets, taps: taps,
-                      bias: bias, out: out + y * width + x, outRowStride: width)
+                      bias: bias, out: out + y * width + x, outRowStride: width, map: map)
     }
     if width > 16 {
         for y in 0..<height {
@@ -208,15 +223,20 @@ func scratchBuffer(_ count: Int, filledWith value: Float = 0) -> UnsafeMutablePo
 /// (`weight` is `[C, 1, k, k]`, PyTorch's layout for `groups == C`), zero padding and an
 /// optional bias `[C]`; `trailingPadding` adds (rows at the bottom, columns at the right) beyond
 /// `padding`. Uses a direct vectorised kernel parallelised over (image, channel) planes.
-/// Differentiable in `x`, `weight` and `bias`.
+/// Differentiable in `x`, `weight` and `bias`; an `epilogue` (inference only) maps each channel's
+/// sums as the kernel stores them.
 public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
-                            trailingPadding: (Int, Int) = (0, 0)) -> Tensor {
+                            trailingPadding: (Int, Int) = (0, 0), epilogue: ChannelEpilogue? = nil) -> Tensor {
     OpProfile.run("depthwise conv") {
         precondition(x.rank == 4, "depthwiseConv2d: input must be NCHW, got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
                      "depthwiseConv2d: weight must be [\(c), 1, k, k], got \(weight.shape)")
         if let bias { precondition(bias.shape == [c], "depthwiseConv2d: bias \(bias.shape) must be [\(c)]") }
+        if let epilogue {
+            precondition(epilogue.scale.count == c, "depthwiseConv2d: epilogue of \(epilogue.scale.count) channels for \(c)")
+            precondition(Tape.active(for: x, weight, bias) == nil, "depthwiseConv2d: an epilogue is for inference (nothing may track the inputs)")
+        }
         precondition(stride >= 1 && padding >= 0 && trailingPadding.0 >= 0 && trailingPadding.1 >= 0,
                      "depthwiseConv2d: stride \(stride), padding \(padding) or trailing padding \(trailingPadding) invalid")
         let k = weight.shape[2]
@@ -240,7 +260,8 @@ public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
                     geo.fillInput(px + plane * h * w, scratch)
                     depthwisePlane(source: scratch, sourceRowStride: stride * geo.phaseWidth,
                                    weights: pw + ch * taps, offsets: offsets.baseAddress!, taps: taps,
-                                   bias: pb?[ch] ?? 0, out: po + plane * oh * ow, height: oh, width: ow)
+                                   bias: pb?[ch] ?? 0, out: po + plane * oh * ow, height: oh, width: ow,
+                                   map: epilogue.map { TileMap($0, channel: ch) } ?? .identity)
                 }
             }
         }

@@ -11,6 +11,57 @@
 // Recovering u and x̂ from y divides by γ and A; when a gradient that needs them is wanted and
 // some |γ| or |A| is below 1e-3, the ops run unfused instead (same values, more memory traffic).
 
+/// A per-channel affine map and optional clamp applied to a convolution's output as it is written:
+/// `out = clamp(scale[c] · conv + shift[c])`. For inference only (nothing records it).
+public struct ChannelEpilogue: Sendable {
+    public let scale: [Float], shift: [Float]
+    public let clamp: ClosedRange<Float>?
+
+    public init(scale: [Float], shift: [Float], clamp: ClosedRange<Float>?) {
+        precondition(scale.count == shift.count, "ChannelEpilogue: \(scale.count) scales for \(shift.count) shifts")
+        self.scale = scale; self.shift = shift; self.clamp = clamp
+    }
+
+    /// Evaluation-form batch norm, an optional SSF scale-shift and an optional clamp as one map
+    /// (the A and B of `batchNormScaleShiftClamp`).
+    public init(mean: Tensor, variance: Tensor, weight: Tensor?, bias: Tensor?, eps: Float,
+                scale: Tensor? = nil, shift: Tensor? = nil, clamp: ClosedRange<Float>? = nil) {
+        let channels = mean.count
+        precondition(variance.count == channels && (weight?.count ?? channels) == channels && (bias?.count ?? channels) == channels
+                     && (scale?.count ?? channels) == channels && (shift?.count ?? channels) == channels,
+                     "ChannelEpilogue: statistics and vectors must all have \(channels) channels")
+        var a = [Float](repeating: 0, count: channels), b = a
+        for c in 0..<channels {
+            let s = (weight?.pointer[c] ?? 1) / (variance.pointer[c] + eps).squareRoot()
+            let t = (bias?.pointer[c] ?? 0) - mean.pointer[c] * s
+            let g = scale?.pointer[c] ?? 1
+            a[c] = g * s
+            b[c] = g * t + (shift?.pointer[c] ?? 0)
+        }
+        self.init(scale: a, shift: b, clamp: clamp)
+    }
+
+    var lower: Float { clamp?.lowerBound ?? -.infinity }
+    var upper: Float { clamp?.upperBound ?? .infinity }
+
+    /// The same map after a bias: clamp(a·(y + bias) + b) = clamp(a·y + (a·bias + b)).
+    func absorbing(_ bias: Tensor?) -> ChannelEpilogue {
+        guard let bias else { return self }
+        return ChannelEpilogue(scale: scale, shift: (0..<shift.count).map { shift[$0] + scale[$0] * bias.pointer[$0] }, clamp: clamp)
+    }
+
+    /// Applies the map of channel `c` to `count` contiguous values in place.
+    @inline(__always) func apply(channel c: Int, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        let va = Vec(repeating: scale[c]), vb = Vec(repeating: shift[c]), lo = Vec(repeating: lower), hi = Vec(repeating: upper)
+        var j = 0
+        while j < count {
+            let n = min(8, count - j)
+            storeVec(vmin(vmax(fma(loadVec(p + j, n), va, vb), lo), hi), p + j, n)
+            j += n
+        }
+    }
+}
+
 /// `clamp(scaleShift(batchNormInference(x, …), scale, shift))` in one pass: batch norm with running
 /// statistics on NCHW axis 1, then optionally SSF's `⊙ scale + shift` (`[C]` each), then optionally
 /// a clamp to `clamp` (`0...6` is ReLU6). Differentiable in `x`, `weight`, `bias`, `scale` and `shift`;
@@ -23,14 +74,9 @@ public func batchNormScaleShiftClamp(_ x: Tensor, mean: Tensor, variance: Tensor
     precondition((scale == nil) == (shift == nil) && (scale.map { $0.shape == [channels] && shift!.shape == [channels] } ?? true),
                  "batchNormScaleShiftClamp: scale and shift must both be [\(channels)] or both absent")
     let tape = Tape.active(for: x, weight, bias, scale, shift)
-    var rstd = [Float](repeating: 0, count: channels), a = rstd, b = rstd
-    for c in 0..<channels {
-        rstd[c] = 1 / (variance.pointer[c] + eps).squareRoot()
-        let s = rstd[c] * (weight?.pointer[c] ?? 1), t = (bias?.pointer[c] ?? 0) - mean.pointer[c] * s
-        let g = scale?.pointer[c] ?? 1
-        a[c] = g * s
-        b[c] = g * t + (shift?.pointer[c] ?? 0)
-    }
+    let map = ChannelEpilogue(mean: mean, variance: variance, weight: weight, bias: bias, eps: eps, scale: scale, shift: shift, clamp: clamp)
+    let a = map.scale, b = map.shift
+    let rstd = (0..<channels).map { 1 / (variance.pointer[$0] + eps).squareRoot() }
     if let tape {
         let invertible: (Tensor?) -> Bool = { $0.map { $0.untracked.scalars.allSatisfy { abs($0) > 1e-3 } } ?? true }
         let needsU = scale.map(tape.tracks) ?? false, needsXHat = weight.map(tape.tracks) ?? false

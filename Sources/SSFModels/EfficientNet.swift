@@ -135,13 +135,13 @@ public final class EfficientNetConv: Module {
         }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor, epilogue: ChannelEpilogue? = nil) -> Tensor {
         let (kh, kw) = (weight.value.shape[2], weight.value.shape[3])
         let (top, bottom) = pads(size: x.shape[2], kernel: kh)
         let (left, right) = pads(size: x.shape[3], kernel: kw)
         // TensorFlow's extra bottom/right pixel is the convolution's trailing padding (no padded copy).
         return conv2d(x, weight: weight.tensor, stride: (stride, stride), padding: (top, left),
-                      trailingPadding: (bottom - top, right - left), groups: groups)
+                      trailingPadding: (bottom - top, right - left), groups: groups, epilogue: epilogue)
     }
 }
 
@@ -152,10 +152,17 @@ struct ConvNormAct {
     let activate: Bool
 
     func callAsFunction(_ x: Tensor, ssf: ScaleShift?) -> Tensor {
-        let z = conv(x)
-        // With running statistics the norm, the site and ReLU6 are one per-channel pass; a mixed
+        // With running statistics the norm, the site and ReLU6 are one per-channel map: applied as
+        // the convolution writes its output at inference, one fused pass while training. A mixed
         // batch's per-sample site vectors and batch statistics take the ops one by one.
-        if !norm.usesBatchStatistics, ssf.map({ SSFTaskVectors.current?.vectors(for: $0) == nil }) ?? true {
+        let fusable = !norm.usesBatchStatistics && (ssf.map { SSFTaskVectors.current?.vectors(for: $0) == nil } ?? true)
+        if fusable, Tape.active(for: x, conv.weight.tensor, norm.weight.tensor, norm.bias.tensor, ssf?.scale.tensor, ssf?.shift.tensor) == nil {
+            return conv(x, epilogue: ChannelEpilogue(mean: norm.runningMean.value, variance: norm.runningVar.value,
+                                                     weight: norm.weight.tensor, bias: norm.bias.tensor, eps: norm.eps,
+                                                     scale: ssf?.scale.tensor, shift: ssf?.shift.tensor, clamp: activate ? 0...6 : nil))
+        }
+        let z = conv(x)
+        if fusable {
             return batchNormScaleShiftClamp(z, mean: norm.runningMean.value, variance: norm.runningVar.value,
                                             weight: norm.weight.tensor, bias: norm.bias.tensor, eps: norm.eps,
                                             scale: ssf?.scale.tensor, shift: ssf?.shift.tensor, clamp: activate ? 0...6 : nil)

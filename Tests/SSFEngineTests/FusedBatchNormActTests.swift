@@ -166,4 +166,37 @@ final class FusedBatchNormActTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst[i], 1e-4, name)
         }
     }
+
+    /// A convolution's epilogue (frozen batch norm, SSF, ReLU6 applied as the output is written)
+    /// gives what the convolution followed by the fused op gives: batched and per-image 1×1,
+    /// im2col 3×3 with trailing padding, and depthwise, with and without a bias.
+    func testConvolutionEpilogueMatchesTheSeparatePass() {
+        let cases: [(shape: [Int], out: Int, k: Int, stride: Int, groups: Int, trailing: (Int, Int))] = [
+            ([3, 6, 5, 7], 10, 1, 1, 1, (0, 0)),      // 35 pixels: one GEMM over the batch
+            ([2, 6, 20, 20], 10, 1, 1, 1, (0, 0)),    // 400 pixels: a GEMM per image
+            ([2, 6, 9, 8], 10, 3, 2, 1, (1, 1)),      // im2col, TensorFlow-style trailing padding
+            ([2, 6, 9, 8], 6, 5, 2, 6, (1, 0)),       // depthwise
+        ]
+        for (i, t) in cases.enumerated() {
+            let x = GradientCheck.normal(t.shape, seed: 51 + UInt64(i), std: 2)
+            let w = GradientCheck.normal([t.out, t.shape[1] / t.groups, t.k, t.k], seed: 61, std: 0.5)
+            let mean = GradientCheck.normal([t.out], seed: 62, std: 0.5)
+            let variance = GradientCheck.normal([t.out], seed: 63, std: 0.3) * GradientCheck.normal([t.out], seed: 63, std: 0.3) + Tensor.ones([t.out])
+            let nw = GradientCheck.normal([t.out], seed: 64, std: 0.4) + Tensor.ones([t.out]), nb = GradientCheck.normal([t.out], seed: 65) + Tensor.ones([t.out])
+            let s = GradientCheck.normal([t.out], seed: 66, std: 0.3) + Tensor.ones([t.out]), h = GradientCheck.normal([t.out], seed: 67, std: 0.3)
+            for convBias in [nil, GradientCheck.normal([t.out], seed: 68)] {
+                let pad = t.k / 2 - (t.trailing.0 > 0 ? 1 : 0)
+                func conv(_ e: ChannelEpilogue?) -> Tensor {
+                    conv2d(x, weight: w, bias: convBias, stride: (t.stride, t.stride), padding: (pad, pad), trailingPadding: t.trailing,
+                           groups: t.groups, epilogue: e)
+                }
+                let expected = batchNormScaleShiftClamp(conv(nil), mean: mean, variance: variance, weight: nw, bias: nb, eps: 1e-3,
+                                                        scale: s, shift: h, clamp: 0...6)
+                let fused = conv(ChannelEpilogue(mean: mean, variance: variance, weight: nw, bias: nb, eps: 1e-3, scale: s, shift: h, clamp: 0...6))
+                XCTAssertEqual(fused.shape, expected.shape, "case \(i)")
+                XCTAssertLessThanOrEqual(maxGap(fused, expected), 2e-5, "case \(i), bias \(convBias != nil)")
+                XCTAssertTrue(expected.scalars.contains(0) && expected.scalars.contains(6), "case \(i) crosses both clamp edges")
+            }
+        }
+    }
 }
