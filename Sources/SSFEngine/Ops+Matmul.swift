@@ -109,8 +109,11 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer()
         if let bias {
+            // The bias rows are the GEMM's C operand (beta 1); written on all threads.
             let pb = bias.pointer
-            for r in 0..<rows { (c + r * outF).update(from: pb, count: outF) }
+            Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(outF, 1))) { range in
+                for r in range { (c + r * outF).update(from: pb, count: outF) }
+            }
         }
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
                    a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
