@@ -50,15 +50,20 @@ public struct ChannelEpilogue: Sendable {
         return ChannelEpilogue(scale: scale, shift: (0..<shift.count).map { shift[$0] + scale[$0] * bias.pointer[$0] }, clamp: clamp)
     }
 
-    /// Applies the map of channel `c` to `count` contiguous values in place.
-    @inline(__always) func apply(channel c: Int, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    /// Applies the map of channel `c` to `count` contiguous values, from `src` into `dst` (may be the same).
+    @inline(__always) func apply(channel c: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
         let va = Vec(repeating: scale[c]), vb = Vec(repeating: shift[c]), lo = Vec(repeating: lower), hi = Vec(repeating: upper)
         var j = 0
         while j < count {
             let n = min(8, count - j)
-            storeVec(vmin(vmax(fma(loadVec(p + j, n), va, vb), lo), hi), p + j, n)
+            storeVec(vmin(vmax(fma(loadVec(src + j, n), va, vb), lo), hi), dst + j, n)
             j += n
         }
+    }
+
+    /// Applies the map of channel `c` to `count` contiguous values in place.
+    @inline(__always) func apply(channel c: Int, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        apply(channel: c, UnsafePointer(p), p, count)
     }
 }
 
@@ -94,22 +99,8 @@ public func batchNormScaleShiftClamp(_ x: Tensor, mean: Tensor, variance: Tensor
         var out = Tensor(uninitializedShape: x.shape)
         let (outer, _, inner) = channelLayout(x.shape, .channelsFirst)
         let src = x.pointer, dst = out.mutablePointer()
-        let lo = Vec(repeating: clamp?.lowerBound ?? -.infinity), hi = Vec(repeating: clamp?.upperBound ?? .infinity)
-        a.withUnsafeBufferPointer { ap in
-            b.withUnsafeBufferPointer { bp in
-                Threading.parallelFor(outer * channels, minimumPerThread: max(1, 4096 / max(inner, 1))) { planes in
-                    for p in planes {
-                        let c = p % channels, base = p * inner
-                        let va = Vec(repeating: ap[c]), vb = Vec(repeating: bp[c])
-                        var j = 0
-                        while j < inner {
-                            let n = min(8, inner - j)
-                            storeVec(vmin(vmax(fma(loadVec(src + base + j, n), va, vb), lo), hi), dst + base + j, n)
-                            j += n
-                        }
-                    }
-                }
-            }
+        Threading.parallelFor(outer * channels, minimumPerThread: max(1, 4096 / max(inner, 1))) { planes in
+            for p in planes { map.apply(channel: p % channels, src + p * inner, dst + p * inner, inner) }
         }
         guard let tape else { return out }
         let y = out.untracked, um = mean.untracked

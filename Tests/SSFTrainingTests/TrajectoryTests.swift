@@ -205,8 +205,8 @@ final class TrajectoryTests: XCTestCase {
             // Final trainable tensors (whole, or a strided sample plus sum and sum of squares), the EMA, running statistics,
             // within 1e-4, or where PyTorch's own float32 run ends farther than that from the float64 reference,
             // within four times its distance. lite0.bias is such a run: ReLU6 kinks at 1×1 maps and Adam's sign
-            // flips amplify summation-order noise, so float32 implementations end 1.6e-4 (PyTorch) to 5.4e-4 (this
-            // engine, batched 1×1 convolutions; 9e-5 with per-image ones) from float64 while their losses stay
+            // flips amplify summation-order noise, so float32 implementations end 1.6e-4 (PyTorch) and 9e-5 to 5.4e-4
+            // (this engine, depending on its kernels' summation order) from float64 while their losses stay
             // within 5e-5 — the losses keep the 1e-4 bound.
             let tolerance = max(1e-4, 4 * (probe?.tensorMaxAbs ?? 0))
             var worstTensor = 0.0
