@@ -1,6 +1,9 @@
 // BLAS entry points (OpenBLAS's CBLAS on Linux, Accelerate on Apple platforms) and allocator tuning.
 #ifndef SSF_CBLAS_SHIM_H
 #define SSF_CBLAS_SHIM_H
+/// Asks the cache for the line holding `p` (for reading / for writing); no effect on results.
+static inline void ssf_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void ssf_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 #if defined(__APPLE__)
 #include <Accelerate/Accelerate.h>
 static inline void ssf_blas_set_threads(int n) { (void)n; }
@@ -22,5 +25,16 @@ static inline void ssf_blas_set_threads(int n) { openblas_set_num_threads(n); }
 static inline int ssf_blas_get_threads(void) { return openblas_get_num_threads(); }
 /// The kernel set OpenBLAS selected for this CPU (e.g. "Haswell", "SkylakeX").
 static inline const char *ssf_blas_core_name(void) { return openblas_get_corename(); }
+#if defined(__linux__)
+#include <stddef.h>
+/// glibc's mremap, declared here so the shim does not depend on _GNU_SOURCE being set.
+extern void *ssf_mremap_raw(void *old_address, size_t old_size, size_t new_size, int flags, ...) __asm__("mremap");
+/// Resizes an anonymous mapping, moving it if needed (MREMAP_MAYMOVE); the pages it keeps stay
+/// resident. NULL on failure.
+static inline void *ssf_remap(void *p, size_t old_size, size_t new_size) {
+    void *q = ssf_mremap_raw(p, old_size, new_size, 1);
+    return q == (void *)-1 ? (void *)0 : q;
+}
+#endif
 #endif
 #endif

@@ -1,4 +1,5 @@
 // Fused multi-head scaled-dot-product attention on a packed qkv tensor, with optional additive bias and window mask.
+import Synchronization
 
 /// Multi-head attention over a packed `qkv` tensor `[B, T, 3·D]` laid out as timm's fused
 /// `qkv` Linear output (`[B, T, 3, heads, D/heads]`). Returns `[B, T, D]` with the heads merged.
@@ -36,16 +37,106 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
             if let maskPointer { zipVec(UnsafePointer(s), maskPointer + (b % windows) * tt, s, tt, VecAdd()) }
             for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
         }
-        Threading.parallelFor(batch * heads) { range in
-            let s = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-            defer { s.deallocate() }
-            for bh in range {
-                let b = bh / heads, h = bh % heads
-                let q = src + b * tokens * rowStride + h * headDim
-                probabilities(q, b, h, s)
-                BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
-                           a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
+        // Small windows (Swin's 49 tokens, 32 channels per head) run on the direct kernels.
+        let direct = WindowAttentionKernels.apply(tokens: tokens, headDim: headDim)
+        let paddedRows = tokens * windowKernelTokens
+        let pairs = (tokens + 1) / 2
+        /// The direct kernels' softmax(q·kᵀ·scale + bias + mask) of head (b, h) into `w.scores`
+        /// (rows 56 apart), its keys transposed into `w.panelK`.
+        func windowProbabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ w: WindowScratch, _ addends: WindowAddends,
+                                 _ prefetch: inout WindowPrefetch) {
+            windowTranspose(q + width, ld: rowStride, rows: tokens, w.panelK)
+            windowPanelProduct(q, lda: rowStride, rows: tokens, w.panelK, w.scores, &prefetch)
+            windowSoftmax(w.scores, tokens: tokens, alpha: alpha, bias: addends.bias + h * paddedRows,
+                          mask: addends.mask.map { $0 + (b % windows) * paddedRows })
+        }
+        func windowAddends() -> WindowAddends {
+            WindowAddends(bias: biasPointer, heads: heads, mask: maskPointer, windows: windows, tokens: tokens)
+        }
+        if direct {
+            let addends = windowAddends()
+            defer { addends.deallocate() }
+            OpProfile.addFlops(4 * batch * heads * tokens * tokens * headDim)
+            Threading.parallelFor(batch * heads) { range in
+                let w = WindowScratch()
+                defer { w.deallocate() }
+                var prefetch = WindowPrefetch()
+                for bh in range {
+                    let b = bh / heads, h = bh % heads
+                    if h == 0 && b + 1 < batch {
+                        prefetch.start([(src + (b + 1) * tokens * rowStride, tokens * rowStride, false),
+                                        (UnsafePointer(o) + (b + 1) * tokens * width, tokens * width, true)],
+                                       pairs: heads * 2 * pairs)
+                    }
+                    let q = src + b * tokens * rowStride + h * headDim
+                    windowProbabilities(q, b, h, w, addends, &prefetch)
+                    windowCombine(w.scores, cr: windowKernelTokens, cc: 1, rows: tokens, inner: tokens, q + 2 * width, lds: rowStride,
+                                  alpha: 1, o + b * tokens * width + h * headDim, ldo: width, &prefetch)
+                }
             }
+        } else {
+            Threading.parallelFor(batch * heads) { range in
+                let s = UnsafeMutablePointer<Float>.allocate(capacity: tt)
+                defer { s.deallocate() }
+                for bh in range {
+                    let b = bh / heads, h = bh % heads
+                    let q = src + b * tokens * rowStride + h * headDim
+                    probabilities(q, b, h, s)
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
+                               a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
+                }
+            }
+        }
+        /// The backward on the direct kernels: per head, P is recomputed, then dV = Pᵀ·dO, dP = dO·Vᵀ,
+        /// dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = scale·dS·K, dK = scale·dSᵀ·Q; the bias gradient
+        /// (Σ over windows of dS) is summed per thread and then across threads.
+        func windowBackward(_ g: Tensor, _ qp: UnsafePointer<Float>, _ dqkv: inout Tensor, needsInput: Bool, needsBias: Bool) -> [Tensor?] {
+            OpProfile.addFlops(10 * batch * heads * tokens * tokens * headDim)
+            var gBias: Tensor? = needsBias ? Tensor.zeros([heads, tokens, tokens]) : nil
+            let dq = dqkv.mutablePointer(), gp = g.pointer
+            let gb = gBias?.mutablePointer()
+            let merge = Mutex(())
+            let addends = windowAddends()
+            defer { addends.deallocate() }
+            Threading.parallelFor(batch * heads) { range in
+                let w = WindowScratch()
+                // This thread's share of the bias gradient, in rows of 56.
+                let partial: UnsafeMutablePointer<Float>? = gb == nil ? nil : .allocate(capacity: heads * paddedRows)
+                partial?.initialize(repeating: 0, count: heads * paddedRows)
+                defer { w.deallocate(); partial?.deallocate() }
+                var prefetch = WindowPrefetch()
+                for bh in range {
+                    let b = bh / heads, h = bh % heads
+                    if h == 0 && b + 1 < batch {
+                        prefetch.start([(qp + (b + 1) * tokens * rowStride, tokens * rowStride, false),
+                                        (gp + (b + 1) * tokens * width, tokens * width, false),
+                                        (UnsafePointer(dq) + (b + 1) * tokens * rowStride, tokens * rowStride, true)],
+                                       pairs: heads * 5 * pairs)
+                    }
+                    let q = qp + b * tokens * rowStride + h * headDim
+                    windowProbabilities(q, b, h, w, addends, &prefetch)
+                    let go = gp + b * tokens * width + h * headDim
+                    let dqh = dq + b * tokens * rowStride + h * headDim
+                    windowCombine(w.scores, cr: 1, cc: windowKernelTokens, rows: tokens, inner: tokens, go, lds: width,
+                                  alpha: 1, dqh + 2 * width, ldo: rowStride, &prefetch)
+                    windowTranspose(q + 2 * width, ld: rowStride, rows: tokens, w.panelV)
+                    windowPanelProduct(go, lda: width, rows: tokens, w.panelV, w.grads, &prefetch)
+                    windowSoftmaxBackward(w.grads, probabilities: w.scores, tokens: tokens, biasGrad: partial.map { $0 + h * paddedRows })
+                    windowCombine(w.grads, cr: windowKernelTokens, cc: 1, rows: tokens, inner: tokens, q + width, lds: rowStride,
+                                  alpha: alpha, dqh, ldo: rowStride, &prefetch)
+                    windowCombine(w.grads, cr: 1, cc: windowKernelTokens, rows: tokens, inner: tokens, q, lds: rowStride,
+                                  alpha: alpha, dqh + width, ldo: rowStride, &prefetch)
+                }
+                if let partial, let gb {
+                    merge.withLock { _ in
+                        for r in 0..<(heads * tokens) {
+                            let from = partial + r * windowKernelTokens, to = gb + r * tokens
+                            for j in 0..<tokens { to[j] += from[j] }
+                        }
+                    }
+                }
+            }
+            return [needsInput ? dqkv : nil, gBias]
         }
         if let tape {
             let uqkv = qkv.untracked
@@ -54,6 +145,9 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
             out = tape.record(out, inputs: [qkv, bias]) { g, needs in
                 withExtendedLifetime(kept) {}
                 var dqkv = Tensor(uninitializedShape: uqkv.shape)
+                if direct {
+                    return windowBackward(g, uqkv.pointer, &dqkv, needsInput: needs[0], needsBias: needs[1])
+                }
                 var dScores: Tensor? = needs[1] ? Tensor(uninitializedShape: [batch, heads, tokens, tokens]) : nil
                 let dq = dqkv.mutablePointer(), gp = g.pointer, qp = uqkv.pointer
                 let dsAll = dScores?.mutablePointer()

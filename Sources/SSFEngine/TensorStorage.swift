@@ -21,11 +21,15 @@ public enum StorageStats {
     static let allocationsCounter = Atomic<Int>(0)
     static let peakLiveBytesCounter = Atomic<Int>(0)
     static let allocatedBytesCounter = Atomic<Int>(0)
+    static let mappedBytesCounter = Atomic<Int>(0)
 
     /// Bytes currently held by tensor storages.
     public static var liveBytes: Int { liveBytesCounter.load(ordering: .relaxed) }
     /// Bytes of every storage allocated since the process started.
     public static var allocatedBytes: Int { allocatedBytesCounter.load(ordering: .relaxed) }
+    /// Bytes of fresh memory mapped for large tensor buffers since the process started: what the
+    /// buffer cache did not serve, each byte a page to fault in and zero.
+    public static var freshlyMappedBytes: Int { mappedBytesCounter.load(ordering: .relaxed) }
     /// Number of storages allocated since the process started.
     public static var allocations: Int { allocationsCounter.load(ordering: .relaxed) }
     /// The most bytes held at once since the last `resetPeak()`.
@@ -138,6 +142,15 @@ enum LargeBuffers {
         /// Cached mappings, oldest first (evicted first).
         var order: [(size: Int, pointer: UnsafeMutableRawPointer)] = []
         var bytes = 0
+
+        /// Removes and returns a cached mapping of `size` bytes (one must be there).
+        mutating func take(_ size: Int) -> UnsafeMutableRawPointer {
+            let p = free[size]!.removeLast()
+            if free[size]!.isEmpty { free[size] = nil }
+            bytes -= size
+            if let i = order.firstIndex(where: { $0.pointer == p }) { order.remove(at: i) }
+            return p
+        }
     }
     static let cache = Mutex(Cache())
 
@@ -153,13 +166,31 @@ enum LargeBuffers {
 
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let size = size(bytes)
-        let cached = cache.withLock { c -> UnsafeMutableRawPointer? in
-            guard let p = c.free[size]?.popLast() else { return nil }
-            c.bytes -= size
-            if let i = c.order.firstIndex(where: { $0.pointer == p }) { c.order.remove(at: i) }
-            return p
+        let cached = cache.withLock { c -> (pointer: UnsafeMutableRawPointer, size: Int)? in
+            var have = size
+            if c.free[size] == nil {
+                // No mapping of this size: the nearest one, resized, serves it (only the pages it gains
+                // are faulted in). Larger ones count only up to twice the size, so a small request does
+                // not throw away most of a large mapping's pages.
+                guard let nearest = c.free.keys.filter({ $0 <= 2 * size }).min(by: { abs($0 - size) < abs($1 - size) }) else { return nil }
+                have = nearest
+            }
+            let p = c.take(have)
+            return (p, have)
         }
-        if let cached { return cached }
+        if let cached {
+            if cached.size == size { return cached.pointer }
+            #if os(Linux)
+            if let q = ssf_remap(cached.pointer, cached.size, size) {
+                StorageStats.mappedBytesCounter.add(max(0, size - cached.size), ordering: .relaxed)
+                return q
+            }
+            munmap(cached.pointer, cached.size)
+            #else
+            cached.pointer.deallocate()
+            #endif
+        }
+        StorageStats.mappedBytesCounter.add(size, ordering: .relaxed)
         #if os(Linux)
         guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             fatalError("out of memory: cannot map \(size) bytes for a tensor")
@@ -195,7 +226,10 @@ enum LargeBuffers {
             while c.bytes > limit, dropped < c.order.count {
                 let oldest = c.order[dropped]
                 dropped += 1
-                if let i = c.free[oldest.size]?.firstIndex(of: oldest.pointer) { c.free[oldest.size]!.remove(at: i) }
+                if let i = c.free[oldest.size]?.firstIndex(of: oldest.pointer) {
+                    c.free[oldest.size]!.remove(at: i)
+                    if c.free[oldest.size]!.isEmpty { c.free[oldest.size] = nil }
+                }
                 c.bytes -= oldest.size
                 evicted.append(oldest)
             }

@@ -101,9 +101,12 @@ struct BenchModelCommand: ParsableCommand {
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
             : mode == .train ? "train-\(method.rawValue)" : mode.rawValue
         var profileReport: OpProfileReport?
+        var mappedPerStep = 0.0
         if profile {
             // The ops run on this thread, so the profile sees every one of them.
+            let mappedBefore = StorageStats.freshlyMappedBytes
             profileReport = OpProfile.measure { for _ in 0..<steps { step() } }.1
+            mappedPerStep = Double(StorageStats.freshlyMappedBytes - mappedBefore) / Double(max(steps, 1)) / 1_048_576
         }
         if json {
             var fields = [
@@ -130,11 +133,15 @@ struct BenchModelCommand: ParsableCommand {
                 })))
                 fields.append(JSONMember("profile_step_s", JSONValue(report.totalSeconds * perStep, decimals: 4)))
                 fields.append(JSONMember("profile_unattributed_ms", JSONValue(report.unattributedSeconds * perStep * 1000, decimals: 3)))
+                fields.append(JSONMember("fresh_mapped_mib_per_step", JSONValue(mappedPerStep, decimals: 1)))
             }
             print(JSONValue.orderedObject(fields).serialized)
         } else {
             print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
-            if let report = profileReport { print(Self.profileTable(report, steps: steps)) }
+            if let report = profileReport {
+                print(Self.profileTable(report, steps: steps))
+                print(String(format: "fresh tensor memory mapped: %.1f MiB per step (buffers the cache did not serve: pages faulted in)", mappedPerStep))
+            }
         }
     }
 

@@ -103,6 +103,36 @@ struct BenchOpsCommand: ParsableCommand {
         let attnFlops = 4.0 * Double(8 * 12 * 197 * 197 * 64)
         report.line(op: "attention", shape: "8x197x12x64", ms: attnMs, extra: ["gflops": attnFlops / attnMs / 1e6])
 
+        // Swin-B's first stage: 8 images × 64 windows of 49 tokens, 4 heads of 32 channels, with the
+        // relative position bias and a shifted-window mask; the direct window kernels and BLAS in alternation.
+        let windows = Tensor.randomNormal([512, 49, 384], using: &rng)
+        let relativeBias = Tensor.randomNormal([4, 49, 49], using: &rng)
+        let windowMask = Tensor.zeros([64, 49, 49])
+        let windowSeed = Tensor.randomNormal([512, 49, 128], using: &rng)
+        let windowFlops = 4.0 * Double(512 * 4 * 49 * 49 * 32)
+        func windowAttention(direct: Bool, backward: Bool) -> () -> Void {
+            {
+                WindowAttentionKernels.enabled = direct
+                defer { WindowAttentionKernels.enabled = true }
+                if backward {
+                    let tape = Tape()
+                    let (q, b) = (tape.watch(windows), tape.watch(relativeBias))
+                    let y = tape.recording { scaledDotProductAttention(qkv: q, heads: 4, bias: b, mask: windowMask) }
+                    _ = tape.backward(from: y, seed: windowSeed)
+                } else {
+                    _ = scaledDotProductAttention(qkv: windows, heads: 4, bias: relativeBias, mask: windowMask)
+                }
+            }
+        }
+        let windowMs = TurnTimer.medianSeconds([windowAttention(direct: true, backward: false), windowAttention(direct: false, backward: false),
+                                                windowAttention(direct: true, backward: true), windowAttention(direct: false, backward: true)],
+                                               rounds: repeats, warmup: 1).map { $0 * 1e3 }
+        for (i, label) in ["window_attention", "window_attention_blas", "window_attention_fwd_bwd", "window_attention_fwd_bwd_blas"].enumerated() {
+            // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
+            let flops = windowFlops * (i < 2 ? 1 : 3.5)
+            report.line(op: label, shape: "512x49x4x32", ms: windowMs[i], extra: ["gflops": flops / windowMs[i] / 1e6])
+        }
+
         let image = Tensor.randomNormal([8, 128, 56, 56], using: &rng)
         let dwWeight = Tensor.randomNormal([128, 1, 7, 7], std: 0.1, using: &rng)
         let dwBias = Tensor.zeros([128])

@@ -48,4 +48,34 @@ final class LargeBufferTests: XCTestCase {
         throw XCTSkip("large buffers are mapped separately only on Linux")
         #endif
     }
+
+    /// With no cached mapping of the size asked for, the nearest one (at most twice the size) is
+    /// resized instead of mapping fresh memory: only the bytes it gains are new.
+    func testANearbySizeResizesACachedMapping() throws {
+        #if os(Linux)
+        try XCTSkipIf(LargeBuffers.cacheLimit < 32 << 20, "SSF_BUFFER_CACHE_MIB leaves no room for reuse")
+        LargeBuffers.releaseCache()
+        defer { LargeBuffers.releaseCache() }
+        let mib = (1 << 20) / 4   // floats per MiB
+        do { _ = TensorStorage(count: 4 * mib, repeating: 3) }   // freed at once: cached
+        let before = StorageStats.freshlyMappedBytes
+        // 3 MiB from the cached 4 MiB mapping: shrunk, nothing mapped.
+        var b: TensorStorage? = TensorStorage(uninitializedCount: 3 * mib)
+        XCTAssertEqual(StorageStats.freshlyMappedBytes, before)
+        b!.pointer[0] = 1; b!.pointer[3 * mib - 1] = 1
+        b = nil
+        // 5 MiB from the cached 3 MiB one: grown, 2 MiB new.
+        var c: TensorStorage? = TensorStorage(count: 5 * mib, repeating: 7)
+        XCTAssertEqual(StorageStats.freshlyMappedBytes - before, 2 << 20)
+        XCTAssertEqual(c!.pointer[5 * mib - 1], 7)
+        c = nil
+        // 1.5 MiB does not take the cached 5 MiB (more than twice its size): mapped anew.
+        let d = TensorStorage(uninitializedCount: 3 * mib / 2)
+        XCTAssertEqual(StorageStats.freshlyMappedBytes - before, (2 << 20) + (3 << 19))
+        XCTAssertEqual(LargeBuffers.cache.withLock { $0.bytes }, 5 << 20, "the 5 MiB mapping stays cached")
+        withExtendedLifetime(d) {}
+        #else
+        throw XCTSkip("large buffers are mapped separately only on Linux")
+        #endif
+    }
 }
