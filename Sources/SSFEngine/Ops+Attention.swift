@@ -41,6 +41,9 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
         let direct = WindowAttentionKernels.apply(tokens: tokens, headDim: headDim)
         let paddedRows = tokens * windowKernelTokens
         let pairs = (tokens + 1) / 2
+        // A window's rows (qkv and output) fetched ahead whole while they fit beside the current
+        // window in L2 (Swin's first two stages); otherwise one head's slices at a time.
+        let wholeWindows = tokens * (2 * rowStride + width) * MemoryLayout<Float>.size <= 256 << 10
         /// The direct kernels' softmax(q·kᵀ·scale + bias + mask) of head (b, h) into `w.scores`
         /// (rows 56 apart), its keys transposed into `w.panelK`.
         func windowProbabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ w: WindowScratch, _ addends: WindowAddends,
@@ -63,10 +66,22 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 var prefetch = WindowPrefetch()
                 for bh in range {
                     let b = bh / heads, h = bh % heads
-                    if h == 0 && b + 1 < batch {
-                        prefetch.start([(src + (b + 1) * tokens * rowStride, tokens * rowStride, false),
-                                        (UnsafePointer(o) + (b + 1) * tokens * width, tokens * width, true)],
-                                       pairs: heads * 2 * pairs)
+                    if wholeWindows {
+                        // The next window's rows, over this window's heads.
+                        if h == 0 && b + 1 < batch {
+                            prefetch.start([.init(base: src + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: false),
+                                            .init(base: o + (b + 1) * tokens * width, rows: 1, stride: 0, floats: tokens * width, write: true)],
+                                           pairs: heads * 2 * pairs)
+                        }
+                    } else if bh + 1 < batch * heads {
+                        // The next head's slices of its rows.
+                        let (nb, nh) = ((bh + 1) / heads, (bh + 1) % heads)
+                        let nq = src + nb * tokens * rowStride + nh * headDim
+                        prefetch.start([.init(base: nq, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: nq + width, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: nq + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: o + nb * tokens * width + nh * headDim, rows: tokens, stride: width, floats: headDim, write: true)],
+                                       pairs: 2 * pairs)
                     }
                     let q = src + b * tokens * rowStride + h * headDim
                     windowProbabilities(q, b, h, w, addends, &prefetch)
@@ -107,11 +122,24 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 var prefetch = WindowPrefetch()
                 for bh in range {
                     let b = bh / heads, h = bh % heads
-                    if h == 0 && b + 1 < batch {
-                        prefetch.start([(qp + (b + 1) * tokens * rowStride, tokens * rowStride, false),
-                                        (gp + (b + 1) * tokens * width, tokens * width, false),
-                                        (UnsafePointer(dq) + (b + 1) * tokens * rowStride, tokens * rowStride, true)],
-                                       pairs: heads * 5 * pairs)
+                    if wholeWindows {
+                        if h == 0 && b + 1 < batch {
+                            prefetch.start([.init(base: qp + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: false),
+                                            .init(base: gp + (b + 1) * tokens * width, rows: 1, stride: 0, floats: tokens * width, write: false),
+                                            .init(base: dq + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: true)],
+                                           pairs: heads * 5 * pairs)
+                        }
+                    } else if bh + 1 < batch * heads {
+                        let (nb, nh) = ((bh + 1) / heads, (bh + 1) % heads)
+                        let nq = qp + nb * tokens * rowStride + nh * headDim, nd = dq + nb * tokens * rowStride + nh * headDim
+                        prefetch.start([.init(base: nq, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: nq + width, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: nq + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: false),
+                                        .init(base: gp + nb * tokens * width + nh * headDim, rows: tokens, stride: width, floats: headDim, write: false),
+                                        .init(base: nd, rows: tokens, stride: rowStride, floats: headDim, write: true),
+                                        .init(base: nd + width, rows: tokens, stride: rowStride, floats: headDim, write: true),
+                                        .init(base: nd + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: true)],
+                                       pairs: 5 * pairs)
                     }
                     let q = qp + b * tokens * rowStride + h * headDim
                     windowProbabilities(q, b, h, w, addends, &prefetch)

@@ -9,41 +9,48 @@
 // product of the backward) accumulates two output rows of 32 channels at a time.
 
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Spreads the prefetching of the next window's blocks (q, k, v rows are one contiguous block per
-/// window, and so are its output rows) over this window's kernel work: a few 64-byte lines per pair
-/// of rows, so the next block arrives while this one computes. Issued all at once, the requests
-/// would stall on the cache's miss buffers; not issued, these small products wait on memory for
-/// about as long as they compute.
+/// Spreads the prefetching of the next (window, head)'s rows (its q, k, v slices and output rows)
+/// over this one's kernel work: a few 64-byte lines per pair of rows, so they arrive while this
+/// head computes. Issued all at once, the requests would stall on the cache's miss buffers; not
+/// issued, these small products wait on memory for about as long as they compute.
 struct WindowPrefetch {
-    struct Range {
-        var next: UnsafePointer<Float>
-        var end: UnsafePointer<Float>
-        let perPair: Int
+    /// `rows` rows of `floats` floats, `stride` floats apart.
+    struct Rows {
+        let base: UnsafePointer<Float>
+        let rows: Int, stride: Int, floats: Int
         let write: Bool
     }
-    var ranges: [Range] = []
+    private var ranges: [Rows] = []
+    private var range = 0, row = 0, offset = 0, perIssue = 0
 
-    /// Starts prefetching `floats` floats from each of `blocks` (the next window's), at a rate that
-    /// covers them within `pairs` calls of `issue()`.
-    mutating func start(_ blocks: [(pointer: UnsafePointer<Float>, floats: Int, write: Bool)], pairs: Int) {
-        ranges = blocks.map { b in
-            let lines = (b.floats + 15) / 16
-            return Range(next: b.pointer, end: b.pointer + b.floats, perPair: (lines + pairs - 1) / max(pairs, 1), write: b.write)
-        }
+    /// Starts on `list`, at a rate that covers it within `pairs` calls of `issue()`.
+    mutating func start(_ list: [Rows], pairs: Int) {
+        ranges.removeAll(keepingCapacity: true)
+        ranges.append(contentsOf: list)
+        let lines = list.reduce(0) { $0 + $1.rows * (($1.floats + 15) / 16) }
+        perIssue = (lines + pairs - 1) / max(pairs, 1)
+        range = 0; row = 0; offset = 0
     }
 
     @inline(__always) mutating func issue() {
-        for r in ranges.indices {
-            var p = ranges[r].next
-            let end = ranges[r].end
-            var n = ranges[r].perPair
-            while n > 0 && p < end {
-                if ranges[r].write { ssf_prefetch_write(p) } else { ssf_prefetch(p) }
-                p += 16
-                n -= 1
+        var n = perIssue
+        while n > 0 && range < ranges.count {
+            let r = ranges[range]
+            let p = r.base + row * r.stride + offset
+            if r.write { ssf_prefetch_write(p) } else { ssf_prefetch(p) }
+            n -= 1
+            offset += 16
+            if offset >= r.floats {
+                offset = 0
+                row += 1
+                if row == r.rows { row = 0; range += 1 }
             }
-            ranges[r].next = p
         }
     }
 }
@@ -54,9 +61,10 @@ let windowKernelTokens = 56
 let windowKernelHeadDim = 32
 
 /// Whether `scaledDotProductAttention` uses the direct window kernels where they apply (tokens ≤ 56,
-/// 32 channels per head). Off, every product goes through BLAS; tests compare the two.
+/// 32 channels per head). Off, every product goes through BLAS; tests compare the two, and
+/// `SSF_WINDOW_ATTENTION=blas` turns them off for a whole process (to measure one against the other).
 public enum WindowAttentionKernels {
-    nonisolated(unsafe) public static var enabled = true
+    nonisolated(unsafe) public static var enabled = getenv("SSF_WINDOW_ATTENTION").map { String(cString: $0) != "blas" } ?? true
 
     static func apply(tokens: Int, headDim: Int) -> Bool {
         enabled && tokens <= windowKernelTokens && headDim == windowKernelHeadDim
@@ -180,19 +188,17 @@ struct WindowAddends {
         self.tokens = tokens
         let row = windowKernelTokens
         self.bias = .allocate(capacity: heads * tokens * row)
-        for h in 0..<heads {
-            for i in 0..<tokens {
-                let dst = self.bias + (h * tokens + i) * row
-                for j in 0..<row { dst[j] = j < tokens ? (bias.map { $0[(h * tokens + i) * tokens + j] } ?? 0) : -.infinity }
-            }
+        for r in 0..<(heads * tokens) {
+            let dst = self.bias + r * row
+            if let bias { dst.update(from: bias + r * tokens, count: tokens) } else { dst.update(repeating: 0, count: tokens) }
+            (dst + tokens).update(repeating: -.infinity, count: row - tokens)
         }
         if let mask {
             let m = UnsafeMutablePointer<Float>.allocate(capacity: windows * tokens * row)
-            for w in 0..<windows {
-                for i in 0..<tokens {
-                    let dst = m + (w * tokens + i) * row
-                    for j in 0..<row { dst[j] = j < tokens ? mask[(w * tokens + i) * tokens + j] : 0 }
-                }
+            for r in 0..<(windows * tokens) {
+                let dst = m + r * row
+                dst.update(from: mask + r * tokens, count: tokens)
+                (dst + tokens).update(repeating: 0, count: row - tokens)
             }
             self.mask = m
         } else {

@@ -103,34 +103,39 @@ struct BenchOpsCommand: ParsableCommand {
         let attnFlops = 4.0 * Double(8 * 12 * 197 * 197 * 64)
         report.line(op: "attention", shape: "8x197x12x64", ms: attnMs, extra: ["gflops": attnFlops / attnMs / 1e6])
 
-        // Swin-B's first stage: 8 images × 64 windows of 49 tokens, 4 heads of 32 channels, with the
-        // relative position bias and a shifted-window mask; the direct window kernels and BLAS in alternation.
-        let windows = Tensor.randomNormal([512, 49, 384], using: &rng)
-        let relativeBias = Tensor.randomNormal([4, 49, 49], using: &rng)
-        let windowMask = Tensor.zeros([64, 49, 49])
-        let windowSeed = Tensor.randomNormal([512, 49, 128], using: &rng)
-        let windowFlops = 4.0 * Double(512 * 4 * 49 * 49 * 32)
-        func windowAttention(direct: Bool, backward: Bool) -> () -> Void {
-            {
-                WindowAttentionKernels.enabled = direct
-                defer { WindowAttentionKernels.enabled = true }
-                if backward {
-                    let tape = Tape()
-                    let (q, b) = (tape.watch(windows), tape.watch(relativeBias))
-                    let y = tape.recording { scaledDotProductAttention(qkv: q, heads: 4, bias: b, mask: windowMask) }
-                    _ = tape.backward(from: y, seed: windowSeed)
-                } else {
-                    _ = scaledDotProductAttention(qkv: windows, heads: 4, bias: relativeBias, mask: windowMask)
+        // Swin-B's window attention at its first and third stages (8 images; 64 and 4 windows of 49
+        // tokens per image; 4 and 16 heads of 32 channels), with the relative position bias and a
+        // shifted-window mask: the direct window kernels and BLAS in alternation.
+        for (windowsPerImage, heads) in [(64, 4), (4, 16)] {
+            let batch = 8 * windowsPerImage, width = heads * 32
+            let windows = Tensor.randomNormal([batch, 49, 3 * width], using: &rng)
+            let relativeBias = Tensor.randomNormal([heads, 49, 49], using: &rng)
+            let windowMask = Tensor.zeros([windowsPerImage, 49, 49])
+            let windowSeed = Tensor.randomNormal([batch, 49, width], using: &rng)
+            let windowFlops = 4.0 * Double(batch * heads * 49 * 49 * 32)
+            func windowAttention(direct: Bool, backward: Bool) -> () -> Void {
+                {
+                    let previous = WindowAttentionKernels.enabled
+                    WindowAttentionKernels.enabled = direct
+                    defer { WindowAttentionKernels.enabled = previous }
+                    if backward {
+                        let tape = Tape()
+                        let (q, b) = (tape.watch(windows), tape.watch(relativeBias))
+                        let y = tape.recording { scaledDotProductAttention(qkv: q, heads: heads, bias: b, mask: windowMask) }
+                        _ = tape.backward(from: y, seed: windowSeed)
+                    } else {
+                        _ = scaledDotProductAttention(qkv: windows, heads: heads, bias: relativeBias, mask: windowMask)
+                    }
                 }
             }
-        }
-        let windowMs = TurnTimer.medianSeconds([windowAttention(direct: true, backward: false), windowAttention(direct: false, backward: false),
-                                                windowAttention(direct: true, backward: true), windowAttention(direct: false, backward: true)],
-                                               rounds: repeats, warmup: 1).map { $0 * 1e3 }
-        for (i, label) in ["window_attention", "window_attention_blas", "window_attention_fwd_bwd", "window_attention_fwd_bwd_blas"].enumerated() {
-            // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
-            let flops = windowFlops * (i < 2 ? 1 : 3.5)
-            report.line(op: label, shape: "512x49x4x32", ms: windowMs[i], extra: ["gflops": flops / windowMs[i] / 1e6])
+            let windowMs = TurnTimer.medianSeconds([windowAttention(direct: true, backward: false), windowAttention(direct: false, backward: false),
+                                                    windowAttention(direct: true, backward: true), windowAttention(direct: false, backward: true)],
+                                                   rounds: repeats, warmup: 1).map { $0 * 1e3 }
+            for (i, label) in ["window_attn", "window_attn_blas", "window_attn_fb", "window_attn_fb_blas"].enumerated() {
+                // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
+                let flops = windowFlops * (i < 2 ? 1 : 3.5)
+                report.line(op: label, shape: "\(batch)x49x\(heads)x32", ms: windowMs[i], extra: ["gflops": flops / windowMs[i] / 1e6])
+            }
         }
 
         let image = Tensor.randomNormal([8, 128, 56, 56], using: &rng)

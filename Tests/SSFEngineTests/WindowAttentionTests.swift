@@ -20,8 +20,9 @@ final class WindowAttentionTests: XCTestCase {
     /// Output and gradients of one attention call, with the direct kernels on or off.
     private func run(direct: Bool, qkv: Tensor, heads: Int, bias: Tensor?, mask: Tensor?, seed: Tensor,
                      trackInput: Bool = true) -> (out: Tensor, dqkv: Tensor?, dbias: Tensor?) {
+        let previous = WindowAttentionKernels.enabled
         WindowAttentionKernels.enabled = direct
-        defer { WindowAttentionKernels.enabled = true }
+        defer { WindowAttentionKernels.enabled = previous }
         let tape = Tape()
         let q = trackInput ? tape.watch(qkv) : qkv
         let b = bias.map { tape.watch($0) }
