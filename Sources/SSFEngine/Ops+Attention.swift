@@ -53,6 +53,32 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
             windowSoftmax(w.scores, tokens: tokens, alpha: alpha, bias: addends.bias + h * paddedRows,
                           mask: addends.mask.map { $0 + (b % windows) * paddedRows })
         }
+        /// Starts prefetching what the head after `bh` reads and writes (with whole windows: the next
+        /// window, when `bh` is its window's first head): rows of `packed` tensors ([B, T, 3·width],
+        /// their q, k, v slices) and of `merged` ones ([B, T, width]), over `passes` kernel passes.
+        func startPrefetch(_ prefetch: inout WindowPrefetch, after bh: Int, packed: [(UnsafePointer<Float>, write: Bool)],
+                           merged: [(UnsafePointer<Float>, write: Bool)], passes: Int) {
+            let b = bh / heads, h = bh % heads
+            if wholeWindows {
+                guard h == 0 && b + 1 < batch else { return }
+                prefetch.start(packed.map { .init(base: $0.0 + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: $0.write) }
+                               + merged.map { .init(base: $0.0 + (b + 1) * tokens * width, rows: 1, stride: 0, floats: tokens * width, write: $0.write) },
+                               pairs: heads * passes * pairs)
+            } else if bh + 1 < batch * heads {
+                let (nb, nh) = ((bh + 1) / heads, (bh + 1) % heads)
+                var list: [WindowPrefetch.Rows] = []
+                for (p, write) in packed {
+                    for slice in 0..<3 {
+                        list.append(.init(base: p + nb * tokens * rowStride + slice * width + nh * headDim, rows: tokens, stride: rowStride,
+                                          floats: headDim, write: write))
+                    }
+                }
+                for (p, write) in merged {
+                    list.append(.init(base: p + nb * tokens * width + nh * headDim, rows: tokens, stride: width, floats: headDim, write: write))
+                }
+                prefetch.start(list, pairs: passes * pairs)
+            }
+        }
         func windowAddends() -> WindowAddends {
             WindowAddends(bias: biasPointer, heads: heads, mask: maskPointer, windows: windows, tokens: tokens)
         }
@@ -66,23 +92,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 var prefetch = WindowPrefetch()
                 for bh in range {
                     let b = bh / heads, h = bh % heads
-                    if wholeWindows {
-                        // The next window's rows, over this window's heads.
-                        if h == 0 && b + 1 < batch {
-                            prefetch.start([.init(base: src + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: false),
-                                            .init(base: o + (b + 1) * tokens * width, rows: 1, stride: 0, floats: tokens * width, write: true)],
-                                           pairs: heads * 2 * pairs)
-                        }
-                    } else if bh + 1 < batch * heads {
-                        // The next head's slices of its rows.
-                        let (nb, nh) = ((bh + 1) / heads, (bh + 1) % heads)
-                        let nq = src + nb * tokens * rowStride + nh * headDim
-                        prefetch.start([.init(base: nq, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: nq + width, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: nq + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: o + nb * tokens * width + nh * headDim, rows: tokens, stride: width, floats: headDim, write: true)],
-                                       pairs: 2 * pairs)
-                    }
+                    startPrefetch(&prefetch, after: bh, packed: [(src, false)], merged: [(UnsafePointer(o), true)], passes: 2)
                     let q = src + b * tokens * rowStride + h * headDim
                     windowProbabilities(q, b, h, w, addends, &prefetch)
                     windowCombine(w.scores, cr: windowKernelTokens, cc: 1, rows: tokens, inner: tokens, q + 2 * width, lds: rowStride,
@@ -122,25 +132,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 var prefetch = WindowPrefetch()
                 for bh in range {
                     let b = bh / heads, h = bh % heads
-                    if wholeWindows {
-                        if h == 0 && b + 1 < batch {
-                            prefetch.start([.init(base: qp + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: false),
-                                            .init(base: gp + (b + 1) * tokens * width, rows: 1, stride: 0, floats: tokens * width, write: false),
-                                            .init(base: dq + (b + 1) * tokens * rowStride, rows: 1, stride: 0, floats: tokens * rowStride, write: true)],
-                                           pairs: heads * 5 * pairs)
-                        }
-                    } else if bh + 1 < batch * heads {
-                        let (nb, nh) = ((bh + 1) / heads, (bh + 1) % heads)
-                        let nq = qp + nb * tokens * rowStride + nh * headDim, nd = dq + nb * tokens * rowStride + nh * headDim
-                        prefetch.start([.init(base: nq, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: nq + width, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: nq + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: false),
-                                        .init(base: gp + nb * tokens * width + nh * headDim, rows: tokens, stride: width, floats: headDim, write: false),
-                                        .init(base: nd, rows: tokens, stride: rowStride, floats: headDim, write: true),
-                                        .init(base: nd + width, rows: tokens, stride: rowStride, floats: headDim, write: true),
-                                        .init(base: nd + 2 * width, rows: tokens, stride: rowStride, floats: headDim, write: true)],
-                                       pairs: 5 * pairs)
-                    }
+                    startPrefetch(&prefetch, after: bh, packed: [(qp, false), (UnsafePointer(dq), true)], merged: [(gp, false)], passes: 5)
                     let q = qp + b * tokens * rowStride + h * headDim
                     windowProbabilities(q, b, h, w, addends, &prefetch)
                     let go = gp + b * tokens * width + h * headDim
