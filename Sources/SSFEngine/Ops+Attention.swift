@@ -38,7 +38,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
             for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
         }
         // Small windows (Swin's 49 tokens, 32 channels per head) run on the direct kernels.
-        let direct = WindowAttentionKernels.apply(tokens: tokens, headDim: headDim)
+        let direct = WindowAttentionKernels.applies(tokens: tokens, headDim: headDim)
         let paddedRows = tokens * windowKernelTokens
         let pairs = (tokens + 1) / 2
         // A window's rows (qkv and output) fetched ahead whole while they fit beside the current

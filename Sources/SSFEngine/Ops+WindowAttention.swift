@@ -4,9 +4,10 @@
 // At that size a BLAS call spends more time entering, packing and leaving than multiplying
 // (49×49×32 products: ~35–55 GFLOP/s on an AVX2 core, against ~100 for large GEMMs). These kernels
 // keep a head's operands in L1: keys (and, for the backward, values) are transposed once into a
-// 32×56 panel, so q·kᵀ is rows of q times the panel with two rows and seven vectors of scores in
-// registers, scale, bias, mask and softmax run over the row while it is in L1, and P·V (and every
-// product of the backward) accumulates two output rows of 32 channels at a time.
+// 32×56 panel, so q·kᵀ is rows of q times the panel, two rows at a time; scale, bias, mask and
+// softmax run in three passes over the head's block of scores; and P·V (and every product of the
+// backward) accumulates two output rows of 32 channels at a time. The next head's (or window's)
+// rows are prefetched while one computes.
 
 import CBLAS
 #if canImport(Glibc)
@@ -66,13 +67,10 @@ let windowKernelHeadDim = 32
 public enum WindowAttentionKernels {
     nonisolated(unsafe) public static var enabled = getenv("SSF_WINDOW_ATTENTION").map { String(cString: $0) != "blas" } ?? true
 
-    static func apply(tokens: Int, headDim: Int) -> Bool {
+    static func applies(tokens: Int, headDim: Int) -> Bool {
         enabled && tokens <= windowKernelTokens && headDim == windowKernelHeadDim
     }
 }
-
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
-@inline(__always) private func store8(_ v: Vec, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self) }
 
 /// Per-thread scratch of the window kernels: two 32×56 panels (zero beyond the tokens) and two
 /// 56×56 score blocks.
@@ -121,13 +119,13 @@ func windowPanelProduct(_ a: UnsafePointer<Float>, lda: Int, rows: Int, _ panel:
             for c in 0..<windowKernelHeadDim {
                 let p = panel + c * windowKernelTokens
                 let s0 = Vec(repeating: a0[c]), s1 = Vec(repeating: a1[c])
-                var k = load8(p); x0 = x0.addingProduct(s0, k); y0 = y0.addingProduct(s1, k)
-                k = load8(p + 8); x1 = x1.addingProduct(s0, k); y1 = y1.addingProduct(s1, k)
-                k = load8(p + 16); x2 = x2.addingProduct(s0, k); y2 = y2.addingProduct(s1, k)
-                k = load8(p + 24); x3 = x3.addingProduct(s0, k); y3 = y3.addingProduct(s1, k)
+                var k = loadVec(p, 8); x0 = x0.addingProduct(s0, k); y0 = y0.addingProduct(s1, k)
+                k = loadVec(p + 8, 8); x1 = x1.addingProduct(s0, k); y1 = y1.addingProduct(s1, k)
+                k = loadVec(p + 16, 8); x2 = x2.addingProduct(s0, k); y2 = y2.addingProduct(s1, k)
+                k = loadVec(p + 24, 8); x3 = x3.addingProduct(s0, k); y3 = y3.addingProduct(s1, k)
             }
-            store8(x0, o0); store8(x1, o0 + 8); store8(x2, o0 + 16); store8(x3, o0 + 24)
-            store8(y0, o1); store8(y1, o1 + 8); store8(y2, o1 + 16); store8(y3, o1 + 24)
+            storeVec(x0, o0, 8); storeVec(x1, o0 + 8, 8); storeVec(x2, o0 + 16, 8); storeVec(x3, o0 + 24, 8)
+            storeVec(y0, o1, 8); storeVec(y1, o1 + 8, 8); storeVec(y2, o1 + 16, 8); storeVec(y3, o1 + 24, 8)
         }
         do {
             var x4 = Vec(), x5 = Vec(), x6 = Vec()
@@ -135,12 +133,12 @@ func windowPanelProduct(_ a: UnsafePointer<Float>, lda: Int, rows: Int, _ panel:
             for c in 0..<windowKernelHeadDim {
                 let p = panel + c * windowKernelTokens + 32
                 let s0 = Vec(repeating: a0[c]), s1 = Vec(repeating: a1[c])
-                var k = load8(p); x4 = x4.addingProduct(s0, k); y4 = y4.addingProduct(s1, k)
-                k = load8(p + 8); x5 = x5.addingProduct(s0, k); y5 = y5.addingProduct(s1, k)
-                k = load8(p + 16); x6 = x6.addingProduct(s0, k); y6 = y6.addingProduct(s1, k)
+                var k = loadVec(p, 8); x4 = x4.addingProduct(s0, k); y4 = y4.addingProduct(s1, k)
+                k = loadVec(p + 8, 8); x5 = x5.addingProduct(s0, k); y5 = y5.addingProduct(s1, k)
+                k = loadVec(p + 16, 8); x6 = x6.addingProduct(s0, k); y6 = y6.addingProduct(s1, k)
             }
-            store8(x4, o0 + 32); store8(x5, o0 + 40); store8(x6, o0 + 48)
-            store8(y4, o1 + 32); store8(y5, o1 + 40); store8(y6, o1 + 48)
+            storeVec(x4, o0 + 32, 8); storeVec(x5, o0 + 40, 8); storeVec(x6, o0 + 48, 8)
+            storeVec(y4, o1 + 32, 8); storeVec(y5, o1 + 40, 8); storeVec(y6, o1 + 48, 8)
         }
         i += 2
     }
@@ -163,14 +161,14 @@ func windowCombine(_ coef: UnsafePointer<Float>, cr: Int, cc: Int, rows: Int, in
         for j in 0..<inner {
             let s = src + j * lds
             let w0 = Vec(repeating: c0p[j * cc]), w1 = Vec(repeating: c1p[j * cc])
-            var v = load8(s); x0 = x0.addingProduct(w0, v); y0 = y0.addingProduct(w1, v)
-            v = load8(s + 8); x1 = x1.addingProduct(w0, v); y1 = y1.addingProduct(w1, v)
-            v = load8(s + 16); x2 = x2.addingProduct(w0, v); y2 = y2.addingProduct(w1, v)
-            v = load8(s + 24); x3 = x3.addingProduct(w0, v); y3 = y3.addingProduct(w1, v)
+            var v = loadVec(s, 8); x0 = x0.addingProduct(w0, v); y0 = y0.addingProduct(w1, v)
+            v = loadVec(s + 8, 8); x1 = x1.addingProduct(w0, v); y1 = y1.addingProduct(w1, v)
+            v = loadVec(s + 16, 8); x2 = x2.addingProduct(w0, v); y2 = y2.addingProduct(w1, v)
+            v = loadVec(s + 24, 8); x3 = x3.addingProduct(w0, v); y3 = y3.addingProduct(w1, v)
         }
         let o0 = out + r * ldo, o1 = out + r1 * ldo
-        store8(x0 * scale, o0); store8(x1 * scale, o0 + 8); store8(x2 * scale, o0 + 16); store8(x3 * scale, o0 + 24)
-        store8(y0 * scale, o1); store8(y1 * scale, o1 + 8); store8(y2 * scale, o1 + 16); store8(y3 * scale, o1 + 24)
+        storeVec(x0 * scale, o0, 8); storeVec(x1 * scale, o0 + 8, 8); storeVec(x2 * scale, o0 + 16, 8); storeVec(x3 * scale, o0 + 24, 8)
+        storeVec(y0 * scale, o1, 8); storeVec(y1 * scale, o1 + 8, 8); storeVec(y2 * scale, o1 + 16, 8); storeVec(y3 * scale, o1 + 24, 8)
         r += 2
     }
 }
@@ -181,29 +179,22 @@ func windowCombine(_ coef: UnsafePointer<Float>, cr: Int, cc: Int, rows: Int, in
 struct WindowAddends {
     let bias: UnsafeMutablePointer<Float>
     let mask: UnsafeMutablePointer<Float>?
-    let heads: Int, tokens: Int
 
     init(bias: UnsafePointer<Float>?, heads: Int, mask: UnsafePointer<Float>?, windows: Int, tokens: Int) {
-        self.heads = heads
-        self.tokens = tokens
+        self.bias = Self.padded(bias, rows: heads * tokens, tokens: tokens, fill: -.infinity)
+        self.mask = mask.map { Self.padded($0, rows: windows * tokens, tokens: tokens, fill: 0) }
+    }
+
+    /// `rows` rows of `tokens` values (zeros without `source`) in rows of 56, `fill` past the tokens.
+    private static func padded(_ source: UnsafePointer<Float>?, rows: Int, tokens: Int, fill: Float) -> UnsafeMutablePointer<Float> {
         let row = windowKernelTokens
-        self.bias = .allocate(capacity: heads * tokens * row)
-        for r in 0..<(heads * tokens) {
-            let dst = self.bias + r * row
-            if let bias { dst.update(from: bias + r * tokens, count: tokens) } else { dst.update(repeating: 0, count: tokens) }
-            (dst + tokens).update(repeating: -.infinity, count: row - tokens)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: rows * row)
+        for r in 0..<rows {
+            let dst = out + r * row
+            if let source { dst.update(from: source + r * tokens, count: tokens) } else { dst.update(repeating: 0, count: tokens) }
+            (dst + tokens).update(repeating: fill, count: row - tokens)
         }
-        if let mask {
-            let m = UnsafeMutablePointer<Float>.allocate(capacity: windows * tokens * row)
-            for r in 0..<(windows * tokens) {
-                let dst = m + r * row
-                dst.update(from: mask + r * tokens, count: tokens)
-                (dst + tokens).update(repeating: 0, count: row - tokens)
-            }
-            self.mask = m
-        } else {
-            self.mask = nil
-        }
+        return out
     }
 
     func deallocate() { bias.deallocate(); mask?.deallocate() }
@@ -223,9 +214,9 @@ func windowSoftmax(_ s: UnsafeMutablePointer<Float>, tokens: Int, alpha: Float, 
             let mr = mask.map { $0 + i * windowKernelTokens }
             var best = Vec(repeating: -.infinity)
             for t in 0..<7 {
-                var v = load8(row + 8 * t) * scale + load8(br + 8 * t)
-                if let mr { v += load8(mr + 8 * t) }
-                store8(v, row + 8 * t)
+                var v = loadVec(row + 8 * t, 8) * scale + loadVec(br + 8 * t, 8)
+                if let mr { v += loadVec(mr + 8 * t, 8) }
+                storeVec(v, row + 8 * t, 8)
                 best = vmax(best, v)
             }
             let m = hmax(best)
@@ -236,16 +227,16 @@ func windowSoftmax(_ s: UnsafeMutablePointer<Float>, tokens: Int, alpha: Float, 
             let vm = Vec(repeating: maxima[i])
             var total = Vec()
             for t in 0..<7 {
-                let e = vexp(load8(row + 8 * t) - vm)
+                let e = vexp(loadVec(row + 8 * t, 8) - vm)
                 total += e
-                store8(e, row + 8 * t)
+                storeVec(e, row + 8 * t, 8)
             }
             sums[i] = total.sum()
         }
         for i in 0..<tokens {
             let row = s + i * windowKernelTokens
             let inverse = Vec(repeating: 1 / sums[i])
-            for t in 0..<7 { store8(load8(row + 8 * t) * inverse, row + 8 * t) }
+            for t in 0..<7 { storeVec(loadVec(row + 8 * t, 8) * inverse, row + 8 * t, 8) }
         }
     }
 }
@@ -258,12 +249,12 @@ func windowSoftmaxBackward(_ ds: UnsafeMutablePointer<Float>, probabilities p: U
     for i in 0..<tokens {
         let row = ds + i * windowKernelTokens, pr = p + i * windowKernelTokens
         var dot = Vec()
-        for t in 0..<7 { dot = dot.addingProduct(load8(row + 8 * t), load8(pr + 8 * t)) }
+        for t in 0..<7 { dot = dot.addingProduct(loadVec(row + 8 * t, 8), loadVec(pr + 8 * t, 8)) }
         let d = Vec(repeating: dot.sum())
-        for t in 0..<7 { store8(load8(pr + 8 * t) * (load8(row + 8 * t) - d), row + 8 * t) }
+        for t in 0..<7 { storeVec(loadVec(pr + 8 * t, 8) * (loadVec(row + 8 * t, 8) - d), row + 8 * t, 8) }
         if let biasGrad {
             let g = biasGrad + i * windowKernelTokens
-            for t in 0..<7 { store8(load8(g + 8 * t) + load8(row + 8 * t), g + 8 * t) }
+            for t in 0..<7 { storeVec(loadVec(g + 8 * t, 8) + loadVec(row + 8 * t, 8), g + 8 * t, 8) }
         }
     }
 }

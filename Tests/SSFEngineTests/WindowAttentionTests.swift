@@ -47,7 +47,7 @@ final class WindowAttentionTests: XCTestCase {
         let bias = withBias ? normal([heads, tokens, tokens], seedBase + 1) : nil
         let m = withMask ? mask(windows: windows, tokens: tokens) : nil
         let seed = normal([batch, tokens, width], seedBase + 2)
-        XCTAssertTrue(WindowAttentionKernels.apply(tokens: tokens, headDim: 32), file: file, line: line)
+        XCTAssertTrue(WindowAttentionKernels.applies(tokens: tokens, headDim: 32), file: file, line: line)
         let direct = run(direct: true, qkv: qkv, heads: heads, bias: bias, mask: m, seed: seed)
         let blas = run(direct: false, qkv: qkv, heads: heads, bias: bias, mask: m, seed: seed)
         let label = "T=\(tokens) heads=\(heads) bias=\(withBias) mask=\(withMask)"
@@ -78,9 +78,9 @@ final class WindowAttentionTests: XCTestCase {
     }
 
     func testOtherShapesStayOnBLAS() {
-        XCTAssertFalse(WindowAttentionKernels.apply(tokens: 57, headDim: 32))
-        XCTAssertFalse(WindowAttentionKernels.apply(tokens: 49, headDim: 64))
-        XCTAssertFalse(WindowAttentionKernels.apply(tokens: 197, headDim: 64))
+        XCTAssertFalse(WindowAttentionKernels.applies(tokens: 57, headDim: 32))
+        XCTAssertFalse(WindowAttentionKernels.applies(tokens: 49, headDim: 64))
+        XCTAssertFalse(WindowAttentionKernels.applies(tokens: 197, headDim: 64))
     }
 
     func testFiniteDifferences() {
