@@ -11,6 +11,7 @@ static inline int ssf_blas_get_threads(void) { return 1; }
 static inline void ssf_keep_freed_memory(void) {}
 static inline void ssf_release_freed_memory(void) {}
 static inline const char *ssf_blas_core_name(void) { return "Accelerate"; }
+static inline int ssf_cpu_vector_level(void) { return 0; }
 #else
 #include <cblas.h>
 #include <malloc.h>
@@ -25,6 +26,18 @@ static inline void ssf_blas_set_threads(int n) { openblas_set_num_threads(n); }
 static inline int ssf_blas_get_threads(void) { return openblas_get_num_threads(); }
 /// The kernel set OpenBLAS selected for this CPU (e.g. "Haswell", "SkylakeX").
 static inline const char *ssf_blas_core_name(void) { return openblas_get_corename(); }
+#if defined(__x86_64__)
+/// The widest x86 vector level this CPU runs: 2 = AVX-512 (F, BW, DQ, VL), 1 = AVX2 with FMA, 0 = older.
+static inline int ssf_cpu_vector_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+    return 0;
+}
+#else
+static inline int ssf_cpu_vector_level(void) { return 0; }
+#endif
 #if defined(__linux__)
 #include <stddef.h>
 /// glibc's mremap, declared here so the shim does not depend on _GNU_SOURCE being set.

@@ -1,5 +1,6 @@
 // Row-major single-precision GEMM through the system BLAS.
 import CBLAS
+import Foundation
 
 /// Thin wrappers over CBLAS `sgemm` in row-major order.
 public enum BLAS {
@@ -58,4 +59,38 @@ extension BLAS {
     /// The kernel set the BLAS library uses on this CPU (OpenBLAS's core name, e.g. "Haswell";
     /// `OPENBLAS_CORETYPE` overrides OpenBLAS's own choice).
     public static var coreName: String { String(cString: ssf_blas_core_name()) }
+
+    /// OpenBLAS kernel sets without AVX2: what its CPU detection falls back to on a processor
+    /// model newer than the library (Debian 12's OpenBLAS 0.3.21 takes a 5th-generation Xeon for
+    /// a "Prescott" and runs SSE3 kernels at a quarter of the AVX-512 ones' speed).
+    static let coresWithoutAVX2: Set<String> = [
+        "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom", "Sandybridge", "Katmai", "Coppermine",
+        "Northwood", "Banias", "Opteron", "Opteron(SSE3)", "Barcelona", "Bobcat", "Bulldozer", "Piledriver",
+        "Steamroller", "Excavator", "Unknown",
+    ]
+
+    /// The kernel set to ask OpenBLAS for instead of the one it chose, when it chose one without
+    /// AVX2 on a CPU that has AVX2 ("Haswell") or AVX-512 ("SkylakeX"); nil when its choice stands
+    /// or `OPENBLAS_CORETYPE` already names one. OpenBLAS reads that variable once, when it loads,
+    /// so a program applies the answer by setting it and starting itself again (the `ssf` tool does).
+    public static func betterCoreType(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        betterCoreType(chosen: coreName, vectorLevel: Int(ssf_cpu_vector_level()), environment: environment)
+    }
+
+    /// `betterCoreType` for OpenBLAS's choice `chosen` on a CPU of `vectorLevel` (2: AVX-512 F, BW,
+    /// DQ and VL; 1: AVX2 and FMA; 0: older or not x86).
+    static func betterCoreType(chosen: String, vectorLevel: Int, environment: [String: String]) -> String? {
+        if let named = environment["OPENBLAS_CORETYPE"], !named.isEmpty { return nil }
+        guard coresWithoutAVX2.contains(chosen) else { return nil }
+        switch vectorLevel {
+        case 2: return "SkylakeX"
+        case 1: return "Haswell"
+        default: return nil
+        }
+    }
+
+    /// The kernel set OpenBLAS chose before the `ssf` tool restarted itself with a better one
+    /// (see `betterCoreType`), or nil.
+    public static var replacedCoreName: String? { ProcessInfo.processInfo.environment[replacedCoreVariable] }
+    public static let replacedCoreVariable = "SSF_OPENBLAS_DETECTED_CORE"
 }

@@ -45,6 +45,9 @@ struct BenchModelCommand: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Also profile the step per op kind (time, GFLOP/s, GB/s).") var profile = false
+    @Flag(help: ArgumentHelp("Alternate each timed step with one sgemm at each ViT-B/16 projection shape (`ssf bench ops`' sgemm_all) and report the model's FLOP rate as a fraction of that rate.",
+                             discussion: "The model's FLOPs count the forward for inference, the forward and the input gradients for SSF training, and also the weight gradients for full fine-tuning; other modes report the sgemm rate only."))
+    var roof = false
 
     func run() throws {
         threadOptions.apply()
@@ -91,12 +94,29 @@ struct BenchModelCommand: ParsableCommand {
                 _ = net(images)
             }
         }
-        // With a plain model to compare, the two run in alternation (plain first in each round).
-        let medians = TurnTimer.medianSeconds((plain.map { p in [{ _ = p(images) }] } ?? []) + [step], rounds: steps, warmup: 2)
-        let median = medians.last!
+        // With a plain model to compare, the two run in alternation (plain first in each round);
+        // with --roof the sgemm reference takes its turn after the step.
+        var sgemm = roof ? SgemmRoof(using: &rng) : nil
+        let roofTurn: [() -> Void] = roof ? [{ sgemm!.runAll() }] : []
+        let medians = TurnTimer.medianSeconds((plain.map { p in [{ _ = p(images) }] } ?? []) + [step] + roofTurn, rounds: steps, warmup: 2)
+        let median = medians[plain == nil ? 0 : 1]
+        let roofRate = sgemm.map { $0.flops / medians.last! / 1e9 }
+        let passes: Double? = switch mode {
+        case .infer, .merged: 1
+        case .ssf: 2
+        case .full: 3
+        default: nil
+        }
+        let modelRate: Double? = roof ? passes.map { passes in
+            let macs = FlopCounter.countMultiplyAdds { _ = net(Tensor.zeros([1, 3, size, size])) }
+            return 2 * Double(macs) * passes * Double(batch) / median / 1e9
+        } : nil
         let plainMedian = plain == nil ? nil : medians[0]
         let imagesPerSecond = Double(batch) / median
         let plainRate = plainMedian.map { Double(batch) / $0 }
+        let roofText = roofRate.map { roof in
+            "; sgemm \(String(format: "%.1f", roof)) GFLOP/s in alternation" + (modelRate.map { String(format: ", model %.1f GFLOP/s = %.3f of it", $0, $0 / roof) } ?? "")
+        } ?? ""
         let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
             : mode == .train ? "train-\(method.rawValue)" : mode.rawValue
@@ -121,6 +141,13 @@ struct BenchModelCommand: ParsableCommand {
                 fields.append(JSONMember("plain_img_per_s", JSONValue(plainRate, decimals: 3)))
                 fields.append(JSONMember("ratio_to_plain", JSONValue(imagesPerSecond / plainRate, decimals: 4)))
             }
+            if let roofRate {
+                fields.append(JSONMember("roof_gflops", JSONValue(roofRate, decimals: 2)))
+                if let modelRate {
+                    fields.append(JSONMember("model_gflops", JSONValue(modelRate, decimals: 2)))
+                    fields.append(JSONMember("fraction_of_roof", JSONValue(modelRate / roofRate, decimals: 3)))
+                }
+            }
             if let report = profileReport {
                 let perStep = 1 / Double(steps)
                 fields.append(JSONMember("profile", .array(report.entries.map { e in
@@ -137,7 +164,7 @@ struct BenchModelCommand: ParsableCommand {
             }
             print(JSONValue.orderedObject(fields).serialized)
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)\(roofText)")
             if let report = profileReport {
                 print(Self.profileTable(report, steps: steps))
                 print(String(format: "fresh tensor memory mapped: %.1f MiB per step (buffers the cache did not serve: pages faulted in)", mappedPerStep))

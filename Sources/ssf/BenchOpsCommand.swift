@@ -20,7 +20,7 @@ struct BenchOpsCommand: ParsableCommand {
     func run() throws {
         threadOptions.apply()
         let report = BenchReport(json: json)
-        report.header("ssf bench ops — \(Threading.threads) thread(s), BLAS kernels: \(BLAS.coreName)")
+        report.header("ssf bench ops — \(Threading.threads) thread(s), BLAS kernels: \(BLAS.coreName)\(BLAS.replacedCoreName.map { " (OpenBLAS detected \($0))" } ?? "")")
         var rng = RandomGenerator(seed: 0)
         let tokens = 8 * 197
 
@@ -40,16 +40,11 @@ struct BenchOpsCommand: ParsableCommand {
 
         // Raw sgemm and linear forward+backward at the four ViT-B projection shapes.
         var sgemmFlops = 0.0, sgemmMs = 0.0, linearFlops = 0.0, linearMs = 0.0
-        for (k, n) in [(768, 2304), (768, 768), (768, 3072), (3072, 768)] {
-            let x = Tensor.randomNormal([tokens, k], using: &rng)
-            let w = Tensor.randomNormal([n, k], std: 0.02, using: &rng)
+        var roof = SgemmRoof(using: &rng)
+        for i in roof.products.indices {
+            let (x, w, k, n, flops) = (roof.products[i].x, roof.products[i].w, roof.products[i].k, roof.products[i].n, roof.products[i].flops)
             let b = Tensor.zeros([n])
-            var c = Tensor.zeros([tokens, n])
-            let flops = 2.0 * Double(tokens * k * n)
-            let gemm = median(repeats) {
-                BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: n, k: k,
-                           a: x.pointer, lda: k, b: w.pointer, ldb: k, c: c.mutablePointer(), ldc: n)
-            }
+            let gemm = median(repeats) { roof.products[i].run() }
             let seed = Tensor.randomNormal([tokens, n], using: &rng)
             let lin = median(repeats) {
                 let tape = Tape()

@@ -16,7 +16,23 @@ struct SSFCommand: ParsableCommand {
     static func main() {
         // A file-size limit (`ulimit -f`) is then a write error naming the file, not a kill.
         signal(SIGXFSZ, SIG_IGN)
+        restartWithBetterBLASKernels()
         main(nil)
+    }
+
+    /// When OpenBLAS took this CPU for an older one (kernels without AVX2 on an AVX2 or AVX-512
+    /// machine), starts the tool again with `OPENBLAS_CORETYPE` naming the right kernel set: OpenBLAS
+    /// reads it only when it loads. The arguments and the rest of the environment are unchanged; if
+    /// the restart fails the tool goes on with the slower kernels.
+    static func restartWithBetterBLASKernels() {
+        #if os(Linux)
+        guard let core = BLAS.betterCoreType() else { return }
+        setenv(BLAS.replacedCoreVariable, BLAS.coreName, 1)
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        unsetenv("OPENBLAS_CORETYPE")
+        unsetenv(BLAS.replacedCoreVariable)
+        #endif
     }
 }
 
