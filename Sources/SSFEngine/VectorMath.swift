@@ -24,10 +24,12 @@ public func hmax(_ v: Vec) -> Float {
 }
 
 /// exp(x) for eight lanes: range reduction to r ∈ [-ln2/2, ln2/2], a degree-6 polynomial,
-/// and scaling by 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp; saturates to 0 / +inf.
+/// and scaling by 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp; +inf above 88.72, and
+/// exactly 0 below −87.34 (where exp leaves the normal floats: −∞ gives 0, no denormal appears).
 @inlinable @inline(__always)
 public func vexp(_ x: Vec) -> Vec {
-    let xc = vmin(vmax(x, Vec(repeating: -87.33654)), Vec(repeating: 88.72283))
+    let lower = Vec(repeating: -87.33654)
+    let xc = vmin(vmax(x, lower), Vec(repeating: 88.72283))
     // n = round(x / ln2) using the 1.5·2²³ trick; the integer lands in the low mantissa bits.
     let magic = Vec(repeating: 12_582_912.0)
     let t = fma(xc, Vec(repeating: 1.442_695_04), magic)
@@ -43,7 +45,7 @@ public func vexp(_ x: Vec) -> Vec {
     p = fma(p, r * r, r + Vec(repeating: 1))
     let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- unsafeBitCast(magic, to: SIMD8<UInt32>.self)
     let scale = unsafeBitCast((bits &+ 127) &<< 23, to: Vec.self)
-    return p * scale
+    return (p * scale).replacing(with: 0, where: x .< lower)
 }
 
 /// erf(x) for eight lanes: x·P(x²)/Q(x²) with x clamped to [−4, 4] (a degree-13/8 rational

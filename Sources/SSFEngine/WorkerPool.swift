@@ -1,4 +1,5 @@
 // A fixed set of persistent worker threads that run one parallel job at a time.
+import CBLAS
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -46,6 +47,7 @@ final class WorkerPool: @unchecked Sendable {
             pthread_attr_setstacksize(&attributes, 8 << 20)
             let created = pthread_create(&thread, &attributes, { raw in
                 let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                ssf_flush_denormals()
                 context.pool.workerLoop(context.index)
                 return nil
             }, context)

@@ -10,7 +10,7 @@ struct SSFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssf",
         abstract: "Parameter-efficient fine-tuning of pretrained vision models by scaling and shifting features (SSF).",
-        subcommands: [DemoCommand.self, ModelsCommand.self, InspectCommand.self, ForwardCommand.self, PredictCommand.self, TrainCommand.self, SweepCommand.self, EvalCommand.self, RobustnessCommand.self, ReportCommand.self, MergeCommand.self, DeltaCommand.self, ConvertCommand.self, ServeCommand.self, AnalyzeCommand.self, VTABCommand.self, BenchCommand.self]
+        subcommands: [DemoCommand.self, ModelsCommand.self, InspectCommand.self, ForwardCommand.self, PredictCommand.self, TrainCommand.self, SweepCommand.self, EvalCommand.self, RobustnessCommand.self, ReportCommand.self, MergeCommand.self, DeltaCommand.self, ConvertCommand.self, ServeCommand.self, AnalyzeCommand.self, VTABCommand.self, BenchCommand.self, SystemCommand.self]
     )
 
     static func main() {
