@@ -6,12 +6,13 @@ static inline void ssf_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 static inline void ssf_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 #if defined(__x86_64__)
 #include <xmmintrin.h>
-/// Sets this thread's SSE control register to flush denormal results to zero and read denormal
-/// inputs as zero (FTZ and DAZ): on Intel cores every instruction that meets one otherwise takes a
-/// microcode assist of a hundred cycles or more.
-static inline void ssf_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8040); }
-/// Whether this thread flushes denormals (both FTZ and DAZ set).
-static inline int ssf_flushes_denormals(void) { return (_mm_getcsr() & 0x8040) == 0x8040; }
+/// Sets this thread's SSE control register to flush denormal results to zero (FTZ): on Intel cores
+/// every instruction that produces one otherwise takes a microcode assist of a hundred cycles or
+/// more, and so does every later one that reads it. Denormal inputs are still read as they are (no
+/// DAZ): converting a subnormal half-precision value, for one, must not give 0.
+static inline void ssf_flush_denormals(void) { _mm_setcsr(_mm_getcsr() | 0x8000); }
+/// Whether this thread flushes denormal results (FTZ set).
+static inline int ssf_flushes_denormals(void) { return (_mm_getcsr() & 0x8000) == 0x8000; }
 #else
 static inline void ssf_flush_denormals(void) {}
 static inline int ssf_flushes_denormals(void) { return 0; }

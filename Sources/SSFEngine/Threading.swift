@@ -41,7 +41,7 @@ public enum Threading {
     }
 
     /// Sets the budget for our loops and for BLAS; `nil` restores the default. The calling thread,
-    /// like the engine's workers, then flushes denormal floats to zero (values below 1.2e-38, which
+    /// like the engine's workers, then flushes denormal results to zero (values below 1.2e-38, which
     /// training never needs and which cost Intel cores a microcode assist per instruction).
     public static func configure(threads: Int?) {
         budget = max(1, threads ?? defaultThreadCount())

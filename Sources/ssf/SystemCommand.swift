@@ -33,6 +33,6 @@ struct SystemCommand: ParsableCommand {
         print("CPU: \(cpu), \(Threading.threads) thread(s) by default, vector level: \(level)")
         let replaced = BLAS.replacedCoreName.map { " (OpenBLAS detected \($0); OPENBLAS_CORETYPE=\(BLAS.coreName) set by ssf)" } ?? ""
         print("BLAS kernels: \(BLAS.coreName)\(replaced)")
-        print("Denormal floats flushed to zero on the engine's threads: \(ssf_flushes_denormals() == 1 ? "yes" : "no")")
+        print("Denormal results flushed to zero on the engine's threads: \(ssf_flushes_denormals() == 1 ? "yes" : "no")")
     }
 }

@@ -38,6 +38,9 @@ final class DenormalTests: XCTestCase {
         let tiny = Float.leastNormalMagnitude
         let product = [tiny].withUnsafeBufferPointer { p in p[0] * 0.25 }
         XCTAssertEqual(product, 0)
+        // Denormal inputs are still read as they are: a subnormal half converts to its value.
+        XCTAssertEqual(Float(Float16(bitPattern: 0x03FF)), 1023 * 0x1p-24)
+        XCTAssertEqual(Float(bitPattern: 1) * 0x1p100, 0x1p-49)
         #else
         throw XCTSkip("the flush is set through the x86-64 SSE control register")
         #endif
