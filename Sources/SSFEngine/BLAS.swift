@@ -1,6 +1,7 @@
 // Row-major single-precision GEMM through the system BLAS.
 import CBLAS
 import Foundation
+import Synchronization
 
 /// Thin wrappers over CBLAS `sgemm` in row-major order.
 public enum BLAS {
@@ -15,6 +16,9 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         OpProfile.addFlops(2 * m * n * k)
+        if GemmRecorder.isOn.load(ordering: .relaxed) && !Threading.isInParallelRegion {
+            GemmRecorder.append(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, ldc)
+        }
         if k == 0 {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
@@ -93,4 +97,50 @@ extension BLAS {
     /// (see `betterCoreType`), or nil.
     public static var replacedCoreName: String? { ProcessInfo.processInfo.environment[replacedCoreVariable] }
     public static let replacedCoreVariable = "SSF_OPENBLAS_DETECTED_CORE"
+}
+
+/// One top-level `BLAS.sgemm` call: its shape, scalars, leading dimensions and where its A and B
+/// operands were (addresses only, for telling the model's own weights from temporaries).
+public struct GemmCall: Sendable, Equatable {
+    public let transposeA: Bool, transposeB: Bool
+    public let m: Int, n: Int, k: Int
+    public let alpha: Float
+    public let a: UInt, lda: Int
+    public let b: UInt, ldb: Int
+    public let beta: Float, ldc: Int
+
+    /// Multiply and add counted apart.
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+    /// Floats spanned by A, B and C in row-major order with their leading dimensions.
+    public var aExtent: Int { transposeA ? (k - 1) * lda + m : (m - 1) * lda + k }
+    public var bExtent: Int { transposeB ? (n - 1) * ldb + k : (k - 1) * ldb + n }
+    public var cExtent: Int { (m - 1) * ldc + n }
+}
+
+/// Records the GEMMs a piece of code issues at the top level (those a parallel loop issues per
+/// thread, such as attention's per-head products, are left out), so a benchmark can replay a
+/// model's own matrix products as raw BLAS and compare the model's rate with theirs.
+public enum GemmRecorder {
+    @usableFromInline static let isOn = Atomic<Bool>(false)
+    private static let calls = Mutex<[GemmCall]>([])
+
+    @usableFromInline static func append(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                         _ beta: Float, _ ldc: Int) {
+        let call = GemmCall(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                            a: UInt(bitPattern: a), lda: lda, b: UInt(bitPattern: b), ldb: ldb, beta: beta, ldc: ldc)
+        calls.withLock { $0.append(call) }
+    }
+
+    /// Runs `body` and returns the top-level GEMM calls it made, in order.
+    public static func record(_ body: () -> Void) -> [GemmCall] {
+        calls.withLock { $0.removeAll() }
+        isOn.store(true, ordering: .relaxed)
+        body()
+        isOn.store(false, ordering: .relaxed)
+        return calls.withLock { recorded in
+            defer { recorded.removeAll() }
+            return recorded
+        }
+    }
 }

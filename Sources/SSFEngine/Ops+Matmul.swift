@@ -81,6 +81,19 @@ func columnSums(_ p: UnsafePointer<Float>, rows: Int, cols: Int) -> Tensor {
     Threading.parallelFor(blocks, minimumPerThread: 4) { range in
         for blk in range {
             let c0 = blk * 64, width = min(64, cols - c0)
+            if width == 64 {
+                // A full block keeps its 64 running sums in registers (same order of additions).
+                var s0 = Vec(), s1 = Vec(), s2 = Vec(), s3 = Vec(), s4 = Vec(), s5 = Vec(), s6 = Vec(), s7 = Vec()
+                for r in 0..<rows {
+                    let row = p + r * cols + c0
+                    s0 += loadVec(row, 8); s1 += loadVec(row + 8, 8); s2 += loadVec(row + 16, 8); s3 += loadVec(row + 24, 8)
+                    s4 += loadVec(row + 32, 8); s5 += loadVec(row + 40, 8); s6 += loadVec(row + 48, 8); s7 += loadVec(row + 56, 8)
+                }
+                let o = d + c0
+                storeVec(s0, o, 8); storeVec(s1, o + 8, 8); storeVec(s2, o + 16, 8); storeVec(s3, o + 24, 8)
+                storeVec(s4, o + 32, 8); storeVec(s5, o + 40, 8); storeVec(s6, o + 48, 8); storeVec(s7, o + 56, 8)
+                continue
+            }
             for r in 0..<rows {
                 let row = p + r * cols + c0
                 var j = 0

@@ -42,14 +42,36 @@ public final class AdamW {
             let (b1, b2, lr, e) = (beta1, beta2, learningRate, eps)
             let n = p.value.count
             Threading.parallelFor(n, minimumPerThread: 32_768) { range in
-                for j in range {
+                // Eight lanes at a time with the scalar loop's operations in its order (no fused
+                // multiply-adds), so each lane rounds exactly as the scalar tail does.
+                var j = range.lowerBound
+                let (vb1, vb2, vc1, vc2) = (Vec(repeating: b1), Vec(repeating: b2), Vec(repeating: c1), Vec(repeating: c2))
+                let (wb1, wb2, vlr, ve, vdecay) = (Vec(repeating: 1 - b1), Vec(repeating: 1 - b2), Vec(repeating: lr), Vec(repeating: e),
+                                                  Vec(repeating: decay))
+                while j + 8 <= range.upperBound {
+                    let gj = Vec.load(gp + j)
+                    let mj = vb1 * Vec.load(mp + j) + wb1 * gj
+                    let vj = vb2 * Vec.load(vp + j) + wb2 * gj * gj
+                    mj.store(to: mp + j); vj.store(to: vp + j)
+                    let update = vlr * (mj / vc1) / ((vj / vc2).squareRoot() + ve)
+                    (Vec.load(pp + j) * vdecay - update).store(to: pp + j)
+                    j += 8
+                }
+                while j < range.upperBound {
                     let gj = gp[j]
                     let mj = b1 * mp[j] + (1 - b1) * gj
                     let vj = b2 * vp[j] + (1 - b2) * gj * gj
                     mp[j] = mj; vp[j] = vj
                     pp[j] = pp[j] * decay - lr * (mj / c1) / ((vj / c2).squareRoot() + e)
+                    j += 1
                 }
             }
         }
     }
+}
+
+private extension Vec {
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Vec { load(UnsafePointer(p)) }
+    @inline(__always) func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Vec.self) }
 }

@@ -96,26 +96,34 @@ struct BenchModelCommand: ParsableCommand {
         }
         // With a plain model to compare, the two run in alternation (plain first in each round);
         // with --roof the sgemm reference takes its turn after the step.
+        // and then the model's own GEMMs replayed as raw BLAS (recorded in one extra step).
         var sgemm = roof ? SgemmRoof(using: &rng) : nil
-        let roofTurn: [() -> Void] = roof ? [{ sgemm!.runAll() }] : []
+        let replay = roof ? GemmReplay(GemmRecorder.record(step), parameters: net.namedParameters().map(\.1.value)) : nil
+        let roofTurn: [() -> Void] = roof ? [{ sgemm!.runAll() }, { replay!.run() }] : []
         let medians = TurnTimer.medianSeconds((plain.map { p in [{ _ = p(images) }] } ?? []) + [step] + roofTurn, rounds: steps, warmup: 2)
         let median = medians[plain == nil ? 0 : 1]
-        let roofRate = sgemm.map { $0.flops / medians.last! / 1e9 }
+        let roofRate = sgemm.map { $0.flops / medians[medians.count - 2] / 1e9 }
+        let replayRate = replay.map { $0.flops / medians.last! / 1e9 }
         let passes: Double? = switch mode {
         case .infer, .merged: 1
         case .ssf: 2
         case .full: 3
         default: nil
         }
-        let modelRate: Double? = roof ? passes.map { passes in
-            let macs = FlopCounter.countMultiplyAdds { _ = net(Tensor.zeros([1, 3, size, size])) }
-            return 2 * Double(macs) * passes * Double(batch) / median / 1e9
+        let modelFlops: Double? = roof ? passes.map { passes in
+            2 * Double(FlopCounter.countMultiplyAdds { _ = net(Tensor.zeros([1, 3, size, size])) }) * passes * Double(batch)
         } : nil
+        let modelRate = modelFlops.map { $0 / median / 1e9 }
         let plainMedian = plain == nil ? nil : medians[0]
         let imagesPerSecond = Double(batch) / median
         let plainRate = plainMedian.map { Double(batch) / $0 }
         let roofText = roofRate.map { roof in
             "; sgemm \(String(format: "%.1f", roof)) GFLOP/s in alternation" + (modelRate.map { String(format: ", model %.1f GFLOP/s = %.3f of it", $0, $0 / roof) } ?? "")
+        } ?? ""
+        let replayText = replay.map { replay in
+            let share = modelFlops.map { String(format: ", %.0f%% of the model's FLOPs", 100 * replay.flops / $0) } ?? ""
+            return "; its own \(replay.calls.count) top-level GEMMs as raw BLAS\(share): \(String(format: "%.1f", replayRate!)) GFLOP/s in alternation"
+                + (modelRate.map { String(format: ", model = %.3f of it", $0 / replayRate!) } ?? "")
         } ?? ""
         let comparisonText = plainRate.map { String(format: "; plain model %.2f img/s in alternation, ratio %.3f", $0, imagesPerSecond / $0) } ?? ""
         let label = mode == .infer && method.components != [.full] ? "infer-\(method.rawValue)"
@@ -148,6 +156,15 @@ struct BenchModelCommand: ParsableCommand {
                     fields.append(JSONMember("fraction_of_roof", JSONValue(modelRate / roofRate, decimals: 3)))
                 }
             }
+            if let replay, let replayRate {
+                fields.append(JSONMember("own_gemms", JSONValue(replay.calls.count)))
+                fields.append(JSONMember("own_gemm_operands_from_parameters", JSONValue(replay.parameterOperands)))
+                fields.append(JSONMember("own_gemm_gflops", JSONValue(replayRate, decimals: 2)))
+                if let modelFlops, let modelRate {
+                    fields.append(JSONMember("own_gemm_flop_share", JSONValue(replay.flops / modelFlops, decimals: 3)))
+                    fields.append(JSONMember("fraction_of_own_gemms", JSONValue(modelRate / replayRate, decimals: 3)))
+                }
+            }
             if let report = profileReport {
                 let perStep = 1 / Double(steps)
                 fields.append(JSONMember("profile", .array(report.entries.map { e in
@@ -164,7 +181,7 @@ struct BenchModelCommand: ParsableCommand {
             }
             print(JSONValue.orderedObject(fields).serialized)
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)\(roofText)")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)\(roofText)\(replayText)")
             if let report = profileReport {
                 print(Self.profileTable(report, steps: steps))
                 print(String(format: "fresh tensor memory mapped: %.1f MiB per step (buffers the cache did not serve: pages faulted in)", mappedPerStep))

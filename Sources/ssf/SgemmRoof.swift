@@ -34,3 +34,51 @@ struct SgemmRoof {
     /// One sgemm at each shape.
     mutating func runAll() { for i in products.indices { products[i].run() } }
 }
+
+/// A model's own top-level GEMMs (as `GemmRecorder` saw one step issue them) replayed as raw BLAS
+/// calls: the same shapes, transposes, leading dimensions and scalars, in the same order. An
+/// operand that was one of the model's parameters is read from that parameter, so the weights come
+/// from memory as cold as in the model's step; the others (activations, gradients) share one scratch
+/// buffer per operand role. The rate of this replay is what the step's matrix products reach as
+/// plain BLAS, with nothing between them.
+struct GemmReplay {
+    let calls: [(call: GemmCall, a: UnsafePointer<Float>, b: UnsafePointer<Float>)]
+    private let kept: [Tensor]
+    private let scratch: (a: Tensor, b: Tensor, c: Tensor)
+    private let output: UnsafeMutablePointer<Float>
+    /// Operands read from the model's parameters, of all A and B operands.
+    let parameterOperands: Int
+
+    init(_ recorded: [GemmCall], parameters: [Tensor]) {
+        kept = parameters
+        let ranges = parameters.map { t in
+            let start = UInt(bitPattern: t.pointer)
+            return start..<(start + UInt(t.count * MemoryLayout<Float>.size))
+        }
+        func owner(_ address: UInt, _ extent: Int) -> UnsafePointer<Float>? {
+            let end = address + UInt(extent * MemoryLayout<Float>.size)
+            guard ranges.contains(where: { $0.lowerBound <= address && end <= $0.upperBound }) else { return nil }
+            return UnsafePointer(bitPattern: address)
+        }
+        let owned = recorded.map { (owner($0.a, $0.aExtent), owner($0.b, $0.bExtent)) }
+        func filled(_ count: Int, _ value: Float) -> Tensor { Tensor(shape: [max(count, 1)], repeating: value) }
+        var c = filled(recorded.map(\.cExtent).max() ?? 1, 0)
+        output = c.mutablePointer()
+        scratch = (filled(zip(recorded, owned).filter { $0.1.0 == nil }.map(\.0.aExtent).max() ?? 1, 0.01),
+                   filled(zip(recorded, owned).filter { $0.1.1 == nil }.map(\.0.bExtent).max() ?? 1, 0.01), c)
+        let (sa, sb) = (scratch.a.pointer, scratch.b.pointer)
+        calls = zip(recorded, owned).map { call, own in (call, own.0 ?? sa, own.1 ?? sb) }
+        parameterOperands = owned.reduce(0) { $0 + ($1.0 == nil ? 0 : 1) + ($1.1 == nil ? 0 : 1) }
+    }
+
+    var flops: Double { calls.reduce(0) { $0 + $1.call.flops } }
+
+    /// Every recorded call once, in order, writing into the shared scratch output.
+    func run() {
+        let c = output
+        for (call, a, b) in calls {
+            BLAS.sgemm(transposeA: call.transposeA, transposeB: call.transposeB, m: call.m, n: call.n, k: call.k, alpha: call.alpha,
+                       a: a, lda: call.lda, b: b, ldb: call.ldb, beta: call.beta, c: c, ldc: call.ldc)
+        }
+    }
+}

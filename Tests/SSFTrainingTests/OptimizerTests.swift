@@ -32,6 +32,34 @@ final class OptimizerTests: XCTestCase {
         try check(reference) { AdamW($0, learningRate: Float(reference["lr"] as! Double), weightDecay: 0.05) }
     }
 
+    /// The update runs eight lanes at a time with a scalar tail; every element must come out exactly
+    /// as the per-element formula gives it (the lanes use the same operations in the same order).
+    func testAdamWLanesMatchTheScalarFormulaExactly() {
+        var rng = RandomGenerator(seed: 7)
+        let count = 8 * 5 + 3
+        let start = Tensor.randomNormal([count], using: &rng), matrixStart = Tensor.randomNormal([3, 13], using: &rng)
+        let p = Parameter(start), w = Parameter(matrixStart)
+        let (lr, b1, b2, eps, wd): (Float, Float, Float, Float, Float) = (3e-3, 0.9, 0.999, 1e-8, 0.05)
+        let optimizer = AdamW([p, w], learningRate: lr, beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
+        var want = [start.scalars, matrixStart.scalars]
+        var m = want.map { [Float](repeating: 0, count: $0.count) }, v = m
+        for step in 1...4 {
+            let grads = [Tensor.randomNormal([count], using: &rng), Tensor.randomNormal([3, 13], using: &rng)]
+            optimizer.update(grads)
+            let c1 = 1 - Float(pow(Double(b1), Double(step))), c2 = 1 - Float(pow(Double(b2), Double(step)))
+            for t in 0..<2 {
+                let g = grads[t].scalars, decay: Float = t == 1 ? 1 - lr * wd : 1
+                for j in g.indices {
+                    m[t][j] = b1 * m[t][j] + (1 - b1) * g[j]
+                    v[t][j] = b2 * v[t][j] + (1 - b2) * g[j] * g[j]
+                    want[t][j] = want[t][j] * decay - lr * (m[t][j] / c1) / ((v[t][j] / c2).squareRoot() + eps)
+                }
+            }
+            XCTAssertEqual(p.value.scalars, want[0], "step \(step), 1-D parameter")
+            XCTAssertEqual(w.value.scalars, want[1], "step \(step), matrix")
+        }
+    }
+
     func testNesterovSGDMatchesPyTorch() throws {
         let reference = try XCTUnwrap(try fixture()["sgd"] as? [String: Any])
         try check(reference) { SGD($0, learningRate: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.05) }

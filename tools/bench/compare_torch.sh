@@ -7,6 +7,10 @@
 #     measured twice: `ssf bench model --roof` alternates every timed step with one sgemm at each
 #     ViT-B projection shape (the fraction of the same moments: this VM's speed drifts by a third
 #     within an hour), and `ssf bench ops`' sgemm_all once per round (the fraction of its median).
+#     A third reference takes its turn in the same alternation: the model's own top-level GEMMs
+#     (every linear layer's and convolution's product, forward and backward, with the model's own
+#     weights as operands) replayed as raw BLAS, so the fraction shows what the step loses outside
+#     its matrix products.
 #  2. EfficientNet-Lite0 SSF training at 128 px on tools/reproduce.sh's CIFAR-10 subset, the same
 #     recipe (configs/bench-lite0-128px.yaml) through `ssf train` and tools/torch_same_recipe.py:
 #     training images/s of the whole step, data loading included.
@@ -149,8 +153,8 @@ for level in levels:
     in_alternation = (f"; in alternation with our model steps: {med(alternating_roofs):.1f} (median, {min(alternating_roofs):.1f}–{max(alternating_roofs):.1f})"
                       if alternating_roofs else "")
     print(f"\nsgemm roof (ssf bench ops, ViT-B shapes): {roof:.1f} GFLOP/s (median of {len([r for r in at if r['side'] == 'ops'])}){in_alternation}\n")
-    print("| model | mode | PyTorch img/s | ours img/s | ours ÷ PyTorch | ours GFLOP/s | of roof in alternation | of bench-ops roof | PyTorch peak RSS MiB | ours peak RSS MiB | RSS ratio |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| model | mode | PyTorch img/s | ours img/s | ours ÷ PyTorch | ours GFLOP/s | of roof in alternation | of bench-ops roof | of its own GEMMs (their share of FLOPs) | PyTorch peak RSS MiB | ours peak RSS MiB | RSS ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     models = list(dict.fromkeys(r["model"] for r in at if r["side"] == "torch" and r["mode"] in passes))
     for model in models:
         for mode in passes:
@@ -161,7 +165,9 @@ for level in levels:
             frac = f"{rate / roof:.2f}" if roof and model in gmacs else "—"
             alternating = med(group("ours", model, mode, "fraction_of_roof"))
             alt = f"**{alternating:.2f}**" if alternating is not None else "—"
-            print(f"| {model} | {mode} | {t:.2f} | {o:.2f} | **{o / t:.2f}** | {rate:.1f} | {alt} | {frac} | {tr:.0f} | {orss:.0f} | {orss / tr:.2f} |")
+            own, share = med(group("ours", model, mode, "fraction_of_own_gemms")), med(group("ours", model, mode, "own_gemm_flop_share"))
+            own_text = f"{own:.2f} ({share:.0%})" if own is not None and share is not None else "—"
+            print(f"| {model} | {mode} | {t:.2f} | {o:.2f} | **{o / t:.2f}** | {rate:.1f} | {alt} | {frac} | {own_text} | {tr:.0f} | {orss:.0f} | {orss / tr:.2f} |")
     t, o = group("torch", "tf_efficientnet_lite0", "ssf-train-128px"), group("ours", "tf_efficientnet_lite0", "ssf-train-128px")
     if t and o:
         print(f"\nEfficientNet-Lite0 SSF training, 128 px, CIFAR-10 subset (5,000 images, 1 epoch), training images/s with data loading:"
