@@ -17,6 +17,47 @@ static inline int ssf_flushes_denormals(void) { return (_mm_getcsr() & 0x8000) =
 static inline void ssf_flush_denormals(void) {}
 static inline int ssf_flushes_denormals(void) { return 0; }
 #endif
+/// dst[c·dstLD + r] = src[r·srcLD + c] for r < rows, c < cols: a 2-D transpose, in 8×8 tiles with
+/// AVX shuffles where the CPU has them (x86-64; the engine's Swift code requires AVX2 anyway).
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2")))
+static inline void ssf_transpose_tile8(const float *src, long srcLD, float *dst, long dstLD) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + srcLD), r2 = _mm256_loadu_ps(src + 2 * srcLD),
+           r3 = _mm256_loadu_ps(src + 3 * srcLD), r4 = _mm256_loadu_ps(src + 4 * srcLD), r5 = _mm256_loadu_ps(src + 5 * srcLD),
+           r6 = _mm256_loadu_ps(src + 6 * srcLD), r7 = _mm256_loadu_ps(src + 7 * srcLD);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + dstLD, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * dstLD, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * dstLD, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * dstLD, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * dstLD, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * dstLD, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * dstLD, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#define SSF_HAS_TILE8 1
+#endif
+static inline void ssf_transpose(const float *src, long rows, long cols, long srcLD, float *dst, long dstLD) {
+    long c0 = 0;
+#if defined(SSF_HAS_TILE8)
+    // Strips of 8 columns; within a strip the 8×8 tiles run down the rows, so the source lines a
+    // strip reads are read again by the next strip while they are still in L1.
+    for (; c0 + 8 <= cols; c0 += 8) {
+        long r = 0;
+        for (; r + 8 <= rows; r += 8) ssf_transpose_tile8(src + r * srcLD + c0, srcLD, dst + c0 * dstLD + r, dstLD);
+        for (; r < rows; r++)
+            for (long c = c0; c < c0 + 8; c++) dst[c * dstLD + r] = src[r * srcLD + c];
+    }
+#endif
+    for (long r = 0; r < rows; r++)
+        for (long c = c0; c < cols; c++) dst[c * dstLD + r] = src[r * srcLD + c];
+}
 #if defined(__APPLE__)
 #include <Accelerate/Accelerate.h>
 static inline void ssf_blas_set_threads(int n) { (void)n; }

@@ -100,16 +100,22 @@ struct BindRight<F: VecBinary>: VecUnary {
 /// Elementwise `f(a, b)` with broadcasting; `f` sees eight lanes at a time.
 @inline(__always)
 func broadcastBinary<F: VecBinary>(_ a: Tensor, _ b: Tensor, _ name: String, _ f: F) -> Tensor {
-    if a.shape == b.shape {
-        var out = Tensor(uninitializedShape: a.shape)
-        zipVec(a.pointer, b.pointer, out.mutablePointer(), a.count, f)
-        return out
-    }
-    guard let outShape = broadcastShape(a.shape, b.shape) else {
+    guard let outShape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape) else {
         preconditionFailure("\(name): shapes \(a.shape) and \(b.shape) do not broadcast")
     }
     var out = Tensor(uninitializedShape: outShape)
-    let dst = out.mutablePointer()
+    broadcastBinary(a, b, f, shape: outShape, into: out.mutablePointer())
+    return out
+}
+
+/// `f(a, b)` with broadcasting into `dst` (`shape` elements, the broadcast shape). `dst` may be the
+/// buffer of `a` or `b` when that operand has the result's shape: each element is read before it is
+/// overwritten.
+func broadcastBinary<F: VecBinary>(_ a: Tensor, _ b: Tensor, _ f: F, shape outShape: [Int], into dst: UnsafeMutablePointer<Float>) {
+    if a.shape == b.shape {
+        zipVec(a.pointer, b.pointer, dst, a.count, f)
+        return
+    }
     let pa = a.pointer, pb = b.pointer
     let sa = broadcastStrides(a.shape, to: outShape), sb = broadcastStrides(b.shape, to: outShape)
     let inner = outShape.last ?? 1
@@ -128,5 +134,4 @@ func broadcastBinary<F: VecBinary>(_ a: Tensor, _ b: Tensor, _ name: String, _ f
             zipVec(pa + oa, pb + ob, d, inner, f)
         }
     }
-    return out
 }

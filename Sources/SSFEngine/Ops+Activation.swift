@@ -14,10 +14,17 @@ struct ChainRule<D: VecUnary>: VecBinary {
     @inline(__always) func callAsFunction(_ g: Vec, _ x: Vec) -> Vec { g * derivative(x) }
 }
 
-/// Applies activation `A` elementwise and records `g ⊙ A′(x)` as the backward.
+/// Applies activation `A` elementwise and records `g ⊙ A′(x)` as the backward. Untracked input that
+/// nothing else holds (an inference pass's intermediate) is overwritten in place: no second buffer.
 @inline(__always)
-private func pointwise<A: Activation>(_ x: Tensor, _: A.Type) -> Tensor {
-    OpProfile.run("activation") {
+private func pointwise<A: Activation>(_ input: consuming Tensor, _: A.Type) -> Tensor {
+    var x = consume input
+    return OpProfile.run("activation") {
+        if Tape.active(for: x) == nil && x.isUniquelyOwned() {
+            let p = x.mutablePointer()
+            mapVec(UnsafePointer(p), p, x.count, A.forward)
+            return x
+        }
         var out = Tensor(uninitializedShape: x.shape)
         mapVec(x.pointer, out.mutablePointer(), x.count, A.forward)
         if let tape = Tape.active(for: x) {
@@ -98,14 +105,14 @@ private enum HardSwish: Activation {
 }
 
 /// GELU with the exact error function: `x · Φ(x)`.
-public func gelu(_ x: Tensor) -> Tensor { pointwise(x, GELU.self) }
+public func gelu(_ x: consuming Tensor) -> Tensor { pointwise(consume x, GELU.self) }
 /// max(x, 0).
-public func relu(_ x: Tensor) -> Tensor { pointwise(x, ReLU.self) }
+public func relu(_ x: consuming Tensor) -> Tensor { pointwise(consume x, ReLU.self) }
 /// min(max(x, 0), 6).
-public func relu6(_ x: Tensor) -> Tensor { pointwise(x, ReLU6.self) }
+public func relu6(_ x: consuming Tensor) -> Tensor { pointwise(consume x, ReLU6.self) }
 /// Logistic sigmoid 1 / (1 + e^(−x)).
-public func sigmoid(_ x: Tensor) -> Tensor { pointwise(x, Sigmoid.self) }
+public func sigmoid(_ x: consuming Tensor) -> Tensor { pointwise(consume x, Sigmoid.self) }
 /// SiLU (swish): x · sigmoid(x).
-public func silu(_ x: Tensor) -> Tensor { pointwise(x, SiLU.self) }
+public func silu(_ x: consuming Tensor) -> Tensor { pointwise(consume x, SiLU.self) }
 /// Hard-swish: x · relu6(x + 3) / 6 (PyTorch's definition and gradient).
-public func hardSwish(_ x: Tensor) -> Tensor { pointwise(x, HardSwish.self) }
+public func hardSwish(_ x: consuming Tensor) -> Tensor { pointwise(consume x, HardSwish.self) }

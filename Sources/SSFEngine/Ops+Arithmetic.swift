@@ -2,8 +2,12 @@
 
 extension Tensor {
     /// Elementwise sum with broadcasting.
-    public static func + (a: Tensor, b: Tensor) -> Tensor {
-        OpProfile.run("elementwise") {
+    public static func + (a: consuming Tensor, b: consuming Tensor) -> Tensor {
+        var lhs = consume a
+        var rhs = consume b
+        return OpProfile.run("elementwise") {
+            if let out = inPlace(&lhs, &rhs, VecAdd()) { return out }
+            let (a, b) = (lhs, rhs)
             var out = broadcastBinary(a, b, "add", VecAdd())
             if let tape = Tape.active(for: a, b) {
                 let (sa, sb) = (a.shape, b.shape)
@@ -30,8 +34,12 @@ extension Tensor {
     }
 
     /// Elementwise product with broadcasting.
-    public static func * (a: Tensor, b: Tensor) -> Tensor {
-        OpProfile.run("elementwise") {
+    public static func * (a: consuming Tensor, b: consuming Tensor) -> Tensor {
+        var lhs = consume a
+        var rhs = consume b
+        return OpProfile.run("elementwise") {
+            if let out = inPlace(&lhs, &rhs, VecMul()) { return out }
+            let (a, b) = (lhs, rhs)
             var out = broadcastBinary(a, b, "mul", VecMul())
             if let tape = Tape.active(for: a, b) {
                 let (ua, ub) = (a.untracked, b.untracked)
@@ -88,4 +96,25 @@ extension Tensor {
     public static func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
     public static func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
     public static prefix func - (a: Tensor) -> Tensor { a * -1 }
+}
+
+/// An untracked commutative op (an inference pass's residual sum or per-channel product) written
+/// into the buffer of an operand that nothing else holds and that has the result's shape; nil while
+/// a tape tracks either operand or when neither buffer can be reused.
+@inline(__always)
+func inPlace<F: VecBinary>(_ a: inout Tensor, _ b: inout Tensor, _ f: F) -> Tensor? {
+    if let tape = Tape.current, tape.tracks(a) || tape.tracks(b) { return nil }
+    guard let shape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape) else { return nil }
+    // The destination is taken before the operands are passed on (passing them may retain them).
+    if a.shape == shape && a.isUniquelyOwned() {
+        let dst = a.mutablePointer()
+        broadcastBinary(a, b, f, shape: shape, into: dst)
+        return a
+    }
+    if b.shape == shape && b.isUniquelyOwned() {
+        let dst = b.mutablePointer()
+        broadcastBinary(a, b, f, shape: shape, into: dst)
+        return b
+    }
+    return nil
 }

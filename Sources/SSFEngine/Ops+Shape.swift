@@ -1,4 +1,5 @@
 // Differentiable layout operations: permute, transpose, slice, concat, stack, index-select, gather.
+import CBLAS
 
 /// Row-major strides of `shape`.
 func contiguousStrides(_ shape: [Int]) -> [Int] {
@@ -10,6 +11,44 @@ func contiguousStrides(_ shape: [Int]) -> [Int] {
 
 /// Copies `x` into a new layout whose dimension `i` is `x`'s dimension `perm[i]`. Not recorded.
 func permuteRaw(_ x: Tensor, _ perm: [Int]) -> Tensor {
+    if let swap = GroupSwap(perm, shape: x.shape) { return swap.apply(x, shape: perm.map { x.shape[$0] }) }
+    return permuteStrided(x, perm)
+}
+
+/// A permutation that swaps two adjacent groups of trailing axes, `[0..<i] + [j..<n] + [i..<j]`
+/// (NCHW → NHWC is `[0, 2, 3, 1]`, the way back `[0, 3, 1, 2]`): the tensor is `P` matrices of
+/// `R×Q`, each transposed to `Q×R`, in 8×8 tiles.
+struct GroupSwap {
+    let p: Int, r: Int, q: Int
+
+    init?(_ perm: [Int], shape: [Int]) {
+        let n = perm.count
+        guard n >= 2, let i = perm.indices.first(where: { perm[$0] != $0 }) else { return nil }
+        let j = perm[i]
+        guard j > i, perm == Array(0..<i) + Array(j..<n) + Array(i..<j) else { return nil }
+        p = shape[..<i].reduce(1, *); r = shape[i..<j].reduce(1, *); q = shape[j...].reduce(1, *)
+        guard r >= 8 && q >= 8 else { return nil }
+    }
+
+    func apply(_ x: Tensor, shape: [Int]) -> Tensor {
+        var out = Tensor(uninitializedShape: shape)
+        let d = out.mutablePointer(), s = x.pointer
+        // Work items: one matrix, or one band of 64 source rows of it when the matrices are few.
+        let bands = p >= 2 * Threading.threads ? 1 : (r + 63) / 64
+        let (r, q) = (r, q)
+        Threading.parallelFor(p * bands, minimumPerThread: max(1, 16384 / max(r * q / bands, 1))) { range in
+            for item in range {
+                let m = item / bands, band = item % bands
+                let lo = bands == 1 ? 0 : band * 64, hi = bands == 1 ? r : min(r, lo + 64)
+                ssf_transpose(s + m * r * q + lo * q, hi - lo, q, q, d + m * r * q + lo, r)
+            }
+        }
+        return out
+    }
+}
+
+/// The general permutation: rows of the output's last axis gathered with an odometer over the others.
+func permuteStrided(_ x: Tensor, _ perm: [Int]) -> Tensor {
     let inStrides = contiguousStrides(x.shape)
     let outShape = perm.map { x.shape[$0] }
     let srcStrides = perm.map { inStrides[$0] }

@@ -87,6 +87,9 @@ public struct Tensor: @unchecked Sendable {
         return storage.pointer
     }
 
+    /// Whether no other tensor shares this storage (writing through `mutablePointer` then copies nothing).
+    @inlinable public mutating func isUniquelyOwned() -> Bool { isKnownUniquelyReferenced(&storage) }
+
     /// Ensures no other tensor shares this storage.
     @inlinable public mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) {

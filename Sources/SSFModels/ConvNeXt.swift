@@ -126,7 +126,7 @@ public final class ConvNeXtBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
         var y = applySSF(ssfConv, convDW(x)).permuted([0, 2, 3, 1])
         y = mlp(norm(y, then: ssfNorm))
         if let adapter { y = adapter(y) }
-        y = y * gamma.tensor
+        y = (consume y) * gamma.tensor
         return dropPath(y.permuted([0, 3, 1, 2])) + x
     }
 }

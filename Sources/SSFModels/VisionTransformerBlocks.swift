@@ -145,10 +145,10 @@ public final class ViTBlock: SSFSiteHost, AdapterCarrying {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var branch = attn(norm1(x, then: ssfNorm1))
         if let ls1 { branch = ls1(branch) }
-        let y = x + dropPath1(branch)
+        let y = x + dropPath1(consume branch)
         branch = mlp(norm2(y, then: ssfNorm2))
         if let adapter { branch = adapter(branch) }
         if let ls2 { branch = ls2(branch) }
-        return y + dropPath2(branch)
+        return y + dropPath2(consume branch)
     }
 }

@@ -184,7 +184,8 @@ public final class DropPath: Module, TrainingModeAware {
         rng = RandomGenerator(seed: seed)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    /// Consumes `x`, so that at evaluation the same unshared buffer goes on (a residual sum can then reuse it).
+    public func callAsFunction(_ x: consuming Tensor) -> Tensor {
         guard training && probability > 0 else { return x }
         return dropPath(x, probability: probability, using: &rng)
     }
