@@ -46,7 +46,7 @@ struct BenchModelCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Also profile the step per op kind (time, GFLOP/s, GB/s).") var profile = false
     @Flag(help: ArgumentHelp("Alternate each timed step with one sgemm at each ViT-B/16 projection shape (`ssf bench ops`' sgemm_all) and report the model's FLOP rate as a fraction of that rate.",
-                             discussion: "The model's FLOPs count the forward for inference, the forward and the input gradients for SSF training, and also the weight gradients for full fine-tuning; other modes report the sgemm rate only."))
+                             discussion: "The model's FLOPs count the forward for inference, the forward and the input gradients for SSF training, and also the weight gradients for full fine-tuning; other modes report the sgemm rate only. A second reference takes its turn too: the model's own top-level GEMMs, recorded in one extra step and replayed as raw BLAS with the model's weights as operands (activations and gradients from shared scratch buffers), and the model's rate as a fraction of theirs. Peak RSS and peak tensor memory are then the process's less the references' buffers."))
     var roof = false
 
     func run() throws {
@@ -114,6 +114,11 @@ struct BenchModelCommand: ParsableCommand {
             2 * Double(FlopCounter.countMultiplyAdds { _ = net(Tensor.zeros([1, 3, size, size])) }) * passes * Double(batch)
         } : nil
         let modelRate = modelFlops.map { $0 / median / 1e9 }
+        // The --roof references' buffers stay resident (and live) through every step: the model's own
+        // peaks are the process's less them (the process's RSS is reported too).
+        let referenceMiB = Double((sgemm?.bytes ?? 0) + (replay?.bytes ?? 0)) / 1_048_576
+        let processPeakMiB = StorageStats.peakResidentMiB(), peakMiB = processPeakMiB - referenceMiB
+        let peakTensorMiB = Double(StorageStats.peakLiveBytes) / 1_048_576 - referenceMiB
         let plainMedian = plain == nil ? nil : medians[0]
         let imagesPerSecond = Double(batch) / median
         let plainRate = plainMedian.map { Double(batch) / $0 }
@@ -141,8 +146,8 @@ struct BenchModelCommand: ParsableCommand {
                 JSONMember("model", JSONValue(model)), JSONMember("mode", JSONValue(label)), JSONMember("batch", JSONValue(batch)),
                 JSONMember("threads", JSONValue(Threading.threads)), JSONMember("image_size", JSONValue(size)),
                 JSONMember("img_per_s", JSONValue(imagesPerSecond, decimals: 3)), JSONMember("step_s", JSONValue(median, decimals: 4)),
-                JSONMember("peak_rss_mib", JSONValue(StorageStats.peakResidentMiB(), decimals: 1)),
-                JSONMember("peak_tensor_mib", JSONValue(Double(StorageStats.peakLiveBytes) / 1_048_576, decimals: 1)),
+                JSONMember("peak_rss_mib", JSONValue(peakMiB, decimals: 1)),
+                JSONMember("peak_tensor_mib", JSONValue(peakTensorMiB, decimals: 1)),
                 JSONMember("trainable", JSONValue(net.trainableCount)),
             ]
             if let plainRate {
@@ -155,6 +160,10 @@ struct BenchModelCommand: ParsableCommand {
                     fields.append(JSONMember("model_gflops", JSONValue(modelRate, decimals: 2)))
                     fields.append(JSONMember("fraction_of_roof", JSONValue(modelRate / roofRate, decimals: 3)))
                 }
+            }
+            if roof {
+                fields.append(JSONMember("process_peak_rss_mib", JSONValue(processPeakMiB, decimals: 1)))
+                fields.append(JSONMember("roof_buffers_mib", JSONValue(referenceMiB, decimals: 1)))
             }
             if let replay, let replayRate {
                 fields.append(JSONMember("own_gemms", JSONValue(replay.calls.count)))
@@ -181,7 +190,7 @@ struct BenchModelCommand: ParsableCommand {
             }
             print(JSONValue.orderedObject(fields).serialized)
         } else {
-            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", StorageStats.peakResidentMiB())) MiB, peak tensor memory \(String(format: "%.0f", Double(StorageStats.peakLiveBytes) / 1_048_576)) MiB\(comparisonText)\(roofText)\(replayText)")
+            print("\(model) \(label): batch \(batch), \(size)×\(size), \(Threading.threads) thread(s): \(String(format: "%.2f", imagesPerSecond)) img/s (step \(String(format: "%.3f", median)) s), peak RSS \(String(format: "%.0f", peakMiB)) MiB\(roof ? String(format: " (the process's %.0f less the references' %.0f)", processPeakMiB, referenceMiB) : ""), peak tensor memory \(String(format: "%.0f", peakTensorMiB)) MiB\(comparisonText)\(roofText)\(replayText)")
             if let report = profileReport {
                 print(Self.profileTable(report, steps: steps))
                 print(String(format: "fresh tensor memory mapped: %.1f MiB per step (buffers the cache did not serve: pages faulted in)", mappedPerStep))

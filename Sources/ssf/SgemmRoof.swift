@@ -28,6 +28,9 @@ struct SgemmRoof {
         }
     }
 
+    /// Bytes of its operands (resident for the whole benchmark).
+    var bytes: Int { products.reduce(0) { $0 + ($1.x.count + $1.w.count + $1.c.count) * MemoryLayout<Float>.size } }
+
     /// FLOPs of one pass over all four shapes (multiply and add counted apart).
     var flops: Double { products.reduce(0) { $0 + $1.flops } }
 
@@ -72,6 +75,8 @@ struct GemmReplay {
     }
 
     var flops: Double { calls.reduce(0) { $0 + $1.call.flops } }
+    /// Bytes of its scratch operands (resident for the whole benchmark; the weights are the model's).
+    var bytes: Int { (scratch.a.count + scratch.b.count + scratch.c.count) * MemoryLayout<Float>.size }
 
     /// Every recorded call once, in order, writing into the shared scratch output.
     func run() {
