@@ -16,7 +16,7 @@ public enum BLAS {
     ) {
         if m == 0 || n == 0 { return }
         OpProfile.addFlops(2 * m * n * k)
-        if GemmRecorder.isOn.load(ordering: .relaxed) && !Threading.isInParallelRegion {
+        if GemmRecorder.isOn.load(ordering: .relaxed) && !Threading.isInParallelRegion && GemmRecorder.excluded.load(ordering: .relaxed) == 0 {
             GemmRecorder.append(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, ldc)
         }
         if k == 0 {
@@ -118,10 +118,12 @@ public struct GemmCall: Sendable, Equatable {
 }
 
 /// Records the GEMMs a piece of code issues at the top level (those a parallel loop issues per
-/// thread, such as attention's per-head products, are left out), so a benchmark can replay a
-/// model's own matrix products as raw BLAS and compare the model's rate with theirs.
+/// thread, and attention's per-head products, are left out), so a benchmark can replay a model's
+/// own matrix products as raw BLAS and compare the model's rate with theirs.
 public enum GemmRecorder {
     @usableFromInline static let isOn = Atomic<Bool>(false)
+    /// Open `excluding` scopes (an op's internal products: attention's per-head GEMMs).
+    @usableFromInline static let excluded = Atomic<Int>(0)
     private static let calls = Mutex<[GemmCall]>([])
 
     @usableFromInline static func append(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
@@ -130,6 +132,16 @@ public enum GemmRecorder {
         let call = GemmCall(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                             a: UInt(bitPattern: a), lda: lda, b: UInt(bitPattern: b), ldb: ldb, beta: beta, ldc: ldc)
         calls.withLock { $0.append(call) }
+    }
+
+    /// Runs `body` without recording its GEMMs: for an op whose products are its own internals
+    /// (attention's per-head products, issued serially when one thread runs the loop), so that what
+    /// is recorded does not depend on the thread count.
+    @inlinable public static func excluding<R>(_ body: () -> R) -> R {
+        guard isOn.load(ordering: .relaxed) else { return body() }
+        excluded.add(1, ordering: .relaxed)
+        defer { excluded.subtract(1, ordering: .relaxed) }
+        return body()
     }
 
     /// Runs `body` and returns the top-level GEMM calls it made, in order.

@@ -11,7 +11,7 @@ import Synchronization
 /// exist at a time per thread; the backward recomputes them (one extra q·kᵀ GEMM per head)
 /// instead of keeping B·heads·T² probabilities alive from the forward pass.
 public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = nil, bias: Tensor? = nil, mask: Tensor? = nil) -> Tensor {
-    OpProfile.run("attention") {
+    OpProfile.run("attention") { GemmRecorder.excluding {
         precondition(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0, "attention: qkv \(qkv.shape) is not [B, T, 3·heads·d]")
         let (batch, tokens, width) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
         let headDim = width / heads
@@ -162,7 +162,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
             let uqkv = qkv.untracked
             // `probabilities` reads bias and mask through raw pointers: keep their storage alive.
             let kept = (bias?.untracked, mask?.untracked)
-            out = tape.record(out, inputs: [qkv, bias]) { g, needs in
+            out = tape.record(out, inputs: [qkv, bias]) { g, needs in GemmRecorder.excluding {
                 withExtendedLifetime(kept) {}
                 var dqkv = Tensor(uninitializedShape: uqkv.shape)
                 if direct {
@@ -203,8 +203,8 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 let gBias = dScores.map { $0.sum(axes: [0]) }
                 dScores = nil
                 return [needs[0] ? dqkv : nil, gBias]
-            }
+            } }
         }
         return out
-    }
+    } }
 }

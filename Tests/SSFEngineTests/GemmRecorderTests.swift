@@ -40,6 +40,25 @@ final class GemmRecorderTests: XCTestCase {
         XCTAssertEqual(calls.map(\.transposeA), [false, true])
     }
 
+    func testAttentionsPerHeadProductsAreLeftOut() {
+        var rng = RandomGenerator(seed: 6)
+        // 20 tokens and 16 channels per head take the per-head BLAS path, on any thread count.
+        let qkv = Tensor.randomNormal([2, 20, 3 * 32], using: &rng)
+        // On one thread the heads' loop runs serially, outside any parallel region.
+        Threading.configure(threads: 1)
+        defer { Threading.configure(threads: nil) }
+        var out: Tensor?
+        let calls = GemmRecorder.record {
+            let tape = Tape()
+            let q = tape.watch(qkv)
+            let loss = tape.recording { scaledDotProductAttention(qkv: q, heads: 2).sum() }
+            _ = tape.backward(from: loss)
+            out = linear(qkv, weight: Tensor.randomNormal([5, 96], using: &rng))
+        }
+        XCTAssertEqual(out?.shape, [2, 20, 5])
+        XCTAssertEqual(calls.map { [$0.m, $0.n, $0.k] }, [[40, 5, 96]], "only the linear layer's product")
+    }
+
     func testColumnSumsMatchRowOrderSums() {
         var rng = RandomGenerator(seed: 5)
         for cols in [64, 130, 7] {
