@@ -98,7 +98,7 @@ struct BenchModelCommand: ParsableCommand {
         // with --roof the sgemm reference takes its turn after the step.
         // and then the model's own GEMMs replayed as raw BLAS (recorded in one extra step).
         var sgemm = roof ? SgemmRoof(using: &rng) : nil
-        let replay = roof ? GemmReplay(GemmRecorder.record(step), parameters: net.namedParameters().map(\.1.value)) : nil
+        let replay = roof ? GemmReplay(GemmRecorder.record(step), parameters: net.namedParameters().map(\.1)) : nil
         let roofTurn: [() -> Void] = roof ? [{ sgemm!.runAll() }, { replay!.run() }] : []
         let medians = TurnTimer.medianSeconds((plain.map { p in [{ _ = p(images) }] } ?? []) + [step] + roofTurn, rounds: steps, warmup: 2)
         let median = medians[plain == nil ? 0 : 1]
