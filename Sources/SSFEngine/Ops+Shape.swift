@@ -34,12 +34,11 @@ struct GroupSwap {
         var out = Tensor(uninitializedShape: shape)
         let d = out.mutablePointer(), s = x.pointer
         // Work items: one matrix, or one band of 64 source rows of it when the matrices are few.
-        let bands = p >= 2 * Threading.threads ? 1 : (r + 63) / 64
         let (r, q) = (r, q)
-        Threading.parallelFor(p * bands, minimumPerThread: max(1, 16384 / max(r * q / bands, 1))) { range in
+        let bandRows = p >= 2 * Threading.threads ? r : 64, bands = (r + bandRows - 1) / bandRows
+        Threading.parallelFor(p * bands, minimumPerThread: max(1, 16384 / max(bandRows * q, 1))) { range in
             for item in range {
-                let m = item / bands, band = item % bands
-                let lo = bands == 1 ? 0 : band * 64, hi = bands == 1 ? r : min(r, lo + 64)
+                let m = item / bands, lo = item % bands * bandRows, hi = min(r, lo + bandRows)
                 ssf_transpose(s + m * r * q + lo * q, hi - lo, q, q, d + m * r * q + lo, r)
             }
         }

@@ -70,16 +70,18 @@ public func verf(_ x0: Vec) -> Vec {
     return x * p / q
 }
 
+/// Eight floats from `p` (fewer, zero-padded, when `count` < 8).
 @inlinable @inline(__always)
-func loadVec(_ p: UnsafePointer<Float>, _ count: Int) -> Vec {
+public func loadVec(_ p: UnsafePointer<Float>, _ count: Int) -> Vec {
     if count >= 8 { return UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
     var v = Vec()
     for i in 0..<count { v[i] = p[i] }
     return v
 }
 
+/// The first `count` (at most 8) lanes of `v` to `p`.
 @inlinable @inline(__always)
-func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+public func storeVec(_ v: Vec, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
     if count >= 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self); return }
     for i in 0..<count { p[i] = v[i] }
 }

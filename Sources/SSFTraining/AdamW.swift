@@ -49,12 +49,12 @@ public final class AdamW {
                 let (wb1, wb2, vlr, ve, vdecay) = (Vec(repeating: 1 - b1), Vec(repeating: 1 - b2), Vec(repeating: lr), Vec(repeating: e),
                                                   Vec(repeating: decay))
                 while j + 8 <= range.upperBound {
-                    let gj = Vec.load(gp + j)
-                    let mj = vb1 * Vec.load(mp + j) + wb1 * gj
-                    let vj = vb2 * Vec.load(vp + j) + wb2 * gj * gj
-                    mj.store(to: mp + j); vj.store(to: vp + j)
+                    let gj = loadVec(gp + j, 8)
+                    let mj = vb1 * loadVec(mp + j, 8) + wb1 * gj
+                    let vj = vb2 * loadVec(vp + j, 8) + wb2 * gj * gj
+                    storeVec(mj, mp + j, 8); storeVec(vj, vp + j, 8)
                     let update = vlr * (mj / vc1) / ((vj / vc2).squareRoot() + ve)
-                    (Vec.load(pp + j) * vdecay - update).store(to: pp + j)
+                    storeVec(loadVec(pp + j, 8) * vdecay - update, pp + j, 8)
                     j += 8
                 }
                 while j < range.upperBound {
@@ -70,8 +70,3 @@ public final class AdamW {
     }
 }
 
-private extension Vec {
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Vec { UnsafeRawPointer(p).loadUnaligned(as: Vec.self) }
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>) -> Vec { load(UnsafePointer(p)) }
-    @inline(__always) func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Vec.self) }
-}

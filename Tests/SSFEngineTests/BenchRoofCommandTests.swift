@@ -7,16 +7,9 @@ import XCTest
 final class BenchRoofCommandTests: XCTestCase {
     func testRoofReplaysTheModelsOwnGemms() throws {
         guard let ssf = builtSSFBinary() else { throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)") }
-        let process = Process()
-        process.executableURL = ssf
-        process.arguments = ["bench", "model", "--model", "demo_vit_patch4_32", "--mode", "ssf", "--batch", "2", "--steps", "1",
-                             "--threads", "1", "--roof", "--json"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        let (status, text) = try runBuiltSSF(ssf, ["bench", "model", "--model", "demo_vit_patch4_32", "--mode", "ssf", "--batch", "2",
+                                                   "--steps", "1", "--threads", "1", "--roof", "--json"])
+        XCTAssertEqual(status, 0, text)
         let line = try XCTUnwrap(text.split(separator: "\n").last, text)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], text)
         let calls = try XCTUnwrap(json["own_gemms"] as? Int, text)

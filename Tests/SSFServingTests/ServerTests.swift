@@ -388,16 +388,9 @@ final class ServerTests: XCTestCase {
     /// `ssf bench serve` runs its three parts on the demo model and prints their figures.
     func testBenchServeRunsEveryPart() throws {
         guard let ssf = builtSSFBinary() else { throw XCTSkip("no built ssf binary (run `swift build --product ssf`, as scripts/test does)") }
-        let process = Process()
-        process.executableURL = ssf
-        process.arguments = ["bench", "serve", "--model", modelName, "--tasks", "3", "--batch", "3", "--rounds", "1",
-                             "--clients", "1,3", "--seconds", "0.5", "--memory-tasks", "1,4", "--threads", "1"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        let (status, text) = try runBuiltSSF(ssf, ["bench", "serve", "--model", modelName, "--tasks", "3", "--batch", "3", "--rounds", "1",
+                                                   "--clients", "1,3", "--seconds", "0.5", "--memory-tasks", "1,4", "--threads", "1"])
+        XCTAssertEqual(status, 0, text)
         for expected in ["memory:   4 task(s)", "mixed (3 tasks, one pass)", "grouped (3 passes, one per task)", "  3 client(s): p50", "errors 0"] {
             XCTAssertTrue(text.contains(expected), "no '\(expected)' in:\n\(text)")
         }
