@@ -42,6 +42,109 @@ static inline void ssf_transpose_tile8(const float *src, long srcLD, float *dst,
     _mm256_storeu_ps(dst + 7 * dstLD, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 #define SSF_HAS_TILE8 1
+// Products of attention's per-head matrices (197×197×64 for ViT-B/16) on one thread. At these
+// sizes a BLAS call's own packing of both operands and its dispatch cost a sixth of its time: here
+// op(B) is packed once into 16-column panels, A is read in place, and each 6×16 tile of C
+// accumulates in 12 registers.
+/// Stores one row of a tile: c[j] = alpha·x[j] + beta·c[j] for j < cols (c only written when beta is 0).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ssf_small_store(float *c, long cols, float alpha, float beta, __m256 x0, __m256 x1) {
+    const __m256 va = _mm256_set1_ps(alpha);
+    x0 = _mm256_mul_ps(x0, va); x1 = _mm256_mul_ps(x1, va);
+    if (cols == 16) {
+        if (beta != 0) {
+            const __m256 vb = _mm256_set1_ps(beta);
+            x0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), x0);
+            x1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), x1);
+        }
+        _mm256_storeu_ps(c, x0); _mm256_storeu_ps(c + 8, x1);
+    } else {
+        float t[16];
+        _mm256_storeu_ps(t, x0); _mm256_storeu_ps(t + 8, x1);
+        for (long j = 0; j < cols; j++) c[j] = beta != 0 ? t[j] + beta * c[j] : t[j];
+    }
+}
+/// One tile of C (rows ≤ 6, 16 columns): C = alpha·Σ_k a(r, k)·panel[k·16 + j] + beta·C, where
+/// a(r, k) = a[r·rs + k·cs]. Columns past `cols` are computed (on the panel's zero padding) but
+/// not stored. Inlined with a constant `rows`, so the 12 accumulators stay in registers.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ssf_small_tile(const int rows, long K, const float *a, long rs, long cs, const float *panel,
+                                  float alpha, float beta, float *c, long ldc, long cols) {
+    // Named accumulators (an array of them would be kept on the stack).
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    const float *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs, *a4 = a + 4 * rs, *a5 = a + 5 * rs;
+    for (long k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_loadu_ps(panel + k * 16), b1 = _mm256_loadu_ps(panel + k * 16 + 8);
+        const long o = k * cs;
+        __m256 s = _mm256_broadcast_ss(a + o);
+        c00 = _mm256_fmadd_ps(s, b0, c00); c01 = _mm256_fmadd_ps(s, b1, c01);
+        if (rows > 1) { s = _mm256_broadcast_ss(a1 + o); c10 = _mm256_fmadd_ps(s, b0, c10); c11 = _mm256_fmadd_ps(s, b1, c11); }
+        if (rows > 2) { s = _mm256_broadcast_ss(a2 + o); c20 = _mm256_fmadd_ps(s, b0, c20); c21 = _mm256_fmadd_ps(s, b1, c21); }
+        if (rows > 3) { s = _mm256_broadcast_ss(a3 + o); c30 = _mm256_fmadd_ps(s, b0, c30); c31 = _mm256_fmadd_ps(s, b1, c31); }
+        if (rows > 4) { s = _mm256_broadcast_ss(a4 + o); c40 = _mm256_fmadd_ps(s, b0, c40); c41 = _mm256_fmadd_ps(s, b1, c41); }
+        if (rows > 5) { s = _mm256_broadcast_ss(a5 + o); c50 = _mm256_fmadd_ps(s, b0, c50); c51 = _mm256_fmadd_ps(s, b1, c51); }
+    }
+    ssf_small_store(c, cols, alpha, beta, c00, c01);
+    if (rows > 1) ssf_small_store(c + ldc, cols, alpha, beta, c10, c11);
+    if (rows > 2) ssf_small_store(c + 2 * ldc, cols, alpha, beta, c20, c21);
+    if (rows > 3) ssf_small_store(c + 3 * ldc, cols, alpha, beta, c30, c31);
+    if (rows > 4) ssf_small_store(c + 4 * ldc, cols, alpha, beta, c40, c41);
+    if (rows > 5) ssf_small_store(c + 5 * ldc, cols, alpha, beta, c50, c51);
+}
+
+/// C (M×N, row-major, ldc) = alpha·op(A)·op(B) + beta·C on one thread, for the products inside
+/// attention: op(A)(i, k) = transA ? A[k·lda + i] : A[i·lda + k], op(B)(k, j) = transB ? B[j·ldb + k]
+/// : B[k·ldb + j]. op(B) is packed into 16-column panels in `pack` (at least K·⌈N/16⌉·16 floats); A
+/// is read in place. With beta 0, C is only written.
+__attribute__((target("avx2,fma")))
+static inline void ssf_small_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+                                   const float *A, long lda, const float *B, long ldb, float beta,
+                                   float *C, long ldc, float *pack) {
+    long panels = (N + 15) / 16;
+    for (long p = 0; p < panels; p++) {
+        float *d = pack + p * K * 16;
+        long j0 = p * 16, cols = N - j0 < 16 ? N - j0 : 16;
+        if (!transB) {
+            for (long k = 0; k < K; k++) {
+                const float *src = B + k * ldb + j0;
+                if (cols == 16) {
+                    _mm256_storeu_ps(d + k * 16, _mm256_loadu_ps(src));
+                    _mm256_storeu_ps(d + k * 16 + 8, _mm256_loadu_ps(src + 8));
+                } else {
+                    for (long j = 0; j < 16; j++) d[k * 16 + j] = j < cols ? src[j] : 0;
+                }
+            }
+        } else {
+            for (long j = 0; j < 16; j++) {
+                if (j < cols) {
+                    const float *src = B + (j0 + j) * ldb;
+                    for (long k = 0; k < K; k++) d[k * 16 + j] = src[k];
+                } else {
+                    for (long k = 0; k < K; k++) d[k * 16 + j] = 0;
+                }
+            }
+        }
+    }
+    long rs = transA ? 1 : lda, cs = transA ? lda : 1;
+    for (long p = 0; p < panels; p++) {
+        const float *panel = pack + p * K * 16;
+        long j0 = p * 16, cols = N - j0 < 16 ? N - j0 : 16;
+        long i = 0;
+        for (; i + 6 <= M; i += 6) ssf_small_tile(6, K, A + i * rs, rs, cs, panel, alpha, beta, C + i * ldc + j0, ldc, cols);
+        const float *a = A + i * rs;
+        float *c = C + i * ldc + j0;
+        switch (M - i) {
+            case 5: ssf_small_tile(5, K, a, rs, cs, panel, alpha, beta, c, ldc, cols); break;
+            case 4: ssf_small_tile(4, K, a, rs, cs, panel, alpha, beta, c, ldc, cols); break;
+            case 3: ssf_small_tile(3, K, a, rs, cs, panel, alpha, beta, c, ldc, cols); break;
+            case 2: ssf_small_tile(2, K, a, rs, cs, panel, alpha, beta, c, ldc, cols); break;
+            case 1: ssf_small_tile(1, K, a, rs, cs, panel, alpha, beta, c, ldc, cols); break;
+            default: break;
+        }
+    }
+}
+#define SSF_HAS_SMALL_SGEMM 1
 #endif
 static inline void ssf_transpose(const float *src, long rows, long cols, long srcLD, float *dst, long dstLD) {
     long c0 = 0;

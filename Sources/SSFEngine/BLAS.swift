@@ -5,6 +5,35 @@ import Synchronization
 
 /// Thin wrappers over CBLAS `sgemm` in row-major order.
 public enum BLAS {
+    /// Whether `smallSgemm` runs the shim's kernel (where it has one). Off, it calls `sgemm`;
+    /// `SSF_ATTENTION_GEMM=blas` turns it off for a whole process, and `ssf bench ops` times both.
+    nonisolated(unsafe) public static var smallKernelEnabled = getenv("SSF_ATTENTION_GEMM").map { String(cString: $0) != "blas" } ?? true
+
+    /// Floats of the scratch `smallSgemm` packs op(B) into, for products of at most `k` × `n`.
+    public static func smallPackCount(n: Int, k: Int) -> Int { k * ((n + 15) / 16) * 16 }
+
+    /// `sgemm` on the calling thread for small products (attention's per-head matrices): op(B) is
+    /// packed into `pack` (`smallPackCount(n:k:)` floats) and A read in place by the shim's 6×16
+    /// AVX2 kernel. Where the shim has no such kernel (or `smallKernelEnabled` is off), this is `sgemm`. Not recorded by
+    /// `GemmRecorder` (its callers run inside parallel loops).
+    @inlinable public static func smallSgemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, pack: UnsafeMutablePointer<Float>
+    ) {
+        #if arch(x86_64)
+        if smallKernelEnabled {
+            if m == 0 || n == 0 { return }
+            OpProfile.addFlops(2 * m * n * k)
+            ssf_small_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pack)
+            return
+        }
+        #endif
+        sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
     /// C = alpha · op(A) · op(B) + beta · C, with op(X) = Xᵀ when the flag is set.
     /// A is M×K (K×M if transposed), B is K×N (N×K if transposed), C is M×N; leading
     /// dimensions are row strides.

@@ -30,13 +30,20 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
         let biasPointer = bias?.pointer, maskPointer = mask?.pointer
         let rowStride = 3 * width
         /// softmax(q·kᵀ·scale + bias + mask) of head (b, h) into `s` (T×T).
-        func probabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>) {
-            BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim, alpha: alpha,
-                       a: q, lda: rowStride, b: q + width, ldb: rowStride, c: s, ldc: tokens)
+        /// (`pack`: scratch of `packCount` floats for the per-head products.)
+        /// The next head's rows are prefetched while the softmax runs (`prefetch`, started by the caller).
+        func probabilities(_ q: UnsafePointer<Float>, _ b: Int, _ h: Int, _ s: UnsafeMutablePointer<Float>, _ pack: UnsafeMutablePointer<Float>,
+                           _ prefetch: inout WindowPrefetch) {
+            BLAS.smallSgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim, alpha: alpha,
+                            a: q, lda: rowStride, b: q + width, ldb: rowStride, c: s, ldc: tokens, pack: pack)
             if let biasPointer { zipVec(UnsafePointer(s), biasPointer + h * tt, s, tt, VecAdd()) }
             if let maskPointer { zipVec(UnsafePointer(s), maskPointer + (b % windows) * tt, s, tt, VecAdd()) }
-            for r in 0..<tokens { softmaxRow(s + r * tokens, s + r * tokens, tokens) }
+            for r in 0..<tokens {
+                prefetch.issue()
+                softmaxRow(s + r * tokens, s + r * tokens, tokens)
+            }
         }
+        let packCount = BLAS.smallPackCount(n: max(tokens, headDim), k: max(tokens, headDim))
         // Small windows (Swin's 49 tokens, 32 channels per head) run on the direct kernels.
         let direct = WindowAttentionKernels.applies(tokens: tokens, headDim: headDim)
         let paddedRows = tokens * windowKernelTokens
@@ -102,13 +109,17 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
         } else {
             Threading.parallelFor(batch * heads) { range in
                 let s = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-                defer { s.deallocate() }
+                let pack = UnsafeMutablePointer<Float>.allocate(capacity: packCount)
+                defer { s.deallocate(); pack.deallocate() }
+                var prefetch = WindowPrefetch()
                 for bh in range {
                     let b = bh / heads, h = bh % heads
+                    startPrefetch(&prefetch, after: bh, packed: [(src, false)], merged: [(UnsafePointer(o), true)], passes: 2)
                     let q = src + b * tokens * rowStride + h * headDim
-                    probabilities(q, b, h, s)
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
-                               a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width)
+                    probabilities(q, b, h, s, pack, &prefetch)
+                    BLAS.smallSgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens,
+                                    a: s, lda: tokens, b: q + 2 * width, ldb: rowStride, c: o + b * tokens * width + h * headDim, ldc: width,
+                                    pack: pack)
                 }
             }
         }
@@ -174,30 +185,34 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                 Threading.parallelFor(batch * heads) { range in
                     let dsScratch = UnsafeMutablePointer<Float>.allocate(capacity: tt)
                     let prob = UnsafeMutablePointer<Float>.allocate(capacity: tt)
-                    defer { dsScratch.deallocate(); prob.deallocate() }
+                    let pack = UnsafeMutablePointer<Float>.allocate(capacity: packCount)
+                    defer { dsScratch.deallocate(); prob.deallocate(); pack.deallocate() }
+                    var prefetch = WindowPrefetch()
                     for bh in range {
                         let b = bh / heads, h = bh % heads
+                        startPrefetch(&prefetch, after: bh, packed: [(qp, false), (UnsafePointer(dq), true)], merged: [(gp, false)], passes: 4)
                         let q = qp + b * tokens * rowStride + h * headDim
-                        probabilities(q, b, h, prob)
+                        probabilities(q, b, h, prob, pack, &prefetch)
                         let go = gp + b * tokens * width + h * headDim
                         let dqh = dq + b * tokens * rowStride + h * headDim
                         let ds = dsAll.map { $0 + bh * tt } ?? dsScratch
                         // dV = Pᵀ·dO ; dP = dO·Vᵀ
-                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens,
-                                   a: prob, lda: tokens, b: go, ldb: width, c: dqh + 2 * width, ldc: rowStride)
-                        BLAS.sgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim,
-                                   a: go, lda: width, b: q + 2 * width, ldb: rowStride, c: ds, ldc: tokens)
+                        BLAS.smallSgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens,
+                                        a: prob, lda: tokens, b: go, ldb: width, c: dqh + 2 * width, ldc: rowStride, pack: pack)
+                        BLAS.smallSgemm(transposeA: false, transposeB: true, m: tokens, n: tokens, k: headDim,
+                                        a: go, lda: width, b: q + 2 * width, ldb: rowStride, c: ds, ldc: tokens, pack: pack)
                         // dS = P ⊙ (dP − rowsum(dP ⊙ P))
                         for r in 0..<tokens {
+                            prefetch.issue()
                             let row = ds + r * tokens, pr = prob + r * tokens
                             let dot = Vec(repeating: dotVec(UnsafePointer(row), UnsafePointer(pr), tokens))
                             zipVec(UnsafePointer(row), pr, row, tokens) { ($0 - dot) * $1 }
                         }
                         // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
-                        BLAS.sgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
-                                   a: ds, lda: tokens, b: q + width, ldb: rowStride, c: dqh, ldc: rowStride)
-                        BLAS.sgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
-                                   a: ds, lda: tokens, b: q, ldb: rowStride, c: dqh + width, ldc: rowStride)
+                        BLAS.smallSgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                                        a: ds, lda: tokens, b: q + width, ldb: rowStride, c: dqh, ldc: rowStride, pack: pack)
+                        BLAS.smallSgemm(transposeA: true, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
+                                        a: ds, lda: tokens, b: q, ldb: rowStride, c: dqh + width, ldc: rowStride, pack: pack)
                     }
                 }
                 let gBias = dScores.map { $0.sum(axes: [0]) }

@@ -93,10 +93,34 @@ struct BenchOpsCommand: ParsableCommand {
         report.line(op: "scale_shift_fwd_bwd", shape: "\(tokens)x3072", ms: ssfMs, extra: ["gbps": gbps(bytes: 4 * 6 * hidden.count, ms: ssfMs)])
 
         // Attention and depthwise convolution.
+        // ViT-B's attention, forward and forward + backward, with the per-head products on the
+        // engine's small-product kernel and on BLAS, in alternation.
         let qkv = Tensor.randomNormal([8, 197, 2304], using: &rng)
-        let attnMs = median(repeats) { _ = scaledDotProductAttention(qkv: qkv, heads: 12) }
+        let attnSeed = Tensor.randomNormal([8, 197, 768], using: &rng)
         let attnFlops = 4.0 * Double(8 * 12 * 197 * 197 * 64)
-        report.line(op: "attention", shape: "8x197x12x64", ms: attnMs, extra: ["gflops": attnFlops / attnMs / 1e6])
+        func vitAttention(small: Bool, backward: Bool) -> () -> Void {
+            {
+                let previous = BLAS.smallKernelEnabled
+                BLAS.smallKernelEnabled = small
+                defer { BLAS.smallKernelEnabled = previous }
+                if backward {
+                    let tape = Tape()
+                    let q = tape.watch(qkv)
+                    let y = tape.recording { scaledDotProductAttention(qkv: q, heads: 12) }
+                    _ = tape.backward(from: y, seed: attnSeed)
+                } else {
+                    _ = scaledDotProductAttention(qkv: qkv, heads: 12)
+                }
+            }
+        }
+        let attnMs = TurnTimer.medianSeconds([vitAttention(small: true, backward: false), vitAttention(small: false, backward: false),
+                                              vitAttention(small: true, backward: true), vitAttention(small: false, backward: true)],
+                                             rounds: repeats, warmup: 1).map { $0 * 1e3 }
+        for (i, label) in ["attention", "attention_blas", "attention_fb", "attention_fb_blas"].enumerated() {
+            // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
+            let flops = attnFlops * (i < 2 ? 1 : 3.5)
+            report.line(op: label, shape: "8x197x12x64", ms: attnMs[i], extra: ["gflops": flops / attnMs[i] / 1e6])
+        }
 
         // Swin-B's window attention at its first and third stages (8 images; 64 and 4 windows of 49
         // tokens per image; 4 and 16 heads of 32 channels), with the relative position bias and a
