@@ -60,6 +60,9 @@ raw="$out/raw.jsonl"
 : > "$raw"
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+# Virtual machines often report only the vendor's family name: add the family and model numbers
+# and whether AVX-512 is there, which tell the core generation apart.
+cpu="$cpu (family $(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(grep -qw avx512f /proc/cpuinfo && echo 'with AVX-512' || echo 'no AVX-512'))"
 levels="native"
 if grep -qw avx512f /proc/cpuinfo; then
   case "$isa" in both) levels="native avx2" ;; avx2) levels="avx2" ;; native) levels="native" ;; esac
