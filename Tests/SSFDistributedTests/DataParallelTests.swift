@@ -74,7 +74,11 @@ final class DataParallelTests: XCTestCase {
             for (x, y) in zip(a, b) {
                 for key in ["train_loss", "eval_loss"] {
                     let (u, v) = (try XCTUnwrap(x[key]), try XCTUnwrap(y[key]))
-                    XCTAssertLessThanOrEqual(abs(u - v) / abs(u), 1e-4, "\(method) \(key): one process \(u), two ranks \(v)")
+                    // Two ranks sum their halves' gradients in another order than one process; full
+                    // fine-tuning carries that through every weight for two epochs (2e-4 apart on
+                    // OpenBLAS's AVX2 kernels), SSF through its few parameters.
+                    let bound = method == "full" ? 1e-3 : 1e-4
+                    XCTAssertLessThanOrEqual(abs(u - v) / abs(u), bound, "\(method) \(key): one process \(u), two ranks \(v)")
                 }
                 XCTAssertEqual(x["top1"], y["top1"], "\(method) top-1")
             }

@@ -195,7 +195,13 @@ final class TrajectoryTests: XCTestCase {
                 }
                 XCTAssertEqual(Double(step.optimizer.learningRate), Double(rates[u]), accuracy: 1e-9 + 1e-6 * Double(rates[u]), "\(prefix)lr[\(u)]")
             }
-            XCTAssertLessThan(worstLoss, 1e-4, prefix + "losses")
+            // EfficientNet-Lite0's trajectories (ReLU6 kinks, Adam normalising tiny gradients) carry the
+            // summation order of the BLAS kernels through 30 updates: lite0.ssf ends 2.5e-6 (losses) and
+            // 1.1e-5 (tensors) from PyTorch on OpenBLAS's SSE3 kernels and 1.5e-4 on its Haswell (AVX2)
+            // kernels, whose single products are as accurate (≈3e-7 of Σ|ab| either way). Those runs are
+            // held to 3e-4; the ViT's to 1e-4.
+            let orderBound = model == "lite0" ? 3e-4 : 1e-4
+            XCTAssertLessThan(worstLoss, orderBound, prefix + "losses")
             XCTAssertGreaterThanOrEqual(followable, 2, prefix + ": not even the first update can be compared")
             guard wholeRun else {
                 print(String(format: "trajectory %@.%@: worst loss error %.2e over the %d leading micro-batches float32 can follow (of %d); running statistics after the first update compared",
@@ -208,7 +214,7 @@ final class TrajectoryTests: XCTestCase {
             // flips amplify summation-order noise, so float32 implementations end 1.6e-4 (PyTorch) and 9e-5 to 5.4e-4
             // (this engine, depending on its kernels' summation order) from float64 while their losses stay
             // within 5e-5 — the losses keep the 1e-4 bound.
-            let tolerance = max(1e-4, 4 * (probe?.tensorMaxAbs ?? 0))
+            let tolerance = max(orderBound, 4 * (probe?.tensorMaxAbs ?? 0))
             var worstTensor = 0.0
             let sample = meta.sampling.count
             func compare(_ all: [Float], _ key: String, sums sumKey: String?, name: String? = nil) throws {

@@ -50,9 +50,11 @@ final class MultiTaskModelTests: XCTestCase {
             plain.setTraining(false)
             XCTAssertLessThanOrEqual(relativeError(got, plain(image), floor: 1), 1e-5, "\(taskName): mixed batch vs the merged task")
         }
-        // A batch of one task and a repeated task give the same rows.
+        // A batch of one task and a repeated task give the same rows (to rounding: BLAS kernels may
+        // treat a row differently with another number of rows around it).
         let again = try served.logits(images.slice(axis: 0, range: 0..<2), tasks: ["task5", "task5"])
-        XCTAssertEqual(again[0], mixed[0])
+        XCTAssertEqual(again[0].count, mixed[0].count)
+        for (x, y) in zip(again[0], mixed[0]) { XCTAssertEqual(x, y, accuracy: 1e-6 * max(1, abs(y)), "task5 alone vs in the mixed batch") }
     }
 
     func testTasksMadeOnAnotherBaseOrMissingAreRefused() throws {
