@@ -98,29 +98,15 @@ struct BenchOpsCommand: ParsableCommand {
         let qkv = Tensor.randomNormal([8, 197, 2304], using: &rng)
         let attnSeed = Tensor.randomNormal([8, 197, 768], using: &rng)
         let attnFlops = 4.0 * Double(8 * 12 * 197 * 197 * 64)
-        func vitAttention(small: Bool, backward: Bool) -> () -> Void {
-            {
-                let previous = BLAS.smallKernelEnabled
-                BLAS.smallKernelEnabled = small
-                defer { BLAS.smallKernelEnabled = previous }
-                if backward {
-                    let tape = Tape()
-                    let q = tape.watch(qkv)
-                    let y = tape.recording { scaledDotProductAttention(qkv: q, heads: 12) }
-                    _ = tape.backward(from: y, seed: attnSeed)
-                } else {
-                    _ = scaledDotProductAttention(qkv: qkv, heads: 12)
-                }
-            }
-        }
-        let attnMs = TurnTimer.medianSeconds([vitAttention(small: true, backward: false), vitAttention(small: false, backward: false),
-                                              vitAttention(small: true, backward: true), vitAttention(small: false, backward: true)],
-                                             rounds: repeats, warmup: 1).map { $0 * 1e3 }
-        for (i, label) in ["attention", "attention_blas", "attention_fb", "attention_fb_blas"].enumerated() {
-            // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
-            let flops = attnFlops * (i < 2 ? 1 : 3.5)
-            report.line(op: label, shape: "8x197x12x64", ms: attnMs[i], extra: ["gflops": flops / attnMs[i] / 1e6])
-        }
+        timeAgainstBLAS(report, op: "attention", shape: "8x197x12x64", flops: attnFlops, repeats: repeats,
+                        switchTo: { let previous = BLAS.smallKernelEnabled; BLAS.smallKernelEnabled = $0; return previous },
+                        forward: { _ = scaledDotProductAttention(qkv: qkv, heads: 12) },
+                        backward: {
+                            let tape = Tape()
+                            let q = tape.watch(qkv)
+                            let y = tape.recording { scaledDotProductAttention(qkv: q, heads: 12) }
+                            _ = tape.backward(from: y, seed: attnSeed)
+                        })
 
         // Swin-B's window attention at its first and third stages (8 images; 64 and 4 windows of 49
         // tokens per image; 4 and 16 heads of 32 channels), with the relative position bias and a
@@ -132,29 +118,15 @@ struct BenchOpsCommand: ParsableCommand {
             let windowMask = Tensor.zeros([windowsPerImage, 49, 49])
             let windowSeed = Tensor.randomNormal([batch, 49, width], using: &rng)
             let windowFlops = 4.0 * Double(batch * heads * 49 * 49 * 32)
-            func windowAttention(direct: Bool, backward: Bool) -> () -> Void {
-                {
-                    let previous = WindowAttentionKernels.enabled
-                    WindowAttentionKernels.enabled = direct
-                    defer { WindowAttentionKernels.enabled = previous }
-                    if backward {
-                        let tape = Tape()
-                        let (q, b) = (tape.watch(windows), tape.watch(relativeBias))
-                        let y = tape.recording { scaledDotProductAttention(qkv: q, heads: heads, bias: b, mask: windowMask) }
-                        _ = tape.backward(from: y, seed: windowSeed)
-                    } else {
-                        _ = scaledDotProductAttention(qkv: windows, heads: heads, bias: relativeBias, mask: windowMask)
-                    }
-                }
-            }
-            let windowMs = TurnTimer.medianSeconds([windowAttention(direct: true, backward: false), windowAttention(direct: false, backward: false),
-                                                    windowAttention(direct: true, backward: true), windowAttention(direct: false, backward: true)],
-                                                   rounds: repeats, warmup: 1).map { $0 * 1e3 }
-            for (i, label) in ["window_attn", "window_attn_blas", "window_attn_fb", "window_attn_fb_blas"].enumerated() {
-                // The backward recomputes the scores and runs four more products: 3.5× the forward's FLOPs.
-                let flops = windowFlops * (i < 2 ? 1 : 3.5)
-                report.line(op: label, shape: "\(batch)x49x\(heads)x32", ms: windowMs[i], extra: ["gflops": flops / windowMs[i] / 1e6])
-            }
+            timeAgainstBLAS(report, op: "window_attn", shape: "\(batch)x49x\(heads)x32", flops: windowFlops, repeats: repeats,
+                            switchTo: { let previous = WindowAttentionKernels.enabled; WindowAttentionKernels.enabled = $0; return previous },
+                            forward: { _ = scaledDotProductAttention(qkv: windows, heads: heads, bias: relativeBias, mask: windowMask) },
+                            backward: {
+                                let tape = Tape()
+                                let (q, b) = (tape.watch(windows), tape.watch(relativeBias))
+                                let y = tape.recording { scaledDotProductAttention(qkv: q, heads: heads, bias: b, mask: windowMask) }
+                                _ = tape.backward(from: y, seed: windowSeed)
+                            })
         }
 
         let image = Tensor.randomNormal([8, 128, 56, 56], using: &rng)
@@ -163,6 +135,27 @@ struct BenchOpsCommand: ParsableCommand {
         let dwMs = median(repeats) { _ = depthwiseConv2d(image, weight: dwWeight, bias: dwBias, stride: 1, padding: 3) }
         let dwFlops = 2.0 * Double(8 * 128 * 56 * 56 * 49)
         report.line(op: "depthwise_conv7x7", shape: "8x128x56x56", ms: dwMs, extra: ["gflops": dwFlops / dwMs / 1e6])
+    }
+
+    /// Times `forward` and `forward + backward` of an op with one of the engine's kernels switched on
+    /// and off (`switchTo` sets the switch and returns its previous value), all four in alternation,
+    /// and reports `op`, `op_blas`, `op_fb` and `op_fb_blas`. The backward recomputes the scores and
+    /// runs four more products: 3.5× the forward's FLOPs.
+    private func timeAgainstBLAS(_ report: BenchReport, op: String, shape: String, flops: Double, repeats: Int,
+                                 switchTo: @escaping (Bool) -> Bool, forward: @escaping () -> Void, backward: @escaping () -> Void) {
+        func turn(kernel: Bool, _ body: @escaping () -> Void) -> () -> Void {
+            {
+                let previous = switchTo(kernel)
+                defer { _ = switchTo(previous) }
+                body()
+            }
+        }
+        let ms = TurnTimer.medianSeconds([turn(kernel: true, forward), turn(kernel: false, forward),
+                                          turn(kernel: true, backward), turn(kernel: false, backward)],
+                                         rounds: repeats, warmup: 1).map { $0 * 1e3 }
+        for (i, suffix) in ["", "_blas", "_fb", "_fb_blas"].enumerated() {
+            report.line(op: op + suffix, shape: shape, ms: ms[i], extra: ["gflops": flops * (i < 2 ? 1 : 3.5) / ms[i] / 1e6])
+        }
     }
 
     /// Median wall time in milliseconds of `repeats` runs after one warm-up run.
