@@ -146,6 +146,41 @@ static inline void ssf_small_sgemm(int transA, int transB, long M, long N, long 
 }
 #define SSF_HAS_SMALL_SGEMM 1
 #endif
+#if defined(__x86_64__)
+/// The core's peak FMA rate, for `ssf bench ops`: `iterations` rounds of 12 independent 8-lane FMA
+/// chains a <- 0.999·a + 1e-4 (192 FLOP a round; each chain tends to 0.1). Written in assembly so
+/// the compiler cannot merge or shorten the chains; returns a lane of their sum so the caller has a
+/// result to keep (and a test something to check). 0 without AVX2/FMA.
+__attribute__((target("avx2,fma")))
+static inline float ssf_fma_peak_avx2(long iterations) {
+    __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-4f);
+    __m256 a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1), a2 = _mm256_set1_ps(2), a3 = _mm256_set1_ps(3),
+           a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5), a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7),
+           a8 = _mm256_set1_ps(8), a9 = _mm256_set1_ps(9), a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
+    for (long k = 0; k < iterations; k++) {
+        __asm__ volatile(
+            "vfmadd213ps %13, %12, %0\n\tvfmadd213ps %13, %12, %1\n\tvfmadd213ps %13, %12, %2\n\t"
+            "vfmadd213ps %13, %12, %3\n\tvfmadd213ps %13, %12, %4\n\tvfmadd213ps %13, %12, %5\n\t"
+            "vfmadd213ps %13, %12, %6\n\tvfmadd213ps %13, %12, %7\n\tvfmadd213ps %13, %12, %8\n\t"
+            "vfmadd213ps %13, %12, %9\n\tvfmadd213ps %13, %12, %10\n\tvfmadd213ps %13, %12, %11"
+            : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5),
+              "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11)
+            : "x"(x), "x"(y));
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    return _mm256_cvtss_f32(s);
+}
+static inline float ssf_fma_peak(long iterations) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    return ssf_fma_peak_avx2(iterations);
+}
+#define SSF_HAS_FMA_PEAK 1
+#else
+static inline float ssf_fma_peak(long iterations) { (void)iterations; return 0; }
+#endif
 static inline void ssf_transpose(const float *src, long rows, long cols, long srcLD, float *dst, long dstLD) {
     long c0 = 0;
 #if defined(SSF_HAS_TILE8)

@@ -185,3 +185,30 @@ public enum GemmRecorder {
         }
     }
 }
+
+/// The cores' peak single-precision FMA rate, the ceiling every GEMM is measured against: each
+/// thread runs 12 independent chains of 8-lane fused multiply-adds (enough in flight to cover the
+/// FMA units' latency), with no loads or stores.
+public enum FMAPeak {
+    /// FLOPs in one round of the 12 chains.
+    public static let flopsPerRound = 12 * 8 * 2
+
+    /// Whether this CPU and build can run it (x86-64 with AVX2 and FMA).
+    public static var available: Bool {
+        #if arch(x86_64)
+        ssf_cpu_vector_level() >= 1
+        #else
+        false
+        #endif
+    }
+
+    /// Runs `roundsPerThread` rounds on each of the engine's threads at once; returns the FLOPs done.
+    @discardableResult
+    public static func run(roundsPerThread: Int) -> Double {
+        let threads = Threading.threads
+        Threading.parallelFor(threads) { range in
+            for _ in range { _ = ssf_fma_peak(roundsPerThread) }
+        }
+        return Double(threads) * Double(roundsPerThread) * Double(flopsPerRound)
+    }
+}

@@ -7,7 +7,7 @@ import SSFFormats
 struct BenchOpsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ops",
-        abstract: "Benchmark sgemm, linear forward+backward, layer norm, softmax, GELU, attention, depthwise conv and memory copy.",
+        abstract: "Benchmark the FMA peak, sgemm, linear forward+backward, layer norm, softmax, GELU, attention, depthwise conv and memory copy.",
         discussion: """
         Shapes are those of ViT-B/16 at batch 8 (1576 tokens of width 768). Every figure is the
         median of timed repetitions after a warm-up. Bandwidth counts bytes read plus bytes written.
@@ -38,6 +38,16 @@ struct BenchOpsCommand: ParsableCommand {
         let copyGBps = gbps(bytes: 8 * copyCount, ms: copyMs)
         report.line(op: "copy", shape: "\(copyCount)", ms: copyMs, extra: ["gbps": copyGBps])
 
+        // The cores' FMA peak (all threads at once), the ceiling for the GEMM rates below.
+        var peakRate: Double?
+        if FMAPeak.available {
+            let rounds = 4_000_000
+            var flops = 0.0
+            let peakMs = median(repeats) { flops = FMAPeak.run(roundsPerThread: rounds) }
+            peakRate = flops / peakMs / 1e6
+            report.line(op: "fma_peak", shape: "\(Threading.threads)x12x8", ms: peakMs, extra: ["gflops": peakRate!])
+        }
+
         // Raw sgemm and linear forward+backward at the four ViT-B projection shapes.
         var sgemmFlops = 0.0, sgemmMs = 0.0, linearFlops = 0.0, linearMs = 0.0
         var roof = SgemmRoof(using: &rng)
@@ -59,7 +69,9 @@ struct BenchOpsCommand: ParsableCommand {
             linearFlops += 3 * flops; linearMs += lin
         }
         let sgemmRate = sgemmFlops / sgemmMs / 1e6, linearRate = linearFlops / linearMs / 1e6
-        report.line(op: "sgemm_all", shape: "vit-b", ms: sgemmMs, extra: ["gflops": sgemmRate])
+        var sgemmFigures = ["gflops": sgemmRate]
+        if let peakRate { sgemmFigures["ratio_to_fma_peak"] = sgemmRate / peakRate }
+        report.line(op: "sgemm_all", shape: "vit-b", ms: sgemmMs, extra: sgemmFigures)
         report.line(op: "linear_fwd_bwd_all", shape: "vit-b", ms: linearMs, extra: ["gflops": linearRate, "ratio_to_sgemm": linearRate / sgemmRate])
 
         // Bandwidth-bound kernels.

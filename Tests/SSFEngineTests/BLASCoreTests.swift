@@ -31,4 +31,20 @@ final class BLASCoreTests: XCTestCase {
         throw XCTSkip("reads /proc/cpuinfo, on x86-64 Linux only")
         #endif
     }
+
+    /// The FMA-peak loop runs every round: its chains (a ← 0.999·a + 10⁻⁴ from a = 0…11) reach
+    /// their fixed point 0.1 only after thousands of rounds, and its rate stays below what any
+    /// core can do (64 FLOP per cycle at 6 GHz), which a loop the compiler shortened would not.
+    func testTheFMAPeakLoopRunsEveryRound() throws {
+        guard FMAPeak.available else { throw XCTSkip("the FMA-peak loop needs x86-64 with AVX2/FMA") }
+        XCTAssertEqual(ssf_fma_peak(10), 66, accuracy: 1, "ten rounds leave the chains near their starting values 0…11")
+        let rounds = 2_000_000
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sum = ssf_fma_peak(rounds)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        XCTAssertEqual(sum, 12 * 0.1, accuracy: 0.01, "each of the 12 chains reaches 0.1")
+        let gflops = Double(rounds * FMAPeak.flopsPerRound) / seconds / 1e9
+        XCTAssertLessThan(gflops, 384, "\(gflops) GFLOP/s on one thread: the loop did not run every round")
+        XCTAssertEqual(FMAPeak.run(roundsPerThread: 10), Double(Threading.threads * 10 * FMAPeak.flopsPerRound))
+    }
 }
