@@ -303,6 +303,14 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
                     xh = channelAffine(y, inv.pointer, offset.pointer, .last)
                 }
                 var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
+                if keptInput == nil && !needs[1] && !needs[2] {
+                    // SSF tuning (the normalisation frozen): x̂, the input gradient and γ's and β's
+                    // sums in one pass over g and y.
+                    let sums = layerNormScaleShiftBackward(g, output: y, rstd: stats.rstd, combinedScale: combinedScale,
+                                                           combinedShift: combinedShift, weight: uw, bias: ub,
+                                                           inputGradient: needs[0], scaleShiftSums: needs[3] || needs[4])
+                    return [sums.gx, nil, nil, needs[3] ? sums.gScale : nil, needs[4] ? sums.gShift : nil]
+                }
                 if needs[0] { gx = normalizeGroupsBackward(channelAffine(g, combinedScale.pointer, nil, .last), xh, stats.rstd, groups: groups, n: c) }
                 if needs[1] || needs[2] {
                     // dL/d(LN output) = g·γ.
@@ -320,6 +328,69 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
         }
         return out
     }
+}
+
+/// The backward of `layerNormScaleShift` for a frozen normalisation, from its output y and upstream
+/// g, row by row while the row is in L1: x̂ = (y − k)/a (a = w·γ, k = b·γ + β), ĝ = g·a, then
+/// dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dγ = Σ g·(x̂·w + b) and dβ = Σ g over the rows. The
+/// unfused sequence makes five passes over tensors of the input's size and writes four of them.
+/// Not recorded.
+func layerNormScaleShiftBackward(_ g: Tensor, output y: Tensor, rstd: Tensor, combinedScale: Tensor, combinedShift: Tensor,
+                                 weight: Tensor, bias: Tensor, inputGradient: Bool, scaleShiftSums: Bool)
+    -> (gx: Tensor?, gScale: Tensor?, gShift: Tensor?) {
+    let c = g.shape.last ?? 1
+    let rows = g.count / max(c, 1)
+    var inverse = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
+    let ip = inverse.mutablePointer(), op = offset.mutablePointer()
+    let ap = combinedScale.pointer, kp = combinedShift.pointer
+    for j in 0..<c { ip[j] = 1 / ap[j]; op[j] = -kp[j] / ap[j] }
+    let workers = max(1, min(Threading.threads, rows))
+    var partialG = Tensor.zeros([workers, c]), partialGZ = Tensor.zeros([workers, c])
+    var gx: Tensor? = inputGradient ? Tensor(uninitializedShape: g.shape) : nil
+    let pg = partialG.mutablePointer(), pgz = partialGZ.mutablePointer()
+    let gp = g.pointer, yp = y.pointer, rp = rstd.pointer, wp = weight.pointer, bp = bias.pointer
+    let dp = gx?.mutablePointer(), inv = UnsafePointer(ip), off = UnsafePointer(op)
+    let scale = 1 / Float(c)
+    Threading.parallelFor(workers) { ws in
+        for w in ws {
+            let accG = pg + w * c, accGZ = pgz + w * c
+            for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
+                let gr = gp + r * c, yr = yp + r * c
+                var sumG0 = Vec(), sumG1 = Vec(), sumGX0 = Vec(), sumGX1 = Vec()
+                // One vector of `n` lanes at `j` (n = 8 but in a row's last vector, so the loads
+                // in the main loop compile to plain vector loads).
+                @inline(__always) func sums(_ j: Int, _ n: Int, _ sumG: inout Vec, _ sumGX: inout Vec) {
+                    let gv = loadVec(gr + j, n)
+                    let xh = fma(loadVec(yr + j, n), loadVec(inv + j, n), loadVec(off + j, n))
+                    let gh = gv * loadVec(ap + j, n)
+                    sumG += gh; sumGX.addProduct(gh, xh)
+                    if scaleShiftSums {
+                        let z = fma(xh, loadVec(wp + j, n), loadVec(bp + j, n))
+                        storeVec(loadVec(accG + j, n) + gv, accG + j, n)
+                        storeVec(fma(gv, z, loadVec(accGZ + j, n)), accGZ + j, n)
+                    }
+                }
+                var j = 0
+                while j + 16 <= c { sums(j, 8, &sumG0, &sumGX0); sums(j + 8, 8, &sumG1, &sumGX1); j += 16 }
+                if j + 8 <= c { sums(j, 8, &sumG0, &sumGX0); j += 8 }
+                if j < c { sums(j, c - j, &sumG1, &sumGX1) }
+                guard let dp else { continue }
+                let mg = Vec(repeating: (sumG0 + sumG1).sum() * scale), mgx = Vec(repeating: (sumGX0 + sumGX1).sum() * scale)
+                let vr = Vec(repeating: rp[r])
+                let dr = dp + r * c
+                @inline(__always) func inputGradient(_ j: Int, _ n: Int) {
+                    let xh = fma(loadVec(yr + j, n), loadVec(inv + j, n), loadVec(off + j, n))
+                    let gh = loadVec(gr + j, n) * loadVec(ap + j, n)
+                    storeVec(vr * (gh - mg - xh * mgx), dr + j, n)
+                }
+                j = 0
+                while j + 8 <= c { inputGradient(j, 8); j += 8 }
+                if j < c { inputGradient(j, c - j) }
+            }
+        }
+    }
+    guard scaleShiftSums else { return (gx, nil, nil) }
+    return (gx, partialGZ.sum(axes: [0]), partialG.sum(axes: [0]))
 }
 
 /// `layerNormScaleShift` with one SSF vector pair per sample: `scale`, `shift` are `[N, C]` for an

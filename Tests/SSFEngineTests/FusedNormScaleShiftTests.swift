@@ -10,15 +10,18 @@ final class FusedNormScaleShiftTests: XCTestCase {
     }
 
     /// Forward values and gradients of x, w, b, γ, β from the fused op and from layerNorm → scaleShift.
-    private func compare(scale: Tensor, file: StaticString = #filePath, line: UInt = #line) {
-        let x = GradientCheck.normal([3, 5, 24], seed: 1, std: 2)
-        let w = GradientCheck.normal([24], seed: 2, std: 0.5) + Tensor.ones([24])
-        let b = GradientCheck.normal([24], seed: 3, std: 0.5)
-        let shift = GradientCheck.normal([24], seed: 5, std: 0.3)
-        let upstream = GradientCheck.normal([3, 5, 24], seed: 6)
+    /// With `frozenNorm` the normalisation's weight and bias are constants (SSF tuning: the one-pass
+    /// backward from the output); otherwise all five are watched.
+    private func compare(scale: Tensor, frozenNorm: Bool = false, file: StaticString = #filePath, line: UInt = #line) {
+        let c = scale.count
+        let x = GradientCheck.normal([3, 5, c], seed: 1, std: 2)
+        let w = GradientCheck.normal([c], seed: 2, std: 0.5) + Tensor.ones([c])
+        let b = GradientCheck.normal([c], seed: 3, std: 0.5)
+        let shift = GradientCheck.normal([c], seed: 5, std: 0.3)
+        let upstream = GradientCheck.normal([3, 5, c], seed: 6)
         func run(_ fused: Bool) -> (Tensor, [Tensor?]) {
             let tape = Tape()
-            let leaves = [x, w, b, scale, shift].map { tape.watch($0) }
+            let leaves = [x, w, b, scale, shift].enumerated().map { i, t in frozenNorm && (i == 1 || i == 2) ? t : tape.watch(t) }
             let y = tape.recording { () -> Tensor in
                 fused ? layerNormScaleShift(leaves[0], weight: leaves[1], bias: leaves[2], eps: 1e-6, scale: leaves[3], shift: leaves[4])
                       : scaleShift(layerNorm(leaves[0], weight: leaves[1], bias: leaves[2], eps: 1e-6), scale: leaves[3], shift: leaves[4])
@@ -30,6 +33,10 @@ final class FusedNormScaleShiftTests: XCTestCase {
         let (yf, gf) = run(true), (yu, gu) = run(false)
         XCTAssertLessThanOrEqual(maxGap(yf, yu), 2e-6, "output", file: file, line: line)
         for (i, name) in ["x", "weight", "bias", "scale", "shift"].enumerated() {
+            if frozenNorm && (i == 1 || i == 2) {
+                XCTAssertNil(gf[i], "a frozen \(name) gets no gradient", file: file, line: line)
+                continue
+            }
             let magnitude = gu[i].map { $0.scalars.map(abs).max() ?? 0 } ?? 0
             XCTAssertLessThanOrEqual(maxGap(gf[i], gu[i]), 2e-5 * max(1, magnitude), "gradient of \(name)", file: file, line: line)
         }
@@ -37,6 +44,13 @@ final class FusedNormScaleShiftTests: XCTestCase {
 
     func testMatchesLayerNormThenScaleShift() {
         compare(scale: GradientCheck.normal([24], seed: 4, std: 0.3) + Tensor.ones([24]))
+    }
+
+    func testWithAFrozenNormalisationTheOnePassBackwardMatches() {
+        // 24 channels (whole vectors) and 21 (a partial last vector), rows split across threads.
+        for c in [24, 21] {
+            compare(scale: GradientCheck.normal([c], seed: 4, std: 0.3) + Tensor.ones([c]), frozenNorm: true)
+        }
     }
 
     func testNearZeroScaleKeepsTheInputAndStaysExact() {
