@@ -177,7 +177,6 @@ static inline float ssf_fma_peak(long iterations) {
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
     return ssf_fma_peak_avx2(iterations);
 }
-#define SSF_HAS_FMA_PEAK 1
 #else
 static inline float ssf_fma_peak(long iterations) { (void)iterations; return 0; }
 #endif

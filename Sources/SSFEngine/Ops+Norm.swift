@@ -292,25 +292,19 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
             let keptInput: Tensor? = invertible ? nil : x.untracked
             let y = out.untracked, uw = weight.untracked, ub = bias.untracked, us = scale.untracked
             out = tape.record(out, inputs: [x, weight, bias, scale, shift]) { g, needs in
-                // x̂, from the kept input or by inverting the output's affine.
-                let xh: Tensor
-                if let keptInput {
-                    xh = recomputeNormalized(keptInput, stats, groups: groups, n: c)
-                } else {
-                    var inv = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
-                    let ip = inv.mutablePointer(), op = offset.mutablePointer()
-                    for j in 0..<c { ip[j] = 1 / combinedScale.pointer[j]; op[j] = -combinedShift.pointer[j] / combinedScale.pointer[j] }
-                    xh = channelAffine(y, inv.pointer, offset.pointer, .last)
-                }
-                var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
-                if keptInput == nil && !needs[1] && !needs[2] {
+                // Without a kept input, x̂ comes from inverting the output's affine.
+                let inversion = keptInput == nil ? outputInversion(scale: combinedScale, shift: combinedShift) : nil
+                if let inversion, !needs[1] && !needs[2] {
                     // SSF tuning (the normalisation frozen): x̂, the input gradient and γ's and β's
                     // sums in one pass over g and y.
                     let sums = layerNormScaleShiftBackward(g, output: y, rstd: stats.rstd, combinedScale: combinedScale,
-                                                           combinedShift: combinedShift, weight: uw, bias: ub,
+                                                           inversion: inversion, weight: uw, bias: ub,
                                                            inputGradient: needs[0], scaleShiftSums: needs[3] || needs[4])
                     return [sums.gx, nil, nil, needs[3] ? sums.gScale : nil, needs[4] ? sums.gShift : nil]
                 }
+                let xh = inversion.map { channelAffine(y, $0.inverse.pointer, $0.offset.pointer, .last) }
+                    ?? recomputeNormalized(keptInput!, stats, groups: groups, n: c)
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?, gScale: Tensor?, gShift: Tensor?
                 if needs[0] { gx = normalizeGroupsBackward(channelAffine(g, combinedScale.pointer, nil, .last), xh, stats.rstd, groups: groups, n: c) }
                 if needs[1] || needs[2] {
                     // dL/d(LN output) = g·γ.
@@ -330,26 +324,33 @@ public func layerNormScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor, eps: 
     }
 }
 
+/// The per-channel affine that undoes `y = x̂·a + k`: x̂ = y·(1/a) + (−k/a).
+private func outputInversion(scale a: Tensor, shift k: Tensor) -> (inverse: Tensor, offset: Tensor) {
+    var inverse = Tensor(uninitializedShape: a.shape), offset = Tensor(uninitializedShape: a.shape)
+    let ip = inverse.mutablePointer(), op = offset.mutablePointer(), ap = a.pointer, kp = k.pointer
+    for j in 0..<a.count { ip[j] = 1 / ap[j]; op[j] = -kp[j] / ap[j] }
+    return (inverse, offset)
+}
+
 /// The backward of `layerNormScaleShift` for a frozen normalisation, from its output y and upstream
-/// g, row by row while the row is in L1: x̂ = (y − k)/a (a = w·γ, k = b·γ + β), ĝ = g·a, then
+/// g, row by row while the row is in L1: x̂ = (y − k)/a (a = w·γ, k = b·γ + β; `inversion` holds
+/// 1/a and −k/a), ĝ = g·a, then
 /// dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), dγ = Σ g·(x̂·w + b) and dβ = Σ g over the rows. The
 /// unfused sequence makes five passes over tensors of the input's size and writes four of them.
 /// Not recorded.
-func layerNormScaleShiftBackward(_ g: Tensor, output y: Tensor, rstd: Tensor, combinedScale: Tensor, combinedShift: Tensor,
+func layerNormScaleShiftBackward(_ g: Tensor, output y: Tensor, rstd: Tensor, combinedScale: Tensor,
+                                 inversion: (inverse: Tensor, offset: Tensor),
                                  weight: Tensor, bias: Tensor, inputGradient: Bool, scaleShiftSums: Bool)
     -> (gx: Tensor?, gScale: Tensor?, gShift: Tensor?) {
     let c = g.shape.last ?? 1
     let rows = g.count / max(c, 1)
-    var inverse = Tensor(uninitializedShape: [c]), offset = Tensor(uninitializedShape: [c])
-    let ip = inverse.mutablePointer(), op = offset.mutablePointer()
-    let ap = combinedScale.pointer, kp = combinedShift.pointer
-    for j in 0..<c { ip[j] = 1 / ap[j]; op[j] = -kp[j] / ap[j] }
+    let ap = combinedScale.pointer
     let workers = max(1, min(Threading.threads, rows))
     var partialG = Tensor.zeros([workers, c]), partialGZ = Tensor.zeros([workers, c])
     var gx: Tensor? = inputGradient ? Tensor(uninitializedShape: g.shape) : nil
     let pg = partialG.mutablePointer(), pgz = partialGZ.mutablePointer()
     let gp = g.pointer, yp = y.pointer, rp = rstd.pointer, wp = weight.pointer, bp = bias.pointer
-    let dp = gx?.mutablePointer(), inv = UnsafePointer(ip), off = UnsafePointer(op)
+    let dp = gx?.mutablePointer(), inv = inversion.inverse.pointer, off = inversion.offset.pointer
     let scale = 1 / Float(c)
     Threading.parallelFor(workers) { ws in
         for w in ws {
