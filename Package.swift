@@ -37,7 +37,7 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
@@ -85,7 +85,9 @@ let package = Package(
         .target(
             name: "SSFServing",
             dependencies: ["SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log")],
+                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")],
             swiftSettings: hotSettings
         ),
         // Data-parallel training over Open MPI, behind the training library's `Collective`.
@@ -96,8 +98,7 @@ let package = Package(
             dependencies: [
                 "SSFEngine", "SSFFormats", "SSFNN", "SSFModels", "SSFData", "SSFTuning", "SSFTraining", "SSFReport", "SSFDistributed", "SSFServing", "SSFAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                // The load generator of `ssf bench serve`.
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: hotSettings
         ),
@@ -110,7 +111,7 @@ let package = Package(
         .testTarget(name: "SSFTrainingTests", dependencies: ["SSFTraining", "SSFData", "SSFModels", "SSFTuning", "SSFNN", "SSFEngine", "SSFReport", "SSFTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SSFDistributedTests", dependencies: ["SSFData", "SSFEngine", "SSFTestSupport"]),
         .testTarget(name: "SSFServingTests", dependencies: ["SSFServing", "SSFTuning", "SSFModels", "SSFNN", "SSFEngine", "SSFData", "SSFTestSupport",
-                                                             .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+                                                             .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")]),
         .testTarget(name: "SSFReportTests", dependencies: ["SSFReport", "SSFData"]),
         .testTarget(name: "SSFFormatsTests", dependencies: ["SSFFormats", "SSFEngine", .product(name: "ZIPFoundation", package: "ZIPFoundation")], resources: [.copy("Malformed"), .copy("Checkpoints")]),
         .testTarget(name: "SSFAnalysisTests", dependencies: ["SSFAnalysis", "SSFModels", "SSFData", "SSFEngine", "SSFNN", "SSFTestSupport"], resources: [.copy("Fixtures")]),

@@ -2,7 +2,6 @@
 // merged single-task and per-task batches, latency over loopback HTTP at several client counts, and
 // resident memory per loaded task.
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -158,15 +157,12 @@ struct BenchServeCommand: ParsableCommand {
                 let server = Task { try await serve(service, options: settings) { ports.continuation.yield($0) } }
                 var iterator = ports.stream.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw ValidationError("the server did not start") }
-                var configuration = HTTPClient.Configuration()
-                configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
-                let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
                 print("http: POST /v1/tasks/{task}/classify, \(body.count)-byte image, \(names.count) tasks, --max-batch \(settings.maxBatch), --max-delay-ms \(settings.maxDelayMs), \(duration) s per level")
                 do {
-                    _ = try await Self.send(client, port, names[0], body)  // warm-up
+                    _ = try await HTTP1Connection.with(port: port) { try await Self.send($0, names[0], body) }  // warm-up
                     for count in clientCounts {
                         let before = service.batchCounts
-                        let (latencies, errors, elapsed) = try await Self.load(client, port, names, body, clients: count, seconds: duration)
+                        let (latencies, errors, elapsed) = try await Self.load(port, names, body, clients: count, seconds: duration)
                         let after = service.batchCounts
                         let sorted = latencies.sorted()
                         func percentile(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] * 1000 }
@@ -175,7 +171,6 @@ struct BenchServeCommand: ParsableCommand {
                                      count, percentile(0.5), percentile(0.99), Double(latencies.count) / elapsed, meanBatch, errors))
                     }
                 } catch { failure = error }
-                try await client.shutdown()
                 server.cancel()
                 _ = await server.result
             } catch { failure = error }
@@ -191,32 +186,29 @@ struct BenchServeCommand: ParsableCommand {
         return try sample.resized(width: 256, height: 256, filter: .bilinear).pngData()
     }
 
-    private static func send(_ client: HTTPClient, _ port: Int, _ task: String, _ body: Data) async throws -> Int {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/tasks/\(task)/classify")
-        request.method = .POST
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .seconds(120))
-        _ = try await response.body.collect(upTo: 1 << 20)
-        return Int(response.status.code)
+    private static func send(_ connection: HTTP1Connection, _ task: String, _ body: Data) async throws -> Int {
+        try await connection.send(.POST, "/v1/tasks/\(task)/classify", body: body, timeout: 120, maxBody: 1 << 20).status
     }
 
-    /// `clients` loops sending back to back for `seconds`: the latencies of the answered requests,
-    /// the count of failed ones, and the seconds it took.
-    private static func load(_ client: HTTPClient, _ port: Int, _ names: [String], _ body: Data, clients: Int, seconds: Double) async throws
+    /// `clients` loops, each on its own keep-alive connection, sending back to back for `seconds`:
+    /// the latencies of the answered requests, the count of failed ones, and the seconds it took.
+    private static func load(_ port: Int, _ names: [String], _ body: Data, clients: Int, seconds: Double) async throws
         -> ([Double], Int, Double) {
         let start = Date()
         let end = start.addingTimeInterval(seconds)
         let results = try await withThrowingTaskGroup(of: ([Double], Int).self) { group in
             for c in 0..<clients {
                 group.addTask {
-                    var latencies: [Double] = [], errors = 0, i = c
-                    while Date() < end {
-                        let t0 = Date()
-                        let code = try await send(client, port, names[i % names.count], body)
-                        if code == 200 { latencies.append(Date().timeIntervalSince(t0)) } else { errors += 1 }
-                        i += 1
+                    try await HTTP1Connection.with(port: port) { connection in
+                        var latencies: [Double] = [], errors = 0, i = c
+                        while Date() < end {
+                            let t0 = Date()
+                            let code = try await send(connection, names[i % names.count], body)
+                            if code == 200 { latencies.append(Date().timeIntervalSince(t0)) } else { errors += 1 }
+                            i += 1
+                        }
+                        return (latencies, errors)
                     }
-                    return (latencies, errors)
                 }
             }
             var all: ([Double], Int) = ([], 0)

@@ -1,7 +1,6 @@
 // `ssf serve` over real HTTP on an ephemeral loopback port: the Open Inference Protocol routes, the
 // classify route, repository load/unload, metrics and the error codes, answers checked against the
 // multi-task model run directly.
-import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -48,28 +47,23 @@ final class ServerTests: XCTestCase {
         try ProceduralShapesDataset(task: .target, count: 1, seed: seed).sample(at: 0).image.pngData()
     }
 
-    private func request(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
+    private func request(_ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
                          headers: [(String, String)] = []) async throws -> (Int, Data) {
-        let (code, data, _) = try await requestWithHeaders(client, port, method, path, body: body, headers: headers)
+        let (code, data, _) = try await requestWithHeaders(port, method, path, body: body, headers: headers)
         return (code, data)
     }
 
-    private func requestWithHeaders(_ client: HTTPClient, _ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
+    private func requestWithHeaders(_ port: Int, _ method: HTTPMethod, _ path: String, body: Data? = nil,
                                     headers: [(String, String)] = []) async throws -> (Int, Data, HTTPHeaders) {
-        var req = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
-        req.method = method
-        for (name, value) in headers { req.headers.add(name: name, value: value) }
-        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await client.execute(req, timeout: .seconds(60))
-        let buffer = try await response.body.collect(upTo: 16 << 20)
-        return (Int(response.status.code), Data(buffer.readableBytesView), response.headers)
+        let reply = try await HTTP1Connection.request(port: port, method, path, body: body, headers: headers, timeout: 60, maxBody: 16 << 20)
+        return (reply.status, reply.body, reply.headers)
     }
 
     /// Polls `path` until it answers `code` (the directory watcher is asynchronous), for at most 20 s.
     private func waitFor(_ code: Int, _ port: Int, _ path: String) async throws {
         let deadline = Date().addingTimeInterval(20)
         while Date() < deadline {
-            if try await request(HTTPClient.shared, port, .GET, path).0 == code { return }
+            if try await request(port, .GET, path).0 == code { return }
             try await Task.sleep(nanoseconds: 50_000_000)
         }
         XCTFail("\(path) did not answer \(code) within 20 s")
@@ -106,22 +100,21 @@ final class ServerTests: XCTestCase {
             $0.maxBatch = 8; $0.maxDelayMs = 2; $0.maxBodyBytes = 256 << 10; $0.watchInterval = 0
         }
         XCTAssertEqual(service.taskNames, ["a", "b"])
-        let client = HTTPClient.shared
 
         // Health and metadata.
-        var (code, body) = try await request(client, port, .GET, "/v2/health/live")
+        var (code, body) = try await request(port, .GET, "/v2/health/live")
         XCTAssertEqual(code, 200)
-        (code, body) = try await request(client, port, .GET, "/v2/health/ready")
+        (code, body) = try await request(port, .GET, "/v2/health/ready")
         XCTAssertEqual(code, 200)
-        (code, body) = try await request(client, port, .GET, "/v2")
+        (code, body) = try await request(port, .GET, "/v2")
         XCTAssertEqual(try json(body)["extensions"] as? [String], ["binary_tensor_data", "model_repository"])
-        (code, body) = try await request(client, port, .GET, "/v2/models/a")
+        (code, body) = try await request(port, .GET, "/v2/models/a")
         XCTAssertEqual(code, 200)
         XCTAssertEqual((try json(body)["parameters"] as? [String: Any])?["class_names"] as? [String], ["cat", "dog", "owl"])
-        (code, body) = try await request(client, port, .GET, "/v2/models/nope")
+        (code, body) = try await request(port, .GET, "/v2/models/nope")
         XCTAssertEqual(code, 404)
         XCTAssertTrue((try json(body)["error"] as? String)?.contains("serving: a, b") == true)
-        (code, body) = try await request(client, port, .GET, "/v2/models/bad/ready")
+        (code, body) = try await request(port, .GET, "/v2/models/bad/ready")
         XCTAssertEqual(code, 503)
         XCTAssertTrue((try json(body)["error"] as? String)?.contains("different \(modelName) checkpoint") == true, String(decoding: body, as: UTF8.self))
 
@@ -129,7 +122,7 @@ final class ServerTests: XCTestCase {
         var rng = RandomGenerator(seed: 3)
         let images = Tensor.randomNormal([2, 3, 32, 32], using: &rng)
         let payload: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [2, 3, 32, 32], "data": images.scalars.map(Double.init)]]]
-        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
+        (code, body) = try await request(port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
         XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
         let outputs = try XCTUnwrap(try json(body)["outputs"] as? [[String: Any]])
         XCTAssertEqual(outputs[0]["shape"] as? [Int], [2, 3])
@@ -143,36 +136,36 @@ final class ServerTests: XCTestCase {
         let image = try png(9)
         let bytes: [String: Any] = ["inputs": [["name": "IMAGE", "datatype": "BYTES", "shape": [1], "data": [image.base64EncodedString()]]],
                                     "parameters": ["top_k": 2]]
-        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: bytes))
+        (code, body) = try await request(port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: bytes))
         XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
         let labelled = try XCTUnwrap(try json(body)["outputs"] as? [[String: Any]])
         XCTAssertEqual(labelled.count, 2)
         XCTAssertEqual((labelled[1]["data"] as? [String])?.count, 2)
-        (code, body) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: image)
+        (code, body) = try await request(port, .POST, "/v1/tasks/a/classify", body: image)
         XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
         let top = try XCTUnwrap(try json(body)["top"] as? [[String: Any]])
         XCTAssertEqual(top.count, 3)
         XCTAssertTrue(["cat", "dog", "owl"].contains(top[0]["label"] as? String ?? ""))
 
         // Errors: 400 (not JSON, wrong shape, not an image), 404 (unknown task), 413 (too large).
-        (code, _) = try await request(client, port, .POST, "/v2/models/a/infer", body: Data("{nope".utf8))
+        (code, _) = try await request(port, .POST, "/v2/models/a/infer", body: Data("{nope".utf8))
         XCTAssertEqual(code, 400)
         let wrong: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [1, 3, 16, 16], "data": [Double](repeating: 0, count: 768)]]]
-        (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: wrong))
+        (code, body) = try await request(port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: wrong))
         XCTAssertEqual(code, 400)
         XCTAssertTrue((try json(body)["error"] as? String)?.contains("[N, 3, 32, 32]") == true)
-        (code, _) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: Data("not an image".utf8))
+        (code, _) = try await request(port, .POST, "/v1/tasks/a/classify", body: Data("not an image".utf8))
         XCTAssertEqual(code, 400)
-        (code, _) = try await request(client, port, .POST, "/v1/tasks/zzz/classify", body: image)
+        (code, _) = try await request(port, .POST, "/v1/tasks/zzz/classify", body: image)
         XCTAssertEqual(code, 404)
-        (code, _) = try await request(client, port, .POST, "/v1/tasks/a/classify", body: Data(count: 300 << 10))
+        (code, _) = try await request(port, .POST, "/v1/tasks/a/classify", body: Data(count: 300 << 10))
         XCTAssertEqual(code, 413)
 
         // Mixed tasks in flight at once are answered, each with its own head's width.
         let widths = try await withThrowingTaskGroup(of: Int.self) { group in
             for task in ["a", "b", "a", "b", "b"] {
                 group.addTask {
-                    let (c, data) = try await self.request(client, port, .POST, "/v1/tasks/\(task)/classify", body: try self.png(11))
+                    let (c, data) = try await self.request(port, .POST, "/v1/tasks/\(task)/classify", body: try self.png(11))
                     XCTAssertEqual(c, 200)
                     return (try self.json(data)["top"] as? [[String: Any]])?.count ?? -1
                 }
@@ -184,19 +177,19 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(widths, [3, 3, 4, 4, 4])
 
         // Unload and load while serving.
-        (code, _) = try await request(client, port, .POST, "/v2/repository/models/b/unload")
+        (code, _) = try await request(port, .POST, "/v2/repository/models/b/unload")
         XCTAssertEqual(code, 200)
-        (code, _) = try await request(client, port, .GET, "/v2/models/b")
+        (code, _) = try await request(port, .GET, "/v2/models/b")
         XCTAssertEqual(code, 404)
-        (code, _) = try await request(client, port, .POST, "/v2/repository/models/b/load")
+        (code, _) = try await request(port, .POST, "/v2/repository/models/b/load")
         XCTAssertEqual(code, 200)
-        (code, _) = try await request(client, port, .GET, "/v2/models/b/ready")
+        (code, _) = try await request(port, .GET, "/v2/models/b/ready")
         XCTAssertEqual(code, 200)
-        (code, body) = try await request(client, port, .POST, "/v2/repository/models/bad/load")
+        (code, body) = try await request(port, .POST, "/v2/repository/models/bad/load")
         XCTAssertEqual(code, 400)
 
         // Metrics.
-        (code, body) = try await request(client, port, .GET, "/metrics")
+        (code, body) = try await request(port, .GET, "/metrics")
         let text = String(decoding: body, as: UTF8.self)
         XCTAssertTrue(text.contains("ssf_requests_total{task=\"a\",code=\"200\"}"), text)
         XCTAssertTrue(text.contains("ssf_tasks_loaded 2"), text)
@@ -220,7 +213,6 @@ final class ServerTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let base = try makeTasks(in: dir)
         let (_, server, port) = try await startServer(tasks: dir, base: base) { $0.maxDelayMs = 2; $0.watchInterval = 0 }
-        let client = HTTPClient.shared
         let direct = try MultiTaskModel(model: modelName, base: base)
         try direct.add("b", delta: DeltaFile(contentsOf: dir.appendingPathComponent("b.safetensors")))
 
@@ -241,7 +233,7 @@ final class ServerTests: XCTestCase {
         let raw = images.scalars.withUnsafeBytes { Data($0) }
         var (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [3, 3, 32, 32], "parameters": ["binary_data_size": raw.count]]],
                                           "outputs": [["name": "logits", "parameters": ["binary_data": true]]], "id": "r1"], raw)
-        var (code, answer, responseHeaders) = try await requestWithHeaders(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        var (code, answer, responseHeaders) = try await requestWithHeaders(port, .POST, "/v2/models/b/infer", body: body, headers: headers)
         XCTAssertEqual(code, 200, String(decoding: answer, as: UTF8.self))
         var (header, tail) = try split(answer, responseHeaders)
         XCTAssertEqual(header["id"] as? String, "r1")
@@ -264,7 +256,7 @@ final class ServerTests: XCTestCase {
         (body, headers) = try framed(["inputs": [["name": "IMAGE", "datatype": "BYTES", "shape": [2], "parameters": ["binary_data_size": images2.count]]],
                                       "outputs": [["name": "logits", "parameters": ["binary_data": false]],
                                                   ["name": "labels", "parameters": ["classification": 2, "binary_data": true]]]], images2)
-        (code, answer, responseHeaders) = try await requestWithHeaders(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        (code, answer, responseHeaders) = try await requestWithHeaders(port, .POST, "/v2/models/b/infer", body: body, headers: headers)
         XCTAssertEqual(code, 200, String(decoding: answer, as: UTF8.self))
         (header, tail) = try split(answer, responseHeaders)
         let outputs = try XCTUnwrap(header["outputs"] as? [[String: Any]])
@@ -282,14 +274,14 @@ final class ServerTests: XCTestCase {
 
         // Framing errors: a size past the end, bytes belonging to no input, a header length that is not a number.
         (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [3, 3, 32, 32], "parameters": ["binary_data_size": raw.count + 4]]]], raw)
-        (code, answer) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        (code, answer) = try await request(port, .POST, "/v2/models/b/infer", body: body, headers: headers)
         XCTAssertEqual(code, 400)
         XCTAssertTrue((try json(answer)["error"] as? String)?.contains("binary_data_size") == true)
         (body, headers) = try framed(["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [1, 3, 32, 32], "parameters": ["binary_data_size": 12288]]]], raw)
-        (code, answer) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: headers)
+        (code, answer) = try await request(port, .POST, "/v2/models/b/infer", body: body, headers: headers)
         XCTAssertEqual(code, 400)
         XCTAssertTrue((try json(answer)["error"] as? String)?.contains("belong to no input") == true, String(decoding: answer, as: UTF8.self))
-        (code, _) = try await request(client, port, .POST, "/v2/models/b/infer", body: body, headers: [("Inference-Header-Content-Length", "x")])
+        (code, _) = try await request(port, .POST, "/v2/models/b/infer", body: body, headers: [("Inference-Header-Content-Length", "x")])
         XCTAssertEqual(code, 400)
         server.cancel()
         _ = await server.result
@@ -315,7 +307,7 @@ final class ServerTests: XCTestCase {
         let deadline = Date().addingTimeInterval(20)
         while service.loaded["a"] != 4 && Date() < deadline { try await Task.sleep(nanoseconds: 50_000_000) }
         XCTAssertEqual(service.loaded, ["a": 4, "c": 4])
-        let (code, body) = try await request(HTTPClient.shared, port, .POST, "/v1/tasks/c/classify", body: try png(2))
+        let (code, body) = try await request(port, .POST, "/v1/tasks/c/classify", body: try png(2))
         XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
         server.cancel()
         _ = await server.result
@@ -331,25 +323,24 @@ final class ServerTests: XCTestCase {
             $0.maxDelayMs = 2
         }
         XCTAssertEqual(service.taskNames, ["a"])
-        let client = HTTPClient.shared
         var rng = RandomGenerator(seed: 8)
         let images = Tensor.randomNormal([2, 3, 32, 32], using: &rng)
         let payload: [String: Any] = ["inputs": [["name": "INPUT", "datatype": "FP32", "shape": [2, 3, 32, 32], "data": images.scalars.map(Double.init)]]]
-        var (code, body) = try await request(client, port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
+        var (code, body) = try await request(port, .POST, "/v2/models/a/infer", body: try JSONSerialization.data(withJSONObject: payload))
         XCTAssertEqual(code, 200, String(decoding: body, as: UTF8.self))
         let served = try XCTUnwrap((try json(body)["outputs"] as? [[String: Any]])?.first?["data"] as? [Double]).map(Float.init)
         let direct = try MultiTaskModel(model: modelName, base: base)
         try direct.add("a", delta: DeltaFile(contentsOf: dir.appendingPathComponent("a.safetensors")))
         let expected = try direct.logits(images, tasks: ["a", "a"]).flatMap { $0 }
         XCTAssertLessThanOrEqual(try XCTUnwrap(zip(served, expected).map { abs($0 - $1) }.max()), 1e-4)
-        (code, body) = try await request(client, port, .GET, "/v2/models/a")
+        (code, body) = try await request(port, .GET, "/v2/models/a")
         XCTAssertEqual((try json(body)["parameters"] as? [String: Any])?["class_names"] as? [String], ["cat", "dog", "owl"])
-        (code, body) = try await request(client, port, .POST, "/v2/repository/models/b/load")
+        (code, body) = try await request(port, .POST, "/v2/repository/models/b/load")
         XCTAssertEqual(code, 409)
         XCTAssertTrue((try json(body)["error"] as? String)?.contains("merged") == true)
-        (code, _) = try await request(client, port, .POST, "/v1/tasks/b/classify", body: try png(1))
+        (code, _) = try await request(port, .POST, "/v1/tasks/b/classify", body: try png(1))
         XCTAssertEqual(code, 404)
-        (code, body) = try await request(client, port, .GET, "/v2")
+        (code, body) = try await request(port, .GET, "/v2")
         XCTAssertEqual(try json(body)["extensions"] as? [String], ["binary_tensor_data"])
         server.cancel()
         _ = await server.result
@@ -368,19 +359,41 @@ final class ServerTests: XCTestCase {
         let (service, server, port) = try await startServer(tasks: dir, base: base) {
             $0.maxBatch = 8; $0.maxDelayMs = 1500; $0.maxQueue = 1
         }
-        let client = HTTPClient.shared
         let image = try png(3)
         // The first image waits up to 1.5 s for its batch to fill; meanwhile the queue is full.
-        let waiting = Task { try await self.request(client, port, .POST, "/v1/tasks/a/classify", body: image) }
+        let waiting = Task { try await self.request(port, .POST, "/v1/tasks/a/classify", body: image) }
         while service.batcher.depth == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
-        var req = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/tasks/b/classify")
-        req.method = .POST
-        req.body = .bytes(ByteBuffer(bytes: image))
-        let refused = try await client.execute(req, timeout: .seconds(30))
-        XCTAssertEqual(refused.status.code, 503)
+        let refused = try await HTTP1Connection.request(port: port, .POST, "/v1/tasks/b/classify", body: image, timeout: 30)
+        XCTAssertEqual(refused.status, 503)
         XCTAssertEqual(refused.headers.first(name: "Retry-After"), "1")
         let (code, _) = try await waiting.value
         XCTAssertEqual(code, 200)
+        server.cancel()
+        _ = await server.result
+    }
+
+    /// The client gives up on an answer that does not come in time, and names the request.
+    func testClientTimesOutOnAnAnswerThatDoesNotCome() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssf-serve-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try makeTasks(in: dir)
+        let (_, server, port) = try await startServer(tasks: dir, base: base) { $0.maxBatch = 8; $0.maxDelayMs = 1500; $0.watchInterval = 0 }
+        let start = Date()
+        do {
+            _ = try await HTTP1Connection.request(port: port, .POST, "/v1/tasks/a/classify", body: try png(4), timeout: 0.3)
+            XCTFail("the request was answered within 0.3 s although its batch waits 1.5 s")
+        } catch let error as HTTP1ClientError {
+            guard case .timedOut = error else { return XCTFail("\(error)") }
+            XCTAssertTrue("\(error)".contains("/v1/tasks/a/classify"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.2)
+        // Two requests in a row on one kept-alive connection.
+        try await HTTP1Connection.with(port: port) { connection in
+            for _ in 0..<2 {
+                let reply = try await connection.send(.GET, "/v2/health/ready")
+                XCTAssertEqual(reply.status, 200)
+            }
+        }
         server.cancel()
         _ = await server.result
     }
@@ -422,7 +435,7 @@ final class ServerTests: XCTestCase {
         }
         let address = try XCTUnwrap(text.range(of: "127.0.0.1:"), text)
         let port = try XCTUnwrap(Int(text[address.upperBound...].prefix { $0.isNumber }), text)
-        let inFlight = Task { try await self.request(HTTPClient.shared, port, .POST, "/v1/tasks/a/classify", body: try self.png(5)) }
+        let inFlight = Task { try await self.request(port, .POST, "/v1/tasks/a/classify", body: try self.png(5)) }
         try await Task.sleep(nanoseconds: 400_000_000)  // queued, waiting for its batch
         process.terminate()  // SIGTERM
         let (code, body) = try await inFlight.value
