@@ -1,9 +1,15 @@
 // ConvNeXt (Liu et al. 2022) with timm 1.0's parameter names and numerics, and its SSF sites.
 //
 // Layout: `stem` (4×4/4 conv, LayerNorm2d) → 4 `stages` (stage 0 keeps the resolution, the
-// others start with `downsample` = LayerNorm2d + 2×2/2 conv) of `blocks` (7×7 depthwise conv in
-// NCHW, then channels-last LayerNorm → fc1 → GELU → fc2, layer scale `gamma`, residual) →
-// `head` (global average pool → LayerNorm → fc).
+// others start with `downsample` = LayerNorm2d + 2×2/2 conv) of `blocks` (7×7 depthwise conv,
+// LayerNorm → fc1 → GELU → fc2, layer scale `gamma`, residual) → `head` (global average pool →
+// LayerNorm → fc).
+//
+// The stages run channels-last (NHWC) from the stem's output to the last block's: the blocks'
+// depthwise conv, norm, MLP and residual all work on NHWC maps, so the only layout changes are
+// one after the stem, two around each downsampling conv and one before the head, rather than two
+// in every block. Block outputs (the feature taps) are NHWC; `forwardFeatures`
+// returns NCHW, as timm's does.
 //
 // SSF sites (SSF-SPEC, the reference `models/convnext.py`): `stem.ssf_*_1` after the stem conv and
 // `stem.ssf_*_2` after its norm; in each block `ssf_*_1` after `conv_dw`, `ssf_*_2` after `norm`,
@@ -88,7 +94,7 @@ public final class ConvNeXtStem: SSFSiteHost {
     }
 }
 
-/// One residual block: depthwise conv (NCHW) → channels-last norm and MLP → layer scale → + input.
+/// One residual block on an NHWC map: depthwise conv → norm and MLP → layer scale → + input.
 public final class ConvNeXtBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     public let convDW: Conv2d
     public let norm: LayerNorm
@@ -117,17 +123,18 @@ public final class ConvNeXtBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
 
     func enableSSF(using rng: inout RandomGenerator) {
         let dim = gamma.count
-        ssfConv = ScaleShift(channels: dim, axis: .channelsFirst, after: "conv_dw", using: &rng)
+        ssfConv = ScaleShift(channels: dim, after: "conv_dw", using: &rng)
         ssfNorm = ScaleShift(channels: dim, after: "norm", using: &rng)
         mlp.enableSSF(using: &rng)
     }
 
+    /// `[N, H, W, C]` → `[N, H, W, C]`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y = applySSF(ssfConv, convDW(x)).permuted([0, 2, 3, 1])
-        y = mlp(norm(y, then: ssfNorm))
+        var y = depthwiseConv2dNHWC(x, weight: convDW.weight.tensor, bias: convDW.bias?.tensor, padding: convDW.padding.0)
+        y = mlp(norm(applySSF(ssfConv, y), then: ssfNorm))
         if let adapter { y = adapter(y) }
         y = (consume y) * gamma.tensor
-        return dropPath(y.permuted([0, 3, 1, 2])) + x
+        return dropPath(y) + x
     }
 }
 
@@ -142,7 +149,12 @@ public final class ConvNeXtDownsample: TensorLayer {
     }
 
     public var children: [(String, Module)] { [("0", norm), ("1", conv)] }
-    public func callAsFunction(_ x: Tensor) -> Tensor { conv(norm(x)) }
+    /// `[N, H, W, C]` → `[N, H/2, W/2, C′]`: the norm over channels is a plain LayerNorm on the
+    /// NHWC map; the 2×2 conv runs on its NCHW permutation.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let normed = layerNorm(x, weight: norm.weight.tensor, bias: norm.bias.tensor, eps: norm.eps)
+        return conv(normed.permuted([0, 3, 1, 2])).permuted([0, 2, 3, 1])
+    }
 }
 
 /// One resolution stage: optional downsampling, then residual blocks.
@@ -211,9 +223,9 @@ public final class ConvNeXt: ImageClassifier, SSFSiteHost {
 
     /// The last stage's output map `[N, C, H/32, W/32]` (after its SSF site when enabled), timm's `forward_features`.
     public func forwardFeatures(_ images: Tensor) -> Tensor {
-        var x = stem(images)
+        var x = stem(images).permuted([0, 2, 3, 1])
         for stage in stages.modules { x = stage(x) }
-        return applySSF(ssfOutput, x)
+        return applySSF(ssfOutput, x.permuted([0, 3, 1, 2]))
     }
 
     public func callAsFunction(_ images: Tensor) -> Tensor { applyHead(headInput(images)) }

@@ -16,15 +16,29 @@ struct BenchOpsCommand: ParsableCommand {
     @OptionGroup var threadOptions: ThreadOptions
     @Flag(help: "Print one JSON object per line.") var json = false
     @Option(help: "Timed repetitions per measurement.") var repeats = 7
+    @Option(help: "Run only these groups (repeatable): \(Group.allCases.map(\.rawValue).joined(separator: ", ")).") var only: [Group] = []
+
+    enum Group: String, CaseIterable, ExpressibleByArgument {
+        case copy, memory, gemm, attention, depthwise
+    }
+
+    private func runs(_ group: Group) -> Bool { only.isEmpty || only.contains(group) }
 
     func run() throws {
         threadOptions.apply()
         let report = BenchReport(json: json)
         report.header("ssf bench ops — \(Threading.threads) thread(s), BLAS kernels: \(BLAS.coreName)\(BLAS.replacedCoreName.map { " (OpenBLAS detected \($0))" } ?? "")")
         var rng = RandomGenerator(seed: 0)
-        let tokens = 8 * 197
 
-        // Memory copy bandwidth on a buffer larger than the caches.
+        // Memory copy bandwidth on a buffer larger than the caches (the bandwidth-bound kernels' reference).
+        if runs(.copy) || runs(.memory) { copyAndMemory(report, &rng) }
+        if runs(.gemm) { fmaAndGemm(report, &rng) }
+        if runs(.attention) { attention(report, &rng) }
+        if runs(.depthwise) { depthwise(report, &rng) }
+    }
+
+    private func copyAndMemory(_ report: BenchReport, _ rng: inout RandomGenerator) {
+        let tokens = 8 * 197
         let copyCount = 16 << 20
         let copySource = Tensor.randomUniform([copyCount], using: &rng)
         var copyTarget = Tensor.zeros([copyCount])
@@ -37,7 +51,42 @@ struct BenchOpsCommand: ParsableCommand {
         }
         let copyGBps = gbps(bytes: 8 * copyCount, ms: copyMs)
         report.line(op: "copy", shape: "\(copyCount)", ms: copyMs, extra: ["gbps": copyGBps])
+        guard runs(.memory) else { return }
 
+        // Bandwidth-bound kernels.
+        let ln = Tensor.randomNormal([tokens, 768], using: &rng)
+        let lnW = Tensor.ones([768]), lnB = Tensor.zeros([768])
+        let lnMs = median(repeats) { _ = layerNorm(ln, weight: lnW, bias: lnB, eps: 1e-6) }
+        let lnGBps = gbps(bytes: 8 * ln.count, ms: lnMs)
+        report.line(op: "layer_norm", shape: "\(tokens)x768", ms: lnMs, extra: ["gbps": lnGBps, "ratio_to_copy": lnGBps / copyGBps])
+
+        let scores = Tensor.randomNormal([8 * 12 * 197, 197], using: &rng)
+        let smMs = median(repeats) { _ = softmax(scores) }
+        let smGBps = gbps(bytes: 8 * scores.count, ms: smMs)
+        report.line(op: "softmax", shape: "\(8 * 12 * 197)x197", ms: smMs, extra: ["gbps": smGBps, "ratio_to_copy": smGBps / copyGBps])
+
+        let hidden = Tensor.randomNormal([tokens, 3072], using: &rng)
+        let geluMs = median(repeats) { _ = gelu(hidden) }
+        let geluGBps = gbps(bytes: 8 * hidden.count, ms: geluMs)
+        report.line(op: "gelu", shape: "\(tokens)x3072", ms: geluMs, extra: ["gbps": geluGBps, "ratio_to_copy": geluGBps / copyGBps])
+
+        // SSF's scale-shift, forward and backward (input, γ and β gradients), at the MLP width.
+        let gamma = Tensor.randomNormal([3072], mean: 1, std: 0.02, using: &rng)
+        let betaVector = Tensor.randomNormal([3072], std: 0.02, using: &rng)
+        let ssfSeed = Tensor.randomNormal([tokens, 3072], using: &rng)
+        let ssfMs = median(repeats) {
+            let tape = Tape()
+            let (xw, gw, bw) = (tape.watch(hidden), tape.watch(gamma), tape.watch(betaVector))
+            let y = tape.recording { scaleShift(xw, scale: gw, shift: bw) }
+            _ = tape.backward(from: y, seed: ssfSeed)
+        }
+        // Bytes: forward reads x, writes y; backward reads y and g (twice) and writes dx.
+        report.line(op: "scale_shift_fwd_bwd", shape: "\(tokens)x3072", ms: ssfMs, extra: ["gbps": gbps(bytes: 4 * 6 * hidden.count, ms: ssfMs)])
+
+    }
+
+    private func fmaAndGemm(_ report: BenchReport, _ rng: inout RandomGenerator) {
+        let tokens = 8 * 197
         // The cores' FMA peak (all threads at once), the ceiling for the GEMM rates below.
         var peakRate: Double?
         if FMAPeak.available {
@@ -75,37 +124,10 @@ struct BenchOpsCommand: ParsableCommand {
         report.line(op: "sgemm_all", shape: "vit-b", ms: sgemmMs, extra: sgemmFigures)
         report.line(op: "linear_fwd_bwd_all", shape: "vit-b", ms: linearMs, extra: ["gflops": linearRate, "ratio_to_sgemm": linearRate / sgemmRate])
 
-        // Bandwidth-bound kernels.
-        let ln = Tensor.randomNormal([tokens, 768], using: &rng)
-        let lnW = Tensor.ones([768]), lnB = Tensor.zeros([768])
-        let lnMs = median(repeats) { _ = layerNorm(ln, weight: lnW, bias: lnB, eps: 1e-6) }
-        let lnGBps = gbps(bytes: 8 * ln.count, ms: lnMs)
-        report.line(op: "layer_norm", shape: "\(tokens)x768", ms: lnMs, extra: ["gbps": lnGBps, "ratio_to_copy": lnGBps / copyGBps])
+    }
 
-        let scores = Tensor.randomNormal([8 * 12 * 197, 197], using: &rng)
-        let smMs = median(repeats) { _ = softmax(scores) }
-        let smGBps = gbps(bytes: 8 * scores.count, ms: smMs)
-        report.line(op: "softmax", shape: "\(8 * 12 * 197)x197", ms: smMs, extra: ["gbps": smGBps, "ratio_to_copy": smGBps / copyGBps])
-
-        let hidden = Tensor.randomNormal([tokens, 3072], using: &rng)
-        let geluMs = median(repeats) { _ = gelu(hidden) }
-        let geluGBps = gbps(bytes: 8 * hidden.count, ms: geluMs)
-        report.line(op: "gelu", shape: "\(tokens)x3072", ms: geluMs, extra: ["gbps": geluGBps, "ratio_to_copy": geluGBps / copyGBps])
-
-        // SSF's scale-shift, forward and backward (input, γ and β gradients), at the MLP width.
-        let gamma = Tensor.randomNormal([3072], mean: 1, std: 0.02, using: &rng)
-        let betaVector = Tensor.randomNormal([3072], std: 0.02, using: &rng)
-        let ssfSeed = Tensor.randomNormal([tokens, 3072], using: &rng)
-        let ssfMs = median(repeats) {
-            let tape = Tape()
-            let (xw, gw, bw) = (tape.watch(hidden), tape.watch(gamma), tape.watch(betaVector))
-            let y = tape.recording { scaleShift(xw, scale: gw, shift: bw) }
-            _ = tape.backward(from: y, seed: ssfSeed)
-        }
-        // Bytes: forward reads x, writes y; backward reads y and g (twice) and writes dx.
-        report.line(op: "scale_shift_fwd_bwd", shape: "\(tokens)x3072", ms: ssfMs, extra: ["gbps": gbps(bytes: 4 * 6 * hidden.count, ms: ssfMs)])
-
-        // Attention and depthwise convolution.
+    /// ViT-B's attention and Swin-B's window attention.
+    private func attention(_ report: BenchReport, _ rng: inout RandomGenerator) {
         // ViT-B's attention, forward and forward + backward, with the per-head products on the
         // engine's small-product kernel and on BLAS, in alternation.
         let qkv = Tensor.randomNormal([8, 197, 2304], using: &rng)
@@ -142,12 +164,38 @@ struct BenchOpsCommand: ParsableCommand {
                             })
         }
 
-        let image = Tensor.randomNormal([8, 128, 56, 56], using: &rng)
-        let dwWeight = Tensor.randomNormal([128, 1, 7, 7], std: 0.1, using: &rng)
-        let dwBias = Tensor.zeros([128])
-        let dwMs = median(repeats) { _ = depthwiseConv2d(image, weight: dwWeight, bias: dwBias, stride: 1, padding: 3) }
-        let dwFlops = 2.0 * Double(8 * 128 * 56 * 56 * 49)
-        report.line(op: "depthwise_conv7x7", shape: "8x128x56x56", ms: dwMs, extra: ["gflops": dwFlops / dwMs / 1e6])
+    }
+
+    /// The 7×7 depthwise convolution at ConvNeXt-B's first and third stages (batch 8), NCHW and
+    /// channels-last, forward and forward + input gradient (a frozen filter, as in SSF training).
+    private func depthwise(_ report: BenchReport, _ rng: inout RandomGenerator) {
+        for (channels, side) in [(128, 56), (512, 14)] {
+            let image = Tensor.randomNormal([8, channels, side, side], using: &rng)
+            let imageNHWC = image.permuted([0, 2, 3, 1])
+            let weight = Tensor.randomNormal([channels, 1, 7, 7], std: 0.1, using: &rng)
+            let bias = Tensor.zeros([channels])
+            let seed = Tensor.randomNormal(image.shape, using: &rng), seedNHWC = seed.permuted([0, 2, 3, 1])
+            let flops = 2.0 * Double(8 * channels * side * side * 49)
+            let shape = "8x\(channels)x\(side)x\(side)"
+            func forwardBackward(_ x: Tensor, _ g: Tensor, _ conv: (Tensor) -> Tensor) {
+                let tape = Tape()
+                let xw = tape.watch(x)
+                let y = tape.recording { conv(xw) }
+                precondition(tape.backward(from: y, seed: g)[xw] != nil)
+            }
+            // The four in alternation, so that a change of clock speed falls on all of them.
+            let ms = TurnTimer.medianSeconds([
+                { _ = depthwiseConv2d(image, weight: weight, bias: bias, stride: 1, padding: 3) },
+                { _ = depthwiseConv2dNHWC(imageNHWC, weight: weight, bias: bias, padding: 3) },
+                { forwardBackward(image, seed) { depthwiseConv2d($0, weight: weight, bias: bias, stride: 1, padding: 3) } },
+                { forwardBackward(imageNHWC, seedNHWC) { depthwiseConv2dNHWC($0, weight: weight, bias: bias, padding: 3) } },
+            ], rounds: repeats).map { $0 * 1e3 }
+            let (nchw, nhwc, nchwFB, nhwcFB) = (ms[0], ms[1], ms[2], ms[3])
+            report.line(op: "depthwise_conv7x7", shape: shape, ms: nchw, extra: ["gflops": flops / nchw / 1e6])
+            report.line(op: "depthwise_conv7x7_nhwc", shape: shape, ms: nhwc, extra: ["gflops": flops / nhwc / 1e6])
+            report.line(op: "depthwise_conv7x7_fb", shape: shape, ms: nchwFB, extra: ["gflops": 2 * flops / nchwFB / 1e6])
+            report.line(op: "depthwise_conv7x7_nhwc_fb", shape: shape, ms: nhwcFB, extra: ["gflops": 2 * flops / nhwcFB / 1e6])
+        }
     }
 
     /// Times `forward` and `forward + backward` of an op with one of the engine's kernels switched on

@@ -1,0 +1,293 @@
+// Depthwise 2-D convolution on channels-last (NHWC) tensors, stride 1: ConvNeXt's 7×7 mixing
+// between its channels-last norm and MLP, with no NCHW ↔ NHWC permutes around it.
+//
+// The kernel vectorises over channels. For one output row and eight channels it gathers the k
+// input rows it reads into a zero-padded panel of contiguous 8-float pixels (so every tap is an
+// aligned load with no bounds test), then accumulates eight output pixels at a time: per tap one
+// filter vector and eight input vectors feed eight FMAs. The input gradient is the same kernel over
+// the output gradient with the filter flipped and the padding mirrored (k − 1 − padding).
+
+/// The channel-block width of the kernel.
+private let nhwcLanes = 8
+/// Output pixels accumulated together: eight independent FMA chains, enough to cover the FMA
+/// latency on two pipes.
+private let nhwcBlock = 8
+
+/// A `[C, 1, k, k]` filter as `[C/8][k·k][8]`: for each block of eight channels its taps in
+/// row-major order, eight lanes each (zero past C), so that a block's filter is one contiguous
+/// run (taps C floats apart would fall into a few L1 sets when C is a multiple of 512); mirrored
+/// in both spatial axes when `flipped` (the input gradient's filter).
+private func blockedFilter(_ w: UnsafePointer<Float>, channels c: Int, kernel k: Int, flipped: Bool) -> UnsafeMutablePointer<Float> {
+    let taps = k * k, blocks = (c + nhwcLanes - 1) / nhwcLanes
+    let out = UnsafeMutablePointer<Float>.allocate(capacity: blocks * taps * nhwcLanes)
+    out.initialize(repeating: 0, count: blocks * taps * nhwcLanes)
+    for ch in 0..<c {
+        let (block, lane) = ch.quotientAndRemainder(dividingBy: nhwcLanes)
+        for t in 0..<taps { out[(block * taps + (flipped ? taps - 1 - t : t)) * nhwcLanes + lane] = w[ch * taps + t] }
+    }
+    return out
+}
+
+/// Channel blocks filled together: four blocks of 8 floats are two whole cache lines of a pixel,
+/// so each line is fetched once. Filled a block at a time, pixels `C` floats apart (2 KiB at
+/// C = 512) fall into two L1 sets and their lines are evicted before the next block reads their
+/// other half.
+private let nhwcGroup = 4
+
+/// Zero-padded copies of input rows for up to four channel blocks: per block `rows` rows of
+/// `width` pixels of 8 floats, pixel `j` of row `r` holding input pixel (`top + r`, `j − padding`);
+/// rows and columns outside the input, and lanes past the channels, are zero.
+private struct ChannelPanel {
+    let pixels: UnsafeMutablePointer<Float>
+    let rows: Int, width: Int
+
+    init(rows: Int, width: Int) {
+        self.rows = rows; self.width = width
+        pixels = .allocate(capacity: nhwcGroup * rows * width * nhwcLanes)
+        pixels.initialize(repeating: 0, count: nhwcGroup * rows * width * nhwcLanes)
+    }
+
+    func deallocate() { pixels.deallocate() }
+
+    /// Block `b`'s rows.
+    @inline(__always) func block(_ b: Int) -> UnsafeMutablePointer<Float> { pixels + b * rows * width * nhwcLanes }
+
+    /// Fills the blocks of channels `c0 ..< c0 + channels` (at most 32) from `image` (`[h, w, c]`).
+    @inline(__always)
+    func fill(_ image: UnsafePointer<Float>, h: Int, w: Int, c: Int, top: Int, padding: Int, c0: Int, channels: Int) {
+        let blocks = (channels + nhwcLanes - 1) / nhwcLanes, rowFloats = width * nhwcLanes
+        for r in 0..<rows {
+            let iy = top + r
+            guard iy >= 0 && iy < h else {
+                for b in 0..<blocks { (block(b) + r * rowFloats).update(repeating: 0, count: rowFloats) }
+                continue
+            }
+            let src = image + iy * w * c + c0
+            let dst = pixels + (r * width + padding) * nhwcLanes, blockFloats = rows * rowFloats
+            if channels == nhwcGroup * nhwcLanes {
+                for ix in 0..<w {
+                    let s = src + ix * c, d = dst + ix * nhwcLanes
+                    storeVec(loadVec(s, 8), d, 8)
+                    storeVec(loadVec(s + 8, 8), d + blockFloats, 8)
+                    storeVec(loadVec(s + 16, 8), d + 2 * blockFloats, 8)
+                    storeVec(loadVec(s + 24, 8), d + 3 * blockFloats, 8)
+                }
+            } else {
+                for ix in 0..<w {
+                    for b in 0..<blocks {
+                        storeVec(loadVec(src + ix * c + b * nhwcLanes, min(nhwcLanes, channels - b * nhwcLanes)),
+                                 dst + ix * nhwcLanes + b * blockFloats, 8)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output row `oy` of image `image` (`[h, w, c]`) into `out` (`[ow, c]`): for every channel,
+/// `bias + Σ_{ky, kx} x[oy + ky − padding, ox + kx − padding] · filter[ky·k + kx]` (`filter` blocked).
+@inline(__always)
+private func depthwiseRowNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c: Int, oy: Int, padding: Int, k: Int,
+                              filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, panel: ChannelPanel,
+                              out: UnsafeMutablePointer<Float>, ow: Int) {
+    // One channel block from its panel; `lanes` is a constant 8 in the main path, so its loads and
+    // stores are whole vectors.
+    @inline(__always) func channelBlock(_ c0: Int, _ lanes: Int, _ source: UnsafePointer<Float>) {
+        let rowFloats = panel.width * nhwcLanes
+        let b = bias.map { loadVec($0 + c0, lanes) } ?? Vec()
+        var ox = 0
+        while ox < ow {
+            var a0 = b, a1 = b, a2 = b, a3 = b, a4 = b, a5 = b, a6 = b, a7 = b
+            for ky in 0..<k {
+                let row = source + ky * rowFloats + ox * nhwcLanes
+                let taps = filter + c0 * k * k + ky * k * nhwcLanes
+                for kx in 0..<k {
+                    let f = loadVec(taps + kx * nhwcLanes, 8)
+                    let p = row + kx * nhwcLanes
+                    a0 = a0.addingProduct(loadVec(p, 8), f)
+                    a1 = a1.addingProduct(loadVec(p + 8, 8), f)
+                    a2 = a2.addingProduct(loadVec(p + 16, 8), f)
+                    a3 = a3.addingProduct(loadVec(p + 24, 8), f)
+                    a4 = a4.addingProduct(loadVec(p + 32, 8), f)
+                    a5 = a5.addingProduct(loadVec(p + 40, 8), f)
+                    a6 = a6.addingProduct(loadVec(p + 48, 8), f)
+                    a7 = a7.addingProduct(loadVec(p + 56, 8), f)
+                }
+            }
+            let dst = out + ox * c + c0
+            let count = min(nhwcBlock, ow - ox)
+            if count == nhwcBlock {
+                storeVec(a0, dst, lanes); storeVec(a1, dst + c, lanes); storeVec(a2, dst + 2 * c, lanes); storeVec(a3, dst + 3 * c, lanes)
+                storeVec(a4, dst + 4 * c, lanes); storeVec(a5, dst + 5 * c, lanes); storeVec(a6, dst + 6 * c, lanes); storeVec(a7, dst + 7 * c, lanes)
+            } else {
+                storeVec(a0, dst, lanes)
+                if count > 1 { storeVec(a1, dst + c, lanes) }
+                if count > 2 { storeVec(a2, dst + 2 * c, lanes) }
+                if count > 3 { storeVec(a3, dst + 3 * c, lanes) }
+                if count > 4 { storeVec(a4, dst + 4 * c, lanes) }
+                if count > 5 { storeVec(a5, dst + 5 * c, lanes) }
+                if count > 6 { storeVec(a6, dst + 6 * c, lanes) }
+            }
+            ox += nhwcBlock
+        }
+    }
+    var g0 = 0
+    while g0 < c {
+        let channels = min(nhwcGroup * nhwcLanes, c - g0)
+        panel.fill(image, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
+        var b = 0
+        while (b + 1) * nhwcLanes <= channels { channelBlock(g0 + b * nhwcLanes, nhwcLanes, panel.block(b)); b += 1 }
+        if b * nhwcLanes < channels { channelBlock(g0 + b * nhwcLanes, channels - b * nhwcLanes, panel.block(b)) }
+        g0 += channels
+    }
+}
+
+/// Every output row of a stride-1 depthwise correlation over NHWC `x` (`[n, h, w, c]`) into `out`
+/// (`[n, h + 2·padding − k + 1, …, c]`), parallel over (image, output row).
+private func depthwiseNHWC(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, c: Int, k: Int, padding: Int,
+                           filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+    let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
+    // Room for the last block's four pixels past the output's right edge.
+    let panelWidth = (ow + nhwcBlock - 1) / nhwcBlock * nhwcBlock + k - 1
+    Threading.parallelFor(n * oh, minimumPerThread: 2) { items in
+        let panel = ChannelPanel(rows: k, width: panelWidth)
+        defer { panel.deallocate() }
+        for item in items {
+            let (img, oy) = item.quotientAndRemainder(dividingBy: oh)
+            depthwiseRowNHWC(x + img * h * w * c, h: h, w: w, c: c, oy: oy, padding: padding, k: k,
+                             filter: filter, bias: bias, panel: panel, out: out + (img * oh + oy) * ow * c, ow: ow)
+        }
+    }
+}
+
+/// Adds to `sums` (`[k·k, c]`, tap-major) the filter gradient of output rows `items` (image · oh + row):
+/// `Σ_ox g[oy, ox] · x[oy + ky − padding, ox + kx − padding]` per tap and channel, and to `biasSums`
+/// (`[c]`) the sum of those gradient rows.
+private func depthwiseFilterGradientNHWC(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, items: Range<Int>,
+                                         h: Int, w: Int, c: Int, k: Int, padding: Int,
+                                         sums: UnsafeMutablePointer<Float>?, biasSums: UnsafeMutablePointer<Float>?) {
+    let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
+    let panel = ChannelPanel(rows: k, width: ow + k - 1)
+    let gRow = UnsafeMutablePointer<Float>.allocate(capacity: ow * nhwcLanes)
+    defer { panel.deallocate(); gRow.deallocate() }
+    for item in items {
+        let (img, oy) = item.quotientAndRemainder(dividingBy: oh)
+        let gSource = g + (img * oh + oy) * ow * c
+        var c0 = 0
+        while c0 < c {
+            let lanes = min(nhwcLanes, c - c0)
+            for ox in 0..<ow { storeVec(loadVec(gSource + ox * c + c0, lanes), gRow + ox * nhwcLanes, 8) }
+            if let biasSums {
+                var s0 = Vec(), s1 = Vec()
+                var ox = 0
+                while ox + 1 < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8); s1 += loadVec(gRow + (ox + 1) * nhwcLanes, 8); ox += 2 }
+                if ox < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8) }
+                storeVec(loadVec(biasSums + c0, lanes) + s0 + s1, biasSums + c0, lanes)
+            }
+            if let sums {
+                panel.fill(x + img * h * w * c, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: c0, channels: lanes)
+                for ky in 0..<k {
+                    let iy = oy + ky - padding
+                    guard iy >= 0 && iy < h else { continue }
+                    let row = panel.block(0) + ky * panel.width * nhwcLanes
+                    for kx in 0..<k {
+                        let p = row + kx * nhwcLanes
+                        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+                        var ox = 0
+                        while ox + 4 <= ow {
+                            let q = ox * nhwcLanes
+                            a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
+                            a1 = a1.addingProduct(loadVec(gRow + q + 8, 8), loadVec(p + q + 8, 8))
+                            a2 = a2.addingProduct(loadVec(gRow + q + 16, 8), loadVec(p + q + 16, 8))
+                            a3 = a3.addingProduct(loadVec(gRow + q + 24, 8), loadVec(p + q + 24, 8))
+                            ox += 4
+                        }
+                        while ox < ow {
+                            let q = ox * nhwcLanes
+                            a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
+                            ox += 1
+                        }
+                        let dst = sums + (ky * k + kx) * c + c0
+                        storeVec(loadVec(dst, lanes) + ((a0 + a1) + (a2 + a3)), dst, lanes)
+                    }
+                }
+            }
+            c0 += nhwcLanes
+        }
+    }
+}
+
+/// Depthwise 2-D convolution of channels-last `x` (`[N, H, W, C]`) with one `k`×`k` filter per
+/// channel (`weight` `[C, 1, k, k]`, PyTorch's layout), stride 1, zero `padding` on every side and
+/// an optional `bias` `[C]`; the result is `[N, H + 2·padding − k + 1, W + 2·padding − k + 1, C]`.
+/// The same sums as `depthwiseConv2d` on the NCHW permutation of `x` (up to rounding).
+/// Differentiable in `x`, `weight` and `bias`; the input is kept only when the filter is trained.
+public func depthwiseConv2dNHWC(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, padding: Int) -> Tensor {
+    OpProfile.run("conv") {
+        precondition(x.rank == 4, "depthwiseConv2dNHWC: input must be NHWC, got \(x.shape)")
+        let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
+                     "depthwiseConv2dNHWC: weight must be [\(c), 1, k, k], got \(weight.shape)")
+        if let bias { precondition(bias.shape == [c], "depthwiseConv2dNHWC: bias \(bias.shape) must be [\(c)]") }
+        let k = weight.shape[2]
+        precondition(padding >= 0 && padding < k, "depthwiseConv2dNHWC: padding \(padding) must lie in 0..<\(k)")
+        let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
+        precondition(oh > 0 && ow > 0, "depthwiseConv2dNHWC: kernel \(k) does not fit input \(h)×\(w) with padding \(padding)")
+        let taps = k * k
+        FlopCounter.add(n * c * oh * ow * taps)
+        OpProfile.addFlops(2 * n * c * oh * ow * taps)
+
+        var out = Tensor(uninitializedShape: [n, oh, ow, c])
+        let filter = blockedFilter(weight.pointer, channels: c, kernel: k, flipped: false)
+        defer { filter.deallocate() }
+        depthwiseNHWC(x.pointer, n: n, h: h, w: w, c: c, k: k, padding: padding, filter: filter, bias: bias?.pointer, out: out.mutablePointer())
+
+        if let tape = Tape.active(for: x, weight, bias) {
+            let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked
+            out = tape.record(out, inputs: [x, weight, bias]) { g, needs in
+                var gx: Tensor?, gw: Tensor?, gb: Tensor?
+                if needs[0] {
+                    OpProfile.addFlops(2 * n * c * h * w * taps)
+                    var dx = Tensor(uninitializedShape: [n, h, w, c])
+                    let flipped = blockedFilter(uw.pointer, channels: c, kernel: k, flipped: true)
+                    defer { flipped.deallocate() }
+                    depthwiseNHWC(g.pointer, n: n, h: oh, w: ow, c: c, k: k, padding: k - 1 - padding,
+                                  filter: flipped, bias: nil, out: dx.mutablePointer())
+                    gx = dx
+                }
+                let filterGrad = needs[1] && ux != nil, biasGrad = needs[2]
+                if filterGrad || biasGrad {
+                    if filterGrad { OpProfile.addFlops(2 * n * c * oh * ow * taps) }
+                    // One partial sum per chunk of rows, added in chunk order (a fixed order at a given thread count).
+                    let chunks = max(1, min(Threading.threads, n * oh / 2))
+                    let stride = taps * c + c
+                    var partials = Tensor.zeros([chunks, stride])
+                    let pp = partials.mutablePointer(), px = ux?.pointer, pg = g.pointer
+                    Threading.parallelFor(chunks) { range in
+                        for chunk in range {
+                            let base = pp + chunk * stride
+                            depthwiseFilterGradientNHWC(px ?? pg, pg, items: (n * oh * chunk / chunks)..<(n * oh * (chunk + 1) / chunks),
+                                                        h: h, w: w, c: c, k: k, padding: padding,
+                                                        sums: filterGrad ? base : nil, biasSums: biasGrad ? base + taps * c : nil)
+                        }
+                    }
+                    let total = partials.untracked.summed(toShape: [1, stride])
+                    let pt = total.pointer
+                    if filterGrad {
+                        var dw = Tensor(uninitializedShape: [c, 1, k, k])
+                        let pdw = dw.mutablePointer()
+                        for ch in 0..<c { for t in 0..<taps { pdw[ch * taps + t] = pt[t * c + ch] } }
+                        gw = dw
+                    }
+                    if biasGrad {
+                        var db = Tensor(uninitializedShape: [c])
+                        db.mutablePointer().update(from: pt + taps * c, count: c)
+                        gb = db
+                    }
+                }
+                return [gx, gw, gb]
+            }
+        }
+        return out
+    }
+}
