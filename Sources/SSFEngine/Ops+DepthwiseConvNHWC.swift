@@ -168,51 +168,74 @@ private func depthwiseFilterGradientNHWC(_ x: UnsafePointer<Float>, _ g: UnsafeP
                                          sums: UnsafeMutablePointer<Float>?, biasSums: UnsafeMutablePointer<Float>?) {
     let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
     let panel = ChannelPanel(rows: k, width: ow + k - 1)
-    let gRow = UnsafeMutablePointer<Float>.allocate(capacity: ow * nhwcLanes)
-    defer { panel.deallocate(); gRow.deallocate() }
+    // The gradient row of a channel group, one block of ow pixels after another.
+    let gRows = UnsafeMutablePointer<Float>.allocate(capacity: nhwcGroup * ow * nhwcLanes)
+    defer { panel.deallocate(); gRows.deallocate() }
+
+    /// Adds one channel block's tap sums for output row `oy` (its gradient `gRow`, its panel `source`).
+    @inline(__always) func blockTaps(_ c0: Int, _ lanes: Int, _ oy: Int, _ gRow: UnsafePointer<Float>, _ source: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>) {
+        for ky in 0..<k {
+            let iy = oy + ky - padding
+            guard iy >= 0 && iy < h else { continue }
+            let row = source + ky * panel.width * nhwcLanes
+            for kx in 0..<k {
+                let p = row + kx * nhwcLanes
+                var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+                var ox = 0
+                while ox + 4 <= ow {
+                    let q = ox * nhwcLanes
+                    a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
+                    a1 = a1.addingProduct(loadVec(gRow + q + 8, 8), loadVec(p + q + 8, 8))
+                    a2 = a2.addingProduct(loadVec(gRow + q + 16, 8), loadVec(p + q + 16, 8))
+                    a3 = a3.addingProduct(loadVec(gRow + q + 24, 8), loadVec(p + q + 24, 8))
+                    ox += 4
+                }
+                while ox < ow {
+                    let q = ox * nhwcLanes
+                    a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
+                    ox += 1
+                }
+                let dst = sums + (ky * k + kx) * c + c0
+                storeVec(loadVec(dst, lanes) + ((a0 + a1) + (a2 + a3)), dst, lanes)
+            }
+        }
+    }
+
     for item in items {
         let (img, oy) = item.quotientAndRemainder(dividingBy: oh)
         let gSource = g + (img * oh + oy) * ow * c
-        var c0 = 0
-        while c0 < c {
-            let lanes = min(nhwcLanes, c - c0)
-            for ox in 0..<ow { storeVec(loadVec(gSource + ox * c + c0, lanes), gRow + ox * nhwcLanes, 8) }
+        var g0 = 0
+        while g0 < c {
+            let channels = min(nhwcGroup * nhwcLanes, c - g0), blocks = (channels + nhwcLanes - 1) / nhwcLanes
+            for ox in 0..<ow {
+                for b in 0..<blocks {
+                    let lanes = min(nhwcLanes, channels - b * nhwcLanes)
+                    storeVec(loadVec(gSource + ox * c + g0 + b * nhwcLanes, lanes), gRows + (b * ow + ox) * nhwcLanes, 8)
+                }
+            }
             if let biasSums {
-                var s0 = Vec(), s1 = Vec()
-                var ox = 0
-                while ox + 1 < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8); s1 += loadVec(gRow + (ox + 1) * nhwcLanes, 8); ox += 2 }
-                if ox < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8) }
-                storeVec(loadVec(biasSums + c0, lanes) + s0 + s1, biasSums + c0, lanes)
+                for b in 0..<blocks {
+                    let gRow = gRows + b * ow * nhwcLanes, c0 = g0 + b * nhwcLanes
+                    var s0 = Vec(), s1 = Vec()
+                    var ox = 0
+                    while ox + 1 < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8); s1 += loadVec(gRow + (ox + 1) * nhwcLanes, 8); ox += 2 }
+                    if ox < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8) }
+                    let lanes = min(nhwcLanes, c - c0)
+                    storeVec(loadVec(biasSums + c0, lanes) + s0 + s1, biasSums + c0, lanes)
+                }
             }
             if let sums {
-                panel.fill(x + img * h * w * c, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: c0, channels: lanes)
-                for ky in 0..<k {
-                    let iy = oy + ky - padding
-                    guard iy >= 0 && iy < h else { continue }
-                    let row = panel.block(0) + ky * panel.width * nhwcLanes
-                    for kx in 0..<k {
-                        let p = row + kx * nhwcLanes
-                        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
-                        var ox = 0
-                        while ox + 4 <= ow {
-                            let q = ox * nhwcLanes
-                            a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
-                            a1 = a1.addingProduct(loadVec(gRow + q + 8, 8), loadVec(p + q + 8, 8))
-                            a2 = a2.addingProduct(loadVec(gRow + q + 16, 8), loadVec(p + q + 16, 8))
-                            a3 = a3.addingProduct(loadVec(gRow + q + 24, 8), loadVec(p + q + 24, 8))
-                            ox += 4
-                        }
-                        while ox < ow {
-                            let q = ox * nhwcLanes
-                            a0 = a0.addingProduct(loadVec(gRow + q, 8), loadVec(p + q, 8))
-                            ox += 1
-                        }
-                        let dst = sums + (ky * k + kx) * c + c0
-                        storeVec(loadVec(dst, lanes) + ((a0 + a1) + (a2 + a3)), dst, lanes)
+                panel.fill(x + img * h * w * c, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
+                for b in 0..<blocks {
+                    let c0 = g0 + b * nhwcLanes, lanes = min(nhwcLanes, c - c0)
+                    if lanes == nhwcLanes {
+                        blockTaps(c0, nhwcLanes, oy, gRows + b * ow * nhwcLanes, panel.block(b), sums)
+                    } else {
+                        blockTaps(c0, lanes, oy, gRows + b * ow * nhwcLanes, panel.block(b), sums)
                     }
                 }
             }
-            c0 += nhwcLanes
+            g0 += channels
         }
     }
 }
