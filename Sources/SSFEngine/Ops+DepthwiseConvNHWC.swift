@@ -9,6 +9,9 @@
 
 /// The channel-block width of the kernel.
 private let nhwcLanes = 8
+/// Output rows computed from one filling of the panel (k + 3 input rows for 4 output rows instead
+/// of 4·k).
+private let nhwcBandRows = 4
 /// Output pixels accumulated together: eight independent FMA chains, enough to cover the FMA
 /// latency on two pipes.
 private let nhwcBlock = 8
@@ -84,15 +87,16 @@ private struct ChannelPanel {
     }
 }
 
-/// Output row `oy` of image `image` (`[h, w, c]`) into `out` (`[ow, c]`): for every channel,
-/// `bias + Σ_{ky, kx} x[oy + ky − padding, ox + kx − padding] · filter[ky·k + kx]` (`filter` blocked).
+/// Output rows `oy ..< oy + rows` of image `image` (`[h, w, c]`) into `out` (`[rows, ow, c]`): for
+/// every channel, `bias + Σ_{ky, kx} x[oy + ky − padding, ox + kx − padding] · filter[ky·k + kx]`
+/// (`filter` blocked). The panel holds the band's k + rows − 1 input rows, filled once per group.
 @inline(__always)
-private func depthwiseRowNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c: Int, oy: Int, padding: Int, k: Int,
-                              filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, panel: ChannelPanel,
-                              out: UnsafeMutablePointer<Float>, ow: Int) {
-    // One channel block from its panel; `lanes` is a constant 8 in the main path, so its loads and
-    // stores are whole vectors.
-    @inline(__always) func channelBlock(_ c0: Int, _ lanes: Int, _ source: UnsafePointer<Float>) {
+private func depthwiseBandNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c: Int, oy: Int, rows: Int, padding: Int, k: Int,
+                               filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, panel: ChannelPanel,
+                               out: UnsafeMutablePointer<Float>, ow: Int) {
+    // One channel block of one output row from its panel rows; `lanes` is a constant 8 in the main
+    // path, so its loads and stores are whole vectors.
+    @inline(__always) func channelBlock(_ c0: Int, _ lanes: Int, _ source: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
         let rowFloats = panel.width * nhwcLanes
         let b = bias.map { loadVec($0 + c0, lanes) } ?? Vec()
         var ox = 0
@@ -135,9 +139,15 @@ private func depthwiseRowNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c: 
     while g0 < c {
         let channels = min(nhwcGroup * nhwcLanes, c - g0)
         panel.fill(image, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
-        var b = 0
-        while (b + 1) * nhwcLanes <= channels { channelBlock(g0 + b * nhwcLanes, nhwcLanes, panel.block(b)); b += 1 }
-        if b * nhwcLanes < channels { channelBlock(g0 + b * nhwcLanes, channels - b * nhwcLanes, panel.block(b)) }
+        let rowFloats = panel.width * nhwcLanes
+        for r in 0..<rows {
+            var b = 0
+            let rowOut = out + r * ow * c
+            while (b + 1) * nhwcLanes <= channels {
+                channelBlock(g0 + b * nhwcLanes, nhwcLanes, panel.block(b) + r * rowFloats, rowOut); b += 1
+            }
+            if b * nhwcLanes < channels { channelBlock(g0 + b * nhwcLanes, channels - b * nhwcLanes, panel.block(b) + r * rowFloats, rowOut) }
+        }
         g0 += channels
     }
 }
@@ -147,15 +157,17 @@ private func depthwiseRowNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c: 
 private func depthwiseNHWC(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, c: Int, k: Int, padding: Int,
                            filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
     let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
-    // Room for the last block's four pixels past the output's right edge.
+    // Room for the last block's pixels past the output's right edge.
     let panelWidth = (ow + nhwcBlock - 1) / nhwcBlock * nhwcBlock + k - 1
-    Threading.parallelFor(n * oh, minimumPerThread: 2) { items in
-        let panel = ChannelPanel(rows: k, width: panelWidth)
+    let bands = (oh + nhwcBandRows - 1) / nhwcBandRows
+    Threading.parallelFor(n * bands, minimumPerThread: 1) { items in
+        let panel = ChannelPanel(rows: k + nhwcBandRows - 1, width: panelWidth)
         defer { panel.deallocate() }
         for item in items {
-            let (img, oy) = item.quotientAndRemainder(dividingBy: oh)
-            depthwiseRowNHWC(x + img * h * w * c, h: h, w: w, c: c, oy: oy, padding: padding, k: k,
-                             filter: filter, bias: bias, panel: panel, out: out + (img * oh + oy) * ow * c, ow: ow)
+            let (img, band) = item.quotientAndRemainder(dividingBy: bands)
+            let oy = band * nhwcBandRows, rows = min(nhwcBandRows, oh - oy)
+            depthwiseBandNHWC(x + img * h * w * c, h: h, w: w, c: c, oy: oy, rows: rows, padding: padding, k: k,
+                              filter: filter, bias: bias, panel: panel, out: out + (img * oh + oy) * ow * c, ow: ow)
         }
     }
 }
