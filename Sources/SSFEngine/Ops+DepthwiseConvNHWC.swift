@@ -1,11 +1,12 @@
 // Depthwise 2-D convolution on channels-last (NHWC) tensors, stride 1: ConvNeXt's 7×7 mixing
 // between its channels-last norm and MLP, with no NCHW ↔ NHWC permutes around it.
 //
-// The kernel vectorises over channels. For one output row and eight channels it gathers the k
-// input rows it reads into a zero-padded panel of contiguous 8-float pixels (so every tap is an
-// aligned load with no bounds test), then accumulates eight output pixels at a time: per tap one
-// filter vector and eight input vectors feed eight FMAs. The input gradient is the same kernel over
-// the output gradient with the filter flipped and the padding mirrored (k − 1 − padding).
+// The kernel vectorises over channels. For a band of four output rows and 32 channels it gathers
+// the k + 3 input rows they read into zero-padded panels of contiguous 8-float pixels (so every
+// tap is a whole-vector load with no bounds test), then accumulates eight output pixels at a time:
+// per tap one filter vector and eight input vectors feed eight FMAs. The input gradient is the
+// same kernel over the output gradient with the filter flipped and the padding mirrored
+// (k − 1 − padding); the filter gradient sums gradient rows against the same panels.
 
 /// The channel-block width of the kernel.
 private let nhwcLanes = 8
@@ -153,7 +154,7 @@ private func depthwiseBandNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c:
 }
 
 /// Every output row of a stride-1 depthwise correlation over NHWC `x` (`[n, h, w, c]`) into `out`
-/// (`[n, h + 2·padding − k + 1, …, c]`), parallel over (image, output row).
+/// (`[n, h + 2·padding − k + 1, …, c]`), parallel over (image, band of four output rows).
 private func depthwiseNHWC(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, c: Int, k: Int, padding: Int,
                            filter: UnsafePointer<Float>, bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
     let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
