@@ -219,6 +219,13 @@ func scratchBuffer(_ count: Int, filledWith value: Float = 0) -> UnsafeMutablePo
     return p
 }
 
+/// Checks that `weight` is `[channels, 1, k, k]` and `bias`, if any, `[channels]`, naming `op`.
+func checkDepthwiseFilter(_ weight: Tensor, bias: Tensor?, channels c: Int, op: String) {
+    precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
+                 "\(op): weight must be [\(c), 1, k, k], got \(weight.shape)")
+    if let bias { precondition(bias.shape == [c], "\(op): bias \(bias.shape) must be [\(c)]") }
+}
+
 /// Depthwise 2-D convolution of NCHW `x` with one `k`×`k` filter per channel
 /// (`weight` is `[C, 1, k, k]`, PyTorch's layout for `groups == C`), zero padding and an
 /// optional bias `[C]`; `trailingPadding` adds (rows at the bottom, columns at the right) beyond
@@ -230,9 +237,7 @@ public func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, st
     OpProfile.run("depthwise conv") {
         precondition(x.rank == 4, "depthwiseConv2d: input must be NCHW, got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
-                     "depthwiseConv2d: weight must be [\(c), 1, k, k], got \(weight.shape)")
-        if let bias { precondition(bias.shape == [c], "depthwiseConv2d: bias \(bias.shape) must be [\(c)]") }
+        checkDepthwiseFilter(weight, bias: bias, channels: c, op: "depthwiseConv2d")
         if let epilogue {
             precondition(epilogue.scale.count == c, "depthwiseConv2d: epilogue of \(epilogue.scale.count) channels for \(c)")
             precondition(Tape.active(for: x, weight, bias) == nil, "depthwiseConv2d: an epilogue is for inference (nothing may track the inputs)")

@@ -136,20 +136,14 @@ private func depthwiseBandNHWC(_ image: UnsafePointer<Float>, h: Int, w: Int, c:
             ox += nhwcBlock
         }
     }
-    var g0 = 0
-    while g0 < c {
-        let channels = min(nhwcGroup * nhwcLanes, c - g0)
+    let rowFloats = panel.width * nhwcLanes
+    forEachChannelGroup(c) { g0, channels in
         panel.fill(image, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
-        let rowFloats = panel.width * nhwcLanes
         for r in 0..<rows {
-            var b = 0
-            let rowOut = out + r * ow * c
-            while (b + 1) * nhwcLanes <= channels {
-                channelBlock(g0 + b * nhwcLanes, nhwcLanes, panel.block(b) + r * rowFloats, rowOut); b += 1
+            forEachBlock(channels) { b, lanes in
+                channelBlock(g0 + b * nhwcLanes, lanes, panel.block(b) + r * rowFloats, out + r * ow * c)
             }
-            if b * nhwcLanes < channels { channelBlock(g0 + b * nhwcLanes, channels - b * nhwcLanes, panel.block(b) + r * rowFloats, rowOut) }
         }
-        g0 += channels
     }
 }
 
@@ -174,11 +168,9 @@ private func depthwiseNHWC(_ x: UnsafePointer<Float>, n: Int, h: Int, w: Int, c:
 }
 
 /// Adds to `sums` (`[k·k, c]`, tap-major) the filter gradient of output rows `items` (image · oh + row):
-/// `Σ_ox g[oy, ox] · x[oy + ky − padding, ox + kx − padding]` per tap and channel, and to `biasSums`
-/// (`[c]`) the sum of those gradient rows.
+/// `Σ_ox g[oy, ox] · x[oy + ky − padding, ox + kx − padding]` per tap and channel.
 private func depthwiseFilterGradientNHWC(_ x: UnsafePointer<Float>, _ g: UnsafePointer<Float>, items: Range<Int>,
-                                         h: Int, w: Int, c: Int, k: Int, padding: Int,
-                                         sums: UnsafeMutablePointer<Float>?, biasSums: UnsafeMutablePointer<Float>?) {
+                                         h: Int, w: Int, c: Int, k: Int, padding: Int, sums: UnsafeMutablePointer<Float>) {
     let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
     let panel = ChannelPanel(rows: k, width: ow + k - 1)
     // The gradient row of a channel group, one block of ow pixels after another.
@@ -186,7 +178,7 @@ private func depthwiseFilterGradientNHWC(_ x: UnsafePointer<Float>, _ g: UnsafeP
     defer { panel.deallocate(); gRows.deallocate() }
 
     /// Adds one channel block's tap sums for output row `oy` (its gradient `gRow`, its panel `source`).
-    @inline(__always) func blockTaps(_ c0: Int, _ lanes: Int, _ oy: Int, _ gRow: UnsafePointer<Float>, _ source: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>) {
+    @inline(__always) func blockTaps(_ c0: Int, _ lanes: Int, _ oy: Int, _ gRow: UnsafePointer<Float>, _ source: UnsafePointer<Float>) {
         for ky in 0..<k {
             let iy = oy + ky - padding
             guard iy >= 0 && iy < h else { continue }
@@ -217,40 +209,38 @@ private func depthwiseFilterGradientNHWC(_ x: UnsafePointer<Float>, _ g: UnsafeP
     for item in items {
         let (img, oy) = item.quotientAndRemainder(dividingBy: oh)
         let gSource = g + (img * oh + oy) * ow * c
-        var g0 = 0
-        while g0 < c {
-            let channels = min(nhwcGroup * nhwcLanes, c - g0), blocks = (channels + nhwcLanes - 1) / nhwcLanes
+        forEachChannelGroup(c) { g0, channels in
             for ox in 0..<ow {
-                for b in 0..<blocks {
-                    let lanes = min(nhwcLanes, channels - b * nhwcLanes)
+                forEachBlock(channels) { b, lanes in
                     storeVec(loadVec(gSource + ox * c + g0 + b * nhwcLanes, lanes), gRows + (b * ow + ox) * nhwcLanes, 8)
                 }
             }
-            if let biasSums {
-                for b in 0..<blocks {
-                    let gRow = gRows + b * ow * nhwcLanes, c0 = g0 + b * nhwcLanes
-                    var s0 = Vec(), s1 = Vec()
-                    var ox = 0
-                    while ox + 1 < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8); s1 += loadVec(gRow + (ox + 1) * nhwcLanes, 8); ox += 2 }
-                    if ox < ow { s0 += loadVec(gRow + ox * nhwcLanes, 8) }
-                    let lanes = min(nhwcLanes, c - c0)
-                    storeVec(loadVec(biasSums + c0, lanes) + s0 + s1, biasSums + c0, lanes)
-                }
+            panel.fill(x + img * h * w * c, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
+            forEachBlock(channels) { b, lanes in
+                blockTaps(g0 + b * nhwcLanes, lanes, oy, gRows + b * ow * nhwcLanes, panel.block(b))
             }
-            if let sums {
-                panel.fill(x + img * h * w * c, h: h, w: w, c: c, top: oy - padding, padding: padding, c0: g0, channels: channels)
-                for b in 0..<blocks {
-                    let c0 = g0 + b * nhwcLanes, lanes = min(nhwcLanes, c - c0)
-                    if lanes == nhwcLanes {
-                        blockTaps(c0, nhwcLanes, oy, gRows + b * ow * nhwcLanes, panel.block(b), sums)
-                    } else {
-                        blockTaps(c0, lanes, oy, gRows + b * ow * nhwcLanes, panel.block(b), sums)
-                    }
-                }
-            }
-            g0 += channels
         }
     }
+}
+
+/// Calls `body(g0, channels)` for each group of up to 32 channels of `c`.
+@inline(__always)
+private func forEachChannelGroup(_ c: Int, _ body: (_ g0: Int, _ channels: Int) -> Void) {
+    var g0 = 0
+    while g0 < c {
+        let channels = min(nhwcGroup * nhwcLanes, c - g0)
+        body(g0, channels)
+        g0 += channels
+    }
+}
+
+/// Calls `body(b, lanes)` for each 8-channel block of a group of `channels`: whole blocks with the
+/// literal 8 (so that, inlined, their loads and stores are whole vectors), then the partial one.
+@inline(__always)
+private func forEachBlock(_ channels: Int, _ body: (_ b: Int, _ lanes: Int) -> Void) {
+    let whole = channels / nhwcLanes
+    for b in 0..<whole { body(b, nhwcLanes) }
+    if whole * nhwcLanes < channels { body(whole, channels - whole * nhwcLanes) }
 }
 
 /// Depthwise 2-D convolution of channels-last `x` (`[N, H, W, C]`) with one `k`×`k` filter per
@@ -262,9 +252,7 @@ public func depthwiseConv2dNHWC(_ x: Tensor, weight: Tensor, bias: Tensor? = nil
     OpProfile.run("conv") {
         precondition(x.rank == 4, "depthwiseConv2dNHWC: input must be NHWC, got \(x.shape)")
         let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1 && weight.shape[2] == weight.shape[3],
-                     "depthwiseConv2dNHWC: weight must be [\(c), 1, k, k], got \(weight.shape)")
-        if let bias { precondition(bias.shape == [c], "depthwiseConv2dNHWC: bias \(bias.shape) must be [\(c)]") }
+        checkDepthwiseFilter(weight, bias: bias, channels: c, op: "depthwiseConv2dNHWC")
         let k = weight.shape[2]
         precondition(padding >= 0 && padding < k, "depthwiseConv2dNHWC: padding \(padding) must lie in 0..<\(k)")
         let oh = h + 2 * padding - k + 1, ow = w + 2 * padding - k + 1
@@ -291,36 +279,25 @@ public func depthwiseConv2dNHWC(_ x: Tensor, weight: Tensor, bias: Tensor? = nil
                                   filter: flipped, bias: nil, out: dx.mutablePointer())
                     gx = dx
                 }
-                let filterGrad = needs[1] && ux != nil, biasGrad = needs[2]
-                if filterGrad || biasGrad {
-                    if filterGrad { OpProfile.addFlops(2 * n * c * oh * ow * taps) }
+                if needs[1], let ux {
+                    OpProfile.addFlops(2 * n * c * oh * ow * taps)
                     // One partial sum per chunk of rows, added in chunk order (a fixed order at a given thread count).
                     let chunks = max(1, min(Threading.threads, n * oh / 2))
-                    let stride = taps * c + c
-                    var partials = Tensor.zeros([chunks, stride])
-                    let pp = partials.mutablePointer(), px = ux?.pointer, pg = g.pointer
+                    var partials = Tensor.zeros([chunks, taps * c])
+                    let pp = partials.mutablePointer(), px = ux.pointer, pg = g.pointer
                     Threading.parallelFor(chunks) { range in
                         for chunk in range {
-                            let base = pp + chunk * stride
-                            depthwiseFilterGradientNHWC(px ?? pg, pg, items: (n * oh * chunk / chunks)..<(n * oh * (chunk + 1) / chunks),
-                                                        h: h, w: w, c: c, k: k, padding: padding,
-                                                        sums: filterGrad ? base : nil, biasSums: biasGrad ? base + taps * c : nil)
+                            depthwiseFilterGradientNHWC(px, pg, items: (n * oh * chunk / chunks)..<(n * oh * (chunk + 1) / chunks),
+                                                        h: h, w: w, c: c, k: k, padding: padding, sums: pp + chunk * taps * c)
                         }
                     }
-                    let total = partials.untracked.summed(toShape: [1, stride])
-                    let pt = total.pointer
-                    if filterGrad {
-                        var dw = Tensor(uninitializedShape: [c, 1, k, k])
-                        let pdw = dw.mutablePointer()
-                        for ch in 0..<c { for t in 0..<taps { pdw[ch * taps + t] = pt[t * c + ch] } }
-                        gw = dw
-                    }
-                    if biasGrad {
-                        var db = Tensor(uninitializedShape: [c])
-                        db.mutablePointer().update(from: pt + taps * c, count: c)
-                        gb = db
-                    }
+                    let total = partials.untracked.summed(toShape: [1, taps * c])
+                    var dw = Tensor(uninitializedShape: [c, 1, k, k])
+                    let pdw = dw.mutablePointer(), pt = total.pointer
+                    for ch in 0..<c { for t in 0..<taps { pdw[ch * taps + t] = pt[t * c + ch] } }
+                    gw = dw
                 }
+                if needs[2] { gb = columnSums(g.pointer, rows: n * oh * ow, cols: c) }
                 return [gx, gw, gb]
             }
         }
