@@ -206,7 +206,7 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
                             prefetch.issue()
                             let row = ds + r * tokens, pr = prob + r * tokens
                             let dot = Vec(repeating: dotVec(UnsafePointer(row), UnsafePointer(pr), tokens))
-                            zipVec(UnsafePointer(row), pr, row, tokens) { ($0 - dot) * $1 }
+                            zipVecSerial(UnsafePointer(row), pr, row, 0, tokens, SoftmaxInputGradient(dot: dot))
                         }
                         // dQ = scale·dS·K ; dK = scale·dSᵀ·Q
                         BLAS.smallSgemm(transposeA: false, transposeB: false, m: tokens, n: headDim, k: tokens, alpha: alpha,
@@ -222,4 +222,11 @@ public func scaledDotProductAttention(qkv: Tensor, heads: Int, scale: Float? = n
         }
         return out
     } }
+}
+
+/// (dP − rowsum(dP ⊙ P)) ⊙ P for one row's lanes: the softmax's input gradient from the gradient
+/// of its output, `dot` being the row's dP·P (a value type, so the loop needs no closure call).
+struct SoftmaxInputGradient: VecBinary {
+    let dot: Vec
+    @inline(__always) func callAsFunction(_ dp: Vec, _ p: Vec) -> Vec { (dp - dot) * p }
 }

@@ -64,10 +64,17 @@ func normalizeGroupsBackward(_ gHat: Tensor, _ xHat: Tensor, _ rstd: Tensor, gro
             let mg = Vec(repeating: sumVec(g, n) / Float(n))
             let mgx = Vec(repeating: dotVec(g, xh, n) / Float(n))
             let vr = Vec(repeating: rp[r])
-            zipVec(g, xh, d + r * n, n) { (gv, xv) in vr * (gv - mg - xv * mgx) }
+            zipVecSerial(g, xh, d + r * n, 0, n, GroupNormInputGradient(rstd: vr, meanG: mg, meanGX: mgx))
         }
     }
     return out
+}
+
+/// rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) for one group's lanes (a value type, so the loop is
+/// specialised and inlined rather than calling a closure per vector).
+struct GroupNormInputGradient: VecBinary {
+    let rstd: Vec, meanG: Vec, meanGX: Vec
+    @inline(__always) func callAsFunction(_ g: Vec, _ xHat: Vec) -> Vec { rstd * (g - meanG - xHat * meanGX) }
 }
 
 /// Recomputes x̂ = (x − mean) · rstd for contiguous groups. Not recorded.

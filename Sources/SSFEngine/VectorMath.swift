@@ -26,7 +26,9 @@ public func hmax(_ v: Vec) -> Float {
 /// exp(x) for eight lanes: range reduction to r ∈ [-ln2/2, ln2/2], a degree-6 polynomial,
 /// and scaling by 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp; +inf above 88.72, and
 /// exactly 0 below −87.34 (where exp leaves the normal floats: −∞ gives 0, no denormal appears).
-@inlinable @inline(__always)
+/// Transparent: `@inline(__always)` left it an out-of-line call in the softmax loops (the vector
+/// split into two halves across the call, its constants reloaded, no overlap of two exps).
+@_transparent
 public func vexp(_ x: Vec) -> Vec {
     let lower = Vec(repeating: -87.33654)
     let xc = vmin(vmax(x, lower), Vec(repeating: 88.72283))
