@@ -4,6 +4,7 @@
 // tensors it allocated; each recorded op's backward adds the same under "<kind> backward". Off, an op
 // pays one load and branch.
 import Dispatch
+import Synchronization
 
 /// The per-op-kind profile of one or more steps.
 public struct OpProfileReport: Sendable {
@@ -30,13 +31,15 @@ public enum OpProfile {
     nonisolated(unsafe) public static var active = false
     nonisolated(unsafe) static var depth = 0
     nonisolated(unsafe) static var current: String?
-    @usableFromInline nonisolated(unsafe) static var flops = 0.0
+    /// Operations counted so far. GEMMs inside parallel loops (attention's per-head products) add
+    /// to it from worker threads at the same time, so it is atomic.
+    @usableFromInline static let flopCount = Atomic<Int>(0)
     nonisolated(unsafe) static var totals: [String: OpProfileReport.Entry] = [:]
 
     /// Runs `body` (on the calling thread; ops it runs on worker threads are timed from here) with
     /// the profile on and returns its result and the profile.
     public static func measure<R>(_ body: () throws -> R) rethrows -> (R, OpProfileReport) {
-        totals = [:]; depth = 0; flops = 0; current = nil
+        totals = [:]; depth = 0; flopCount.store(0, ordering: .relaxed); current = nil
         active = true
         defer { active = false }
         let start = DispatchTime.now().uptimeNanoseconds
@@ -55,14 +58,14 @@ public enum OpProfile {
     @usableFromInline static func timed<R>(_ name: String, _ body: () -> R) -> R {
         guard depth == 0 else { return body() }
         depth += 1; current = name
-        let flopsBefore = flops, bytesBefore = StorageStats.allocatedBytes
+        let flopsBefore = flopCount.load(ordering: .relaxed), bytesBefore = StorageStats.allocatedBytes
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         depth -= 1; current = nil
         var entry = totals[name] ?? OpProfileReport.Entry(name: name)
         entry.seconds += seconds; entry.calls += 1
-        entry.flops += flops - flopsBefore
+        entry.flops += Double(flopCount.load(ordering: .relaxed) - flopsBefore)
         entry.bytesAllocated += Double(StorageStats.allocatedBytes - bytesBefore)
         totals[name] = entry
         return result
@@ -74,6 +77,6 @@ public enum OpProfile {
     /// Adds floating-point operations to the op being timed.
     @inlinable @inline(__always)
     public static func addFlops(_ count: Int) {
-        if active { flops += Double(count) }
+        if active { flopCount.wrappingAdd(count, ordering: .relaxed) }
     }
 }

@@ -36,4 +36,30 @@ final class OpProfileTests: XCTestCase {
         let (_, empty) = OpProfile.measure { () -> Void in }
         XCTAssertTrue(empty.entries.isEmpty)
     }
+
+    /// Attention's per-head products run inside a parallel loop, each adding its FLOPs from the
+    /// thread that runs it (the count is shared by the threads): every product is counted, forward
+    /// and backward.
+    func testFlopsAddedFromWorkerThreadsAreAllCounted() throws {
+        var rng = RandomGenerator(seed: 9)
+        let (batch, tokens, heads, headDim) = (16, 23, 8, 16)
+        let qkv = Tensor.randomNormal([batch, tokens, 3 * heads * headDim], using: &rng)
+        let seed = Tensor.randomNormal([batch, tokens, heads * headDim], using: &rng)
+        // 128 heads per call, split among the threads.
+        let repeats = 20
+        let (_, report) = OpProfile.measure { () -> Void in
+            for _ in 0..<repeats {
+                let tape = Tape()
+                let q = tape.watch(qkv)
+                let y = tape.recording { scaledDotProductAttention(qkv: q, heads: heads) }
+                _ = tape.backward(from: y, seed: seed)
+            }
+        }
+        let byName = Dictionary(uniqueKeysWithValues: report.entries.map { ($0.name, $0) })
+        let perHead = Double(2 * tokens * tokens * headDim)
+        // Forward: q·kᵀ and P·v per head. Backward: q·kᵀ again, dV, dP, dQ and dK.
+        XCTAssertEqual(byName["attention"]?.flops, Double(repeats * batch * heads) * 2 * perHead)
+        XCTAssertEqual(byName["attention backward"]?.flops, Double(repeats * batch * heads) * 5 * perHead)
+    }
 }
+
