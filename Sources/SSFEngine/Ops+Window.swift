@@ -51,3 +51,78 @@ public func windowReverse(_ windows: Tensor, windowSize ws: Int, height h: Int, 
         return windows.reshaped([b, h / ws, w / ws, ws, ws, c]).permuted([0, 1, 3, 2, 4, 5]).reshaped([b, h, w, c])
     }
 }
+
+/// A reordering of the tokens of each image: output token `i` reads input token `order[i]`.
+/// Swin's shifted-window partition (a cyclic roll, then windows in row-major order) is one such
+/// reordering and its reverse is the inverse, so either takes one gather instead of a copy per
+/// rolled axis plus one for the partition.
+public struct TokenPermutation: Sendable, Equatable {
+    public let order: [Int32]
+    /// Whether `order[i] == i` everywhere (applying it is a no-op).
+    public let isIdentity: Bool
+
+    /// `order` must hold every index in `0..<order.count` exactly once.
+    public init(order: [Int]) {
+        var seen = [Bool](repeating: false, count: order.count)
+        for i in order {
+            precondition(i >= 0 && i < order.count && !seen[i], "TokenPermutation: \(i) is out of range or repeated in \(order.count) tokens")
+            seen[i] = true
+        }
+        self.order = order.map { Int32($0) }
+        isIdentity = order.enumerated().allSatisfy { $0.offset == $0.element }
+    }
+
+    /// The reordering that undoes this one.
+    public var inverse: TokenPermutation {
+        var back = [Int](repeating: 0, count: order.count)
+        for (i, source) in order.enumerated() { back[Int(source)] = i }
+        return TokenPermutation(order: back)
+    }
+
+    /// `roll(x, shifts: [−shift, −shift], axes: [1, 2])` followed by `windowPartition` for an
+    /// `height × width` map (both multiples of `windowSize`), as token indices into the map.
+    public static func shiftedWindows(height: Int, width: Int, windowSize ws: Int, shift: Int) -> TokenPermutation {
+        precondition(height % ws == 0 && width % ws == 0, "shiftedWindows: \(height)×\(width) is not divisible by window \(ws)")
+        var order: [Int] = []
+        order.reserveCapacity(height * width)
+        for wy in 0..<(height / ws) {
+            for wx in 0..<(width / ws) {
+                for iy in 0..<ws {
+                    for ix in 0..<ws {
+                        let y = (wy * ws + iy + shift) % height, x = (wx * ws + ix + shift) % width
+                        order.append(y * width + x)
+                    }
+                }
+            }
+        }
+        return TokenPermutation(order: order)
+    }
+}
+
+/// `x` (`[B, …, C]` with `permutation.order.count` tokens of `channels` values per image)
+/// with each image's tokens reordered: `out[b, i] = x[b, order[i]]`, shaped `shape` (same count).
+/// Differentiable: the gradient is gathered back through the inverse.
+public func permuteTokens(_ x: Tensor, _ permutation: TokenPermutation, channels c: Int, shape: [Int]) -> Tensor {
+    OpProfile.run("window") {
+        let tokens = permutation.order.count
+        precondition(Tensor.elementCount(shape) == x.count && c > 0 && tokens > 0 && x.count % (tokens * c) == 0,
+                     "permuteTokens: \(x.shape) is not whole images of \(tokens) tokens × \(c) channels, or \(shape) holds another count")
+        let images = x.count / (tokens * c)
+        var out = Tensor(uninitializedShape: shape)
+        let d = out.mutablePointer(), s = x.pointer
+        permutation.order.withUnsafeBufferPointer { order in
+            let rows = images * tokens
+            Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / c)) { range in
+                for r in range {
+                    let b = r / tokens, i = r - b * tokens
+                    (d + r * c).update(from: s + (b * tokens + Int(order[i])) * c, count: c)
+                }
+            }
+        }
+        if let tape = Tape.active(for: x) {
+            let back = permutation.inverse, inShape = x.shape
+            out = tape.record(out, inputs: [x]) { g, _ in [permuteTokens(g, back, channels: c, shape: inShape)] }
+        }
+        return out
+    }
+}

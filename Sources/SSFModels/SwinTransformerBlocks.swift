@@ -119,6 +119,9 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     public let windowSize: Int, shiftSize: Int
     /// The shifted-window mask for the configured resolution (nil without a shift).
     let attentionMask: Tensor?
+    /// The roll and window partition of a `resolution × resolution` map as one token reordering,
+    /// and its inverse for the window reverse and roll back (nil where the map is padded).
+    let windowOrder: (side: Int, forward: TokenPermutation, back: TokenPermutation)?
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
     /// A bottleneck adapter on the MLP's output, before the residual sum (the Adapter method); nil in the plain architecture.
     var adapter: Adapter?
@@ -137,6 +140,12 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
         dropPath2 = DropPath(dropPathRate, seed: rng.next())
         attentionMask = shiftSize > 0
             ? swinAttentionMask(height: resolution, width: resolution, windowSize: self.windowSize, shift: shiftSize) : nil
+        if resolution % self.windowSize == 0 {
+            let order = TokenPermutation.shiftedWindows(height: resolution, width: resolution, windowSize: self.windowSize, shift: shiftSize)
+            windowOrder = (resolution, order, order.inverse)
+        } else {
+            windowOrder = nil
+        }
     }
 
     public var ssfSites: [ScaleShift?] { [ssfNorm1, ssfNorm2] }
@@ -165,6 +174,14 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     private func windowAttention(_ x: Tensor) -> Tensor {
         let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let ws = windowSize
+        if let order = windowOrder, h == order.side, w == order.side {
+            // The roll and the partition in one gather, the reverse and the roll back in another
+            // (none where the map is one unshifted window).
+            let windows = order.forward.isIdentity ? x.reshaped([-1, ws * ws, c])
+                : permuteTokens(x, order.forward, channels: c, shape: [b * h * w / (ws * ws), ws * ws, c])
+            let attended = attn(windows, mask: attentionMask)
+            return order.back.isIdentity ? attended.reshaped([b, h, w, c]) : permuteTokens(attended, order.back, channels: c, shape: [b, h, w, c])
+        }
         let (padH, padW) = ((ws - h % ws) % ws, (ws - w % ws) % ws)
         var shifted = shiftSize > 0 ? roll(x, shifts: [-shiftSize, -shiftSize], axes: [1, 2]) : x
         if padH > 0 { shifted = concat([shifted, Tensor.zeros([b, padH, w, c])], axis: 1) }
