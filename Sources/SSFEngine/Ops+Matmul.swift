@@ -191,3 +191,81 @@ public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: 
         return out
     }
 }
+
+/// SSF tuning's `scaleShift(linear(x, W, b), γ, β)` over a frozen layer, as one product with the
+/// site folded into the layer, the way `ssf merge` folds it for deployment: `x·(γ⊙W)ᵀ + (γ⊙b + β)`,
+/// γ scaling W's output rows. No pass over the output applies the site, and the backward needs no
+/// g·γ pass either: dx = g·(γ⊙W), and Σ g·(xWᵀ + b) = (Σ g·y − β·Σ g)/γ comes from the output y
+/// in one reading pass. Differentiable in `x`, `scale` and `shift` only (`weight` and `bias` must
+/// be untracked); every |γ| must exceed 1e-3 (callers check `foldsScaleShift`). The folded weight is
+/// rebuilt in the backward rather than kept.
+public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
+    OpProfile.run("linear") {
+        precondition(weight.rank == 2, "linearFoldedScaleShift: weight must be [out, in], got \(weight.shape)")
+        let inF = weight.shape[1], outF = weight.shape[0]
+        precondition(x.shape.last == inF, "linearFoldedScaleShift: input \(x.shape) does not end in \(inF)")
+        precondition(scale.shape == [outF] && shift.shape == [outF] && (bias?.shape ?? [outF]) == [outF],
+                     "linearFoldedScaleShift: scale \(scale.shape), shift \(shift.shape) and bias must be [\(outF)]")
+        precondition(foldsScaleShift(scale), "linearFoldedScaleShift: some |γ| ≤ 1e-3; use linear then scaleShift")
+        let rows = x.count / max(inF, 1)
+        FlopCounter.add(rows * inF * outF)
+        let folded = foldedRows(weight, scale)
+        var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
+        let c = out.mutablePointer(), sp = scale.pointer, hp = shift.pointer
+        // The folded bias rows are the GEMM's C operand (beta 1).
+        var combined = Tensor(uninitializedShape: [outF])
+        let cp = combined.mutablePointer()
+        for j in 0..<outF { cp[j] = (bias.map { $0.pointer[j] } ?? 0) * sp[j] + hp[j] }
+        let rowSource = UnsafePointer(cp)
+        Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(outF, 1))) { range in
+            for r in range { (c + r * outF).update(from: rowSource, count: outF) }
+        }
+        BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+                   a: x.pointer, lda: inF, b: folded.pointer, ldb: inF, beta: 1, c: c, ldc: outF)
+        if let tape = Tape.active(for: x, scale, shift) {
+            precondition(!tape.tracks(weight) && !(bias.map(tape.tracks) ?? false), "linearFoldedScaleShift: the layer must be frozen")
+            let y = out.untracked, uw = weight.untracked, us = scale.untracked, uh = shift.untracked, xShape = x.shape
+            out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+                var gx: Tensor?, gs: Tensor?, gb: Tensor?
+                if needs[0] {
+                    let w = foldedRows(uw, us)
+                    var t = Tensor(uninitializedShape: xShape)
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
+                               a: g.pointer, lda: outF, b: w.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                    gx = t
+                }
+                if needs[1] || needs[2] {
+                    let sums = channelBackward(g, source: y, scale: nil, .last)
+                    if needs[1] {
+                        var t = Tensor(uninitializedShape: [outF])
+                        let tp = t.mutablePointer(), gy = sums.gSource!.pointer, sg = sums.g.pointer
+                        for j in 0..<outF { tp[j] = (gy[j] - uh.pointer[j] * sg[j]) / us.pointer[j] }
+                        gs = t
+                    }
+                    gb = sums.g
+                }
+                return [gx, gs, needs[2] ? gb : nil]
+            }
+        }
+        return out
+    }
+}
+
+/// Whether `linearFoldedScaleShift` can take these SSF scales: every |γ| above 1e-3, so that the
+/// pre-scale output is recovered from the output accurately (the rule `scaleShift` keeps its input by).
+public func foldsScaleShift(_ scale: Tensor) -> Bool {
+    let p = scale.pointer
+    for j in 0..<scale.count where !(abs(p[j]) > 1e-3) { return false }
+    return true
+}
+
+/// `weight` (`[out, in]`) with output row o scaled by `scale[o]`.
+private func foldedRows(_ weight: Tensor, _ scale: Tensor) -> Tensor {
+    let outF = weight.shape[0], inF = weight.shape[1]
+    var w = Tensor(uninitializedShape: [outF, inF])
+    let d = w.mutablePointer(), s = weight.pointer, sp = scale.pointer
+    Threading.parallelFor(outF, minimumPerThread: max(1, 16384 / max(inF, 1))) { range in
+        for o in range { mapVecSerial(s + o * inF, d + o * inF, 0, inF, VecAffine(a: Vec(repeating: sp[o]), b: Vec())) }
+    }
+    return w
+}

@@ -124,6 +124,31 @@ struct BenchOpsCommand: ParsableCommand {
         report.line(op: "sgemm_all", shape: "vit-b", ms: sgemmMs, extra: sgemmFigures)
         report.line(op: "linear_fwd_bwd_all", shape: "vit-b", ms: linearMs, extra: ["gflops": linearRate, "ratio_to_sgemm": linearRate / sgemmRate])
 
+        // SSF tuning's frozen linear layer and its trained site, forward and backward (x, γ, β), with
+        // the site folded into the product and as linear then scaleShift, in alternation: Swin-B's
+        // first-stage qkv (8 images of 3136 tokens, 128 → 384) and third-stage fc1 (1568, 512 → 2048).
+        for (rows, inF, outF) in [(8 * 3136, 128, 384), (8 * 196, 512, 2048)] {
+            let x = Tensor.randomNormal([rows, inF], using: &rng)
+            let w = Tensor.randomNormal([outF, inF], std: 0.05, using: &rng), b = Tensor.randomNormal([outF], std: 0.02, using: &rng)
+            let gamma = Tensor.randomNormal([outF], mean: 1, std: 0.02, using: &rng), beta = Tensor.randomNormal([outF], std: 0.02, using: &rng)
+            let seed = Tensor.randomNormal([rows, outF], using: &rng)
+            func step(_ folded: Bool) {
+                let tape = Tape()
+                let (xw, gw, bw) = (tape.watch(x), tape.watch(gamma), tape.watch(beta))
+                let y = tape.recording {
+                    folded ? linearFoldedScaleShift(xw, weight: w, bias: b, scale: gw, shift: bw)
+                           : scaleShift(linear(xw, weight: w, bias: b), scale: gw, shift: bw)
+                }
+                let g = tape.backward(from: y, seed: seed)
+                precondition(g[xw] != nil && g[gw] != nil && g[bw] != nil)
+            }
+            let ms = TurnTimer.medianSeconds([{ step(true) }, { step(false) }], rounds: repeats).map { $0 * 1e3 }
+            let flops = 2.0 * 2 * Double(rows * inF * outF)
+            let shape = "\(rows)x\(inF)x\(outF)"
+            report.line(op: "ssf_linear_fold_fb", shape: shape, ms: ms[0], extra: ["gflops": flops / ms[0] / 1e6, "ratio_to_plain": ms[1] / ms[0]])
+            report.line(op: "ssf_linear_plain_fb", shape: shape, ms: ms[1], extra: ["gflops": flops / ms[1] / 1e6])
+        }
+
     }
 
     /// ViT-B's attention and Swin-B's window attention.
