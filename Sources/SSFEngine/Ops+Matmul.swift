@@ -121,13 +121,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         FlopCounter.add(rows * inF * outF)
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer()
-        if let bias {
-            // The bias rows are the GEMM's C operand (beta 1); written on all threads.
-            let pb = bias.pointer
-            Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(outF, 1))) { range in
-                for r in range { (c + r * outF).update(from: pb, count: outF) }
-            }
-        }
+        // The bias rows are the GEMM's C operand (beta 1).
+        if let bias { fillRows(c, rows: rows, with: bias.pointer, width: outF) }
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
                    a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
         if let tape = Tape.active(for: x, weight, bias) {
@@ -216,10 +211,7 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
         var combined = Tensor(uninitializedShape: [outF])
         let cp = combined.mutablePointer()
         for j in 0..<outF { cp[j] = (bias.map { $0.pointer[j] } ?? 0) * sp[j] + hp[j] }
-        let rowSource = UnsafePointer(cp)
-        Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(outF, 1))) { range in
-            for r in range { (c + r * outF).update(from: rowSource, count: outF) }
-        }
+        fillRows(c, rows: rows, with: UnsafePointer(cp), width: outF)
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
                    a: x.pointer, lda: inF, b: folded.pointer, ldb: inF, beta: 1, c: c, ldc: outF)
         if let tape = Tape.active(for: x, scale, shift) {
@@ -236,12 +228,7 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
                 }
                 if needs[1] || needs[2] {
                     let sums = channelBackward(g, source: y, scale: nil, .last)
-                    if needs[1] {
-                        var t = Tensor(uninitializedShape: [outF])
-                        let tp = t.mutablePointer(), gy = sums.gSource!.pointer, sg = sums.g.pointer
-                        for j in 0..<outF { tp[j] = (gy[j] - uh.pointer[j] * sg[j]) / us.pointer[j] }
-                        gs = t
-                    }
+                    if needs[1] { gs = scaleGradientFromOutput(sums.gSource!, sums.g, scale: us, shift: uh) }
                     gb = sums.g
                 }
                 return [gx, gs, needs[2] ? gb : nil]
@@ -251,12 +238,11 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
     }
 }
 
-/// Whether `linearFoldedScaleShift` can take these SSF scales: every |γ| above 1e-3, so that the
-/// pre-scale output is recovered from the output accurately (the rule `scaleShift` keeps its input by).
-public func foldsScaleShift(_ scale: Tensor) -> Bool {
-    let p = scale.pointer
-    for j in 0..<scale.count where !(abs(p[j]) > 1e-3) { return false }
-    return true
+/// Copies the `width` values at `row` into each of `rows` rows of `c`, on all threads.
+private func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, with row: UnsafePointer<Float>, width: Int) {
+    Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(width, 1))) { range in
+        for r in range { (c + r * width).update(from: row, count: width) }
+    }
 }
 
 /// `weight` (`[out, in]`) with output row o scaled by `scale[o]`.

@@ -144,8 +144,7 @@ public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelA
         var out = channelAffine(x, scale.pointer, shift.pointer, axis)
         if let tape = Tape.active(for: x, scale, shift) {
             let us = scale.untracked, ub = shift.untracked
-            let invertible = us.scalars.allSatisfy { abs($0) > 1e-3 }
-            let keptInput: Tensor? = invertible ? nil : x.untracked
+            let keptInput: Tensor? = foldsScaleShift(us) ? nil : x.untracked
             let y = out.untracked
             out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
                 // One pass over g and the kept tensor: gx = g·γ, Σ g and Σ g·(kept). From the output,
@@ -153,18 +152,30 @@ public func scaleShift(_ x: Tensor, scale: Tensor, shift: Tensor, axis: ChannelA
                 let sums = channelBackward(g, source: keptInput ?? y, scale: needs[0] ? us.pointer : nil, axis)
                 var gs: Tensor?
                 if needs[1] {
-                    if keptInput != nil { gs = sums.gSource } else {
-                        var t = Tensor(uninitializedShape: [channels])
-                        let tp = t.mutablePointer(), gy = sums.gSource!.pointer, gb = sums.g.pointer
-                        for c in 0..<channels { tp[c] = (gy[c] - ub.pointer[c] * gb[c]) / us.pointer[c] }
-                        gs = t
-                    }
+                    gs = keptInput != nil ? sums.gSource : scaleGradientFromOutput(sums.gSource!, sums.g, scale: us, shift: ub)
                 }
                 return [sums.gx, gs, needs[2] ? sums.g : nil]
             }
         }
         return out
     }
+}
+
+/// Whether an SSF output y = x·γ + β gives back x accurately enough for γ's gradient: every |γ|
+/// above 1e-3. Where it does, `scaleShift` keeps its output instead of its input, and
+/// `linearFoldedScaleShift` can take the site.
+public func foldsScaleShift(_ scale: Tensor) -> Bool {
+    let p = scale.pointer
+    for j in 0..<scale.count where !(abs(p[j]) > 1e-3) { return false }
+    return true
+}
+
+/// γ's gradient from the output's per-channel sums: Σ g·x = Σ g·(y − β)/γ = (Σ g·y − β·Σ g)/γ.
+func scaleGradientFromOutput(_ sumGY: Tensor, _ sumG: Tensor, scale: Tensor, shift: Tensor) -> Tensor {
+    var t = Tensor(uninitializedShape: scale.shape)
+    let tp = t.mutablePointer(), gy = sumGY.pointer, sg = sumG.pointer, sp = scale.pointer, hp = shift.pointer
+    for c in 0..<scale.count { tp[c] = (gy[c] - hp[c] * sg[c]) / sp[c] }
+    return t
 }
 
 /// `scaleShift` with one vector pair per sample: for `x` of shape `[N, …]`, `scale` and `shift` are

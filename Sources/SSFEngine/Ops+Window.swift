@@ -58,26 +58,31 @@ public func windowReverse(_ windows: Tensor, windowSize ws: Int, height h: Int, 
 /// rolled axis plus one for the partition.
 public struct TokenPermutation: Sendable, Equatable {
     public let order: [Int32]
+    /// The inverse's order, built once with this one (the backward of every gather uses it).
+    private let inverseOrder: [Int32]
     /// Whether `order[i] == i` everywhere (applying it is a no-op).
     public let isIdentity: Bool
 
     /// `order` must hold every index in `0..<order.count` exactly once.
     public init(order: [Int]) {
-        var seen = [Bool](repeating: false, count: order.count)
-        for i in order {
-            precondition(i >= 0 && i < order.count && !seen[i], "TokenPermutation: \(i) is out of range or repeated in \(order.count) tokens")
-            seen[i] = true
+        var back = [Int32](repeating: -1, count: order.count)
+        for (i, source) in order.enumerated() {
+            precondition(source >= 0 && source < order.count && back[source] < 0,
+                         "TokenPermutation: \(source) is out of range or repeated in \(order.count) tokens")
+            back[source] = Int32(i)
         }
-        self.order = order.map { Int32($0) }
-        isIdentity = order.enumerated().allSatisfy { $0.offset == $0.element }
+        self.init(order: order.map { Int32($0) }, inverseOrder: back,
+                  isIdentity: order.enumerated().allSatisfy { $0.offset == $0.element })
     }
 
-    /// The reordering that undoes this one.
-    public var inverse: TokenPermutation {
-        var back = [Int](repeating: 0, count: order.count)
-        for (i, source) in order.enumerated() { back[Int(source)] = i }
-        return TokenPermutation(order: back)
+    private init(order: [Int32], inverseOrder: [Int32], isIdentity: Bool) {
+        self.order = order
+        self.inverseOrder = inverseOrder
+        self.isIdentity = isIdentity
     }
+
+    /// The reordering that undoes this one (no copy: both orders are shared).
+    public var inverse: TokenPermutation { TokenPermutation(order: inverseOrder, inverseOrder: order, isIdentity: isIdentity) }
 
     /// `roll(x, shifts: [−shift, −shift], axes: [1, 2])` followed by `windowPartition` for an
     /// `height × width` map (both multiples of `windowSize`), as token indices into the map.

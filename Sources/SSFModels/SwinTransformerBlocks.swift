@@ -119,9 +119,9 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     public let windowSize: Int, shiftSize: Int
     /// The shifted-window mask for the configured resolution (nil without a shift).
     let attentionMask: Tensor?
-    /// The roll and window partition of a `resolution × resolution` map as one token reordering,
-    /// and its inverse for the window reverse and roll back (nil where the map is padded).
-    let windowOrder: (side: Int, forward: TokenPermutation, back: TokenPermutation)?
+    /// The roll and window partition of a `resolution × resolution` map as one token reordering
+    /// (its inverse is the window reverse and roll back; nil where the map is padded).
+    let windowOrder: (side: Int, permutation: TokenPermutation)?
     var ssfNorm1: ScaleShift?, ssfNorm2: ScaleShift?
     /// A bottleneck adapter on the MLP's output, before the residual sum (the Adapter method); nil in the plain architecture.
     var adapter: Adapter?
@@ -142,7 +142,7 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
             ? swinAttentionMask(height: resolution, width: resolution, windowSize: self.windowSize, shift: shiftSize) : nil
         if resolution % self.windowSize == 0 {
             let order = TokenPermutation.shiftedWindows(height: resolution, width: resolution, windowSize: self.windowSize, shift: shiftSize)
-            windowOrder = (resolution, order, order.inverse)
+            windowOrder = (resolution, order)
         } else {
             windowOrder = nil
         }
@@ -174,13 +174,12 @@ public final class SwinBlock: TensorLayer, SSFSiteHost, AdapterCarrying {
     private func windowAttention(_ x: Tensor) -> Tensor {
         let (b, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let ws = windowSize
-        if let order = windowOrder, h == order.side, w == order.side {
+        if let (side, order) = windowOrder, h == side, w == side {
             // The roll and the partition in one gather, the reverse and the roll back in another
             // (none where the map is one unshifted window).
-            let windows = order.forward.isIdentity ? x.reshaped([-1, ws * ws, c])
-                : permuteTokens(x, order.forward, channels: c, shape: [b * h * w / (ws * ws), ws * ws, c])
-            let attended = attn(windows, mask: attentionMask)
-            return order.back.isIdentity ? attended.reshaped([b, h, w, c]) : permuteTokens(attended, order.back, channels: c, shape: [b, h, w, c])
+            if order.isIdentity { return attn(x.reshaped([-1, ws * ws, c]), mask: attentionMask).reshaped([b, h, w, c]) }
+            let windows = permuteTokens(x, order, channels: c, shape: [b * h * w / (ws * ws), ws * ws, c])
+            return permuteTokens(attn(windows, mask: attentionMask), order.inverse, channels: c, shape: [b, h, w, c])
         }
         let (padH, padW) = ((ws - h % ws) % ws, (ws - w % ws) % ws)
         var shifted = shiftSize > 0 ? roll(x, shifts: [-shiftSize, -shiftSize], axes: [1, 2]) : x

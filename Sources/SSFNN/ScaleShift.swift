@@ -159,17 +159,17 @@ extension Linear {
     /// still fits the last-level cache.
     public func callAsFunction(_ x: Tensor, then ssf: ScaleShift?) -> Tensor {
         guard let ssf, ssf.axis == .last, lora == nil else { return applySSF(ssf, self(x)) }
-        if let tape = Tape.active(for: x, weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor) {
-            let inF = weight.tensor.shape[1]
-            if SSFTaskVectors.current == nil, !tape.tracks(weight.tensor), !(bias.map { tape.tracks($0.tensor) } ?? false),
-               x.count / max(inF, 1) > 4 * inF, foldsScaleShift(ssf.scale.tensor) {
-                return linearFoldedScaleShift(x, weight: weight.tensor, bias: bias?.tensor, scale: ssf.scale.tensor, shift: ssf.shift.tensor)
+        let (w, b, s, h) = (weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor)
+        if let tape = Tape.active(for: x, w, b, s, h) {
+            let inF = w.shape[1]
+            if SSFTaskVectors.current == nil, !tape.tracks(w), !(b.map(tape.tracks) ?? false),
+               x.count / max(inF, 1) > 4 * inF, foldsScaleShift(s) {
+                return linearFoldedScaleShift(x, weight: w, bias: b, scale: s, shift: h)
             }
             return applySSF(ssf, self(x))
         }
-        let (scale, shift) = SSFTaskVectors.current?.vectors(for: ssf)
-            ?? (ssf.scale.tensor.reshaped([1, ssf.channels]), ssf.shift.tensor.reshaped([1, ssf.channels]))
-        return linearScaleShift(x, weight: weight.tensor, bias: bias?.tensor, scale: scale, shift: shift)
+        let (scale, shift) = SSFTaskVectors.current?.vectors(for: ssf) ?? (s.reshaped([1, ssf.channels]), h.reshaped([1, ssf.channels]))
+        return linearScaleShift(x, weight: w, bias: b, scale: scale, shift: shift)
     }
 }
 
