@@ -48,7 +48,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
-        .target(name: "SSFEngine", dependencies: ["CBLAS"], swiftSettings: engineSettings),
+        // The engine's own blocked GEMM with fused per-column epilogues (C, AVX2/FMA on x86-64).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "SSFEngine", dependencies: ["CBLAS", "CKernels"], swiftSettings: engineSettings),
         .systemLibrary(
             name: "CMPI",
             path: "Sources/CMPI",

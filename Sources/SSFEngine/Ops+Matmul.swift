@@ -121,10 +121,8 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
         FlopCounter.add(rows * inF * outF)
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer()
-        // The bias rows are the GEMM's C operand (beta 1).
-        if let bias { fillRows(c, rows: rows, with: bias.pointer, width: outF) }
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-                   a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: bias == nil ? 0 : 1, c: c, ldc: outF)
+                   a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, c: c, ldc: outF, columnBias: bias?.pointer)
         if let tape = Tape.active(for: x, weight, bias) {
             // The input is kept only for the weight gradient: a frozen layer keeps no activation.
             let ux = tape.tracks(weight) ? x.untracked : nil, uw = weight.untracked, xShape = x.shape
@@ -172,6 +170,13 @@ public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: 
         for i in 0..<(samples * outF) { cp[i] = hp[i] + (bias.map { $0.pointer[i % outF] } ?? 0) * sp[i] }
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer()
+        if samples == 1 {
+            // One task: the site is the product's epilogue.
+            BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
+                       a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, c: c, ldc: outF,
+                       columnScale: sp, columnBias: UnsafePointer(cp))
+            return out
+        }
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
                    a: x.pointer, lda: inF, b: weight.pointer, ldb: inF, beta: 0, c: c, ldc: outF)
         let rowsPerSample = rows / samples
@@ -207,13 +212,12 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
         let folded = foldedRows(weight, scale)
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer(), sp = scale.pointer, hp = shift.pointer
-        // The folded bias rows are the GEMM's C operand (beta 1).
+        // The folded bias is the product's epilogue.
         var combined = Tensor(uninitializedShape: [outF])
         let cp = combined.mutablePointer()
         for j in 0..<outF { cp[j] = (bias.map { $0.pointer[j] } ?? 0) * sp[j] + hp[j] }
-        fillRows(c, rows: rows, with: UnsafePointer(cp), width: outF)
         BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-                   a: x.pointer, lda: inF, b: folded.pointer, ldb: inF, beta: 1, c: c, ldc: outF)
+                   a: x.pointer, lda: inF, b: folded.pointer, ldb: inF, c: c, ldc: outF, columnBias: UnsafePointer(cp))
         if let tape = Tape.active(for: x, scale, shift) {
             precondition(!tape.tracks(weight) && !(bias.map(tape.tracks) ?? false), "linearFoldedScaleShift: the layer must be frozen")
             let y = out.untracked, uw = weight.untracked, us = scale.untracked, uh = shift.untracked, xShape = x.shape
@@ -235,13 +239,6 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
             }
         }
         return out
-    }
-}
-
-/// Copies the `width` values at `row` into each of `rows` rows of `c`, on all threads.
-private func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, with row: UnsafePointer<Float>, width: Int) {
-    Threading.parallelFor(rows, minimumPerThread: max(1, 16384 / max(width, 1))) { range in
-        for r in range { (c + r * width).update(from: row, count: width) }
     }
 }
 
