@@ -16,7 +16,7 @@ final class GemmRecorderTests: XCTestCase {
         XCTAssertEqual([call.m, call.n, call.k, call.lda, call.ldb, call.ldc], [10, 3, 7, 7, 7, 3])
         XCTAssertFalse(call.transposeA)
         XCTAssertTrue(call.transposeB)
-        XCTAssertEqual(call.beta, 1, "the bias rows are the C operand")
+        XCTAssertEqual(call.beta, 0, "the bias is the product's epilogue, not a C operand filled beforehand")
         XCTAssertEqual(call.b, UInt(bitPattern: w.pointer), "B is the weight itself")
         XCTAssertEqual(call.a, UInt(bitPattern: x.pointer))
         XCTAssertEqual(call.flops, 2 * 10 * 3 * 7)

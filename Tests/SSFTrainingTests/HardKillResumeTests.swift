@@ -19,7 +19,7 @@ final class HardKillResumeTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     /// Starts `ssf` with `arguments`; kills it with SIGKILL after `seconds` unless it ends first.
-    /// Returns its exit status, or nil when it was killed.
+    /// Returns its exit status (128 + the signal for one that ended by a signal), or nil when it was killed.
     private func run(_ ssf: URL, _ arguments: [String], killAfter seconds: Double?, log: URL) throws -> Int32? {
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -40,7 +40,9 @@ final class HardKillResumeTests: XCTestCase {
             }
         }
         process.waitUntilExit()
-        return process.terminationStatus
+        // A process ended by a signal reads as 128 + the signal, as a shell reports it, so a crash
+        // is not mistaken for an exit status of its own.
+        return process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     }
 
     /// The per-epoch figures that must not depend on interruptions (timings excluded).
