@@ -40,9 +40,12 @@ static float *ssf_pack(long floats) {
     return ssf_pack_buffer;
 }
 
-/// Packs op(B)'s rows p0 ..< p0+kc, columns j0 ..< j0+nc into ⌈nc/16⌉ panels of kc×16 floats.
+/// Packs op(B)'s rows p0 ..< p0+kc, columns j0 ..< j0+nc into ⌈nc/16⌉ panels of kc×16 floats,
+/// row k scaled by kscale[k] when `kscale` is not NULL (multiplying by one otherwise, which is exact).
 __attribute__((target("avx2,fma")))
-static void ssf_pack_b(int transB, const float *B, long ldb, long p0, long kc, long j0, long nc, float *dst) {
+static void ssf_pack_b(int transB, const float *B, long ldb, long p0, long kc, long j0, long nc, const float *kscale,
+                       float *dst) {
+#define SSF_KS(k) (kscale ? kscale[p0 + (k)] : 1.0f)
     for (long j = 0; j < nc; j += SSF_NR) {
         long cols = nc - j < SSF_NR ? nc - j : SSF_NR;
         float *d = dst + j * kc;
@@ -50,12 +53,13 @@ static void ssf_pack_b(int transB, const float *B, long ldb, long p0, long kc, l
             const float *s = B + p0 * ldb + j0 + j;
             if (cols == SSF_NR) {
                 for (long k = 0; k < kc; k++) {
-                    _mm256_store_ps(d + k * SSF_NR, _mm256_loadu_ps(s + k * ldb));
-                    _mm256_store_ps(d + k * SSF_NR + 8, _mm256_loadu_ps(s + k * ldb + 8));
+                    const __m256 f = _mm256_set1_ps(SSF_KS(k));
+                    _mm256_store_ps(d + k * SSF_NR, _mm256_mul_ps(f, _mm256_loadu_ps(s + k * ldb)));
+                    _mm256_store_ps(d + k * SSF_NR + 8, _mm256_mul_ps(f, _mm256_loadu_ps(s + k * ldb + 8)));
                 }
             } else {
                 for (long k = 0; k < kc; k++)
-                    for (long c = 0; c < SSF_NR; c++) d[k * SSF_NR + c] = c < cols ? s[k * ldb + c] : 0;
+                    for (long c = 0; c < SSF_NR; c++) d[k * SSF_NR + c] = c < cols ? SSF_KS(k) * s[k * ldb + c] : 0;
             }
             continue;
         }
@@ -77,20 +81,23 @@ static void ssf_pack_b(int transB, const float *B, long ldb, long p0, long kc, l
                            u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
                            u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
                     float *o = d + k * SSF_NR + h * 8;
-                    _mm256_store_ps(o, _mm256_permute2f128_ps(u0, u4, 0x20));
-                    _mm256_store_ps(o + SSF_NR, _mm256_permute2f128_ps(u1, u5, 0x20));
-                    _mm256_store_ps(o + 2 * SSF_NR, _mm256_permute2f128_ps(u2, u6, 0x20));
-                    _mm256_store_ps(o + 3 * SSF_NR, _mm256_permute2f128_ps(u3, u7, 0x20));
-                    _mm256_store_ps(o + 4 * SSF_NR, _mm256_permute2f128_ps(u0, u4, 0x31));
-                    _mm256_store_ps(o + 5 * SSF_NR, _mm256_permute2f128_ps(u1, u5, 0x31));
-                    _mm256_store_ps(o + 6 * SSF_NR, _mm256_permute2f128_ps(u2, u6, 0x31));
-                    _mm256_store_ps(o + 7 * SSF_NR, _mm256_permute2f128_ps(u3, u7, 0x31));
+#define SSF_ROW(r, v) _mm256_store_ps(o + (r) * SSF_NR, _mm256_mul_ps(_mm256_set1_ps(SSF_KS(k + (r))), (v)))
+                    SSF_ROW(0, _mm256_permute2f128_ps(u0, u4, 0x20));
+                    SSF_ROW(1, _mm256_permute2f128_ps(u1, u5, 0x20));
+                    SSF_ROW(2, _mm256_permute2f128_ps(u2, u6, 0x20));
+                    SSF_ROW(3, _mm256_permute2f128_ps(u3, u7, 0x20));
+                    SSF_ROW(4, _mm256_permute2f128_ps(u0, u4, 0x31));
+                    SSF_ROW(5, _mm256_permute2f128_ps(u1, u5, 0x31));
+                    SSF_ROW(6, _mm256_permute2f128_ps(u2, u6, 0x31));
+                    SSF_ROW(7, _mm256_permute2f128_ps(u3, u7, 0x31));
+#undef SSF_ROW
                 }
             }
         }
         for (; k < kc; k++)
-            for (long c = 0; c < SSF_NR; c++) d[k * SSF_NR + c] = c < cols ? s[c * ldb + k] : 0;
+            for (long c = 0; c < SSF_NR; c++) d[k * SSF_NR + c] = c < cols ? SSF_KS(k) * s[c * ldb + k] : 0;
     }
+#undef SSF_KS
 }
 
 /// What a tile's store does: `first` (this KC block is the first: beta applies) and `last` (the
@@ -203,7 +210,7 @@ static const ssf_tile_fn ssf_tiles[2][7] = {
 __attribute__((target("avx2,fma")))
 void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb, float beta,
-              float *C, long ldc, const float *scale, const float *bias) {
+              float *C, long ldc, const float *scale, const float *bias, const float *kscale) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (long i = 0; i < M; i++)
@@ -225,7 +232,7 @@ void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
         const long nc = N - jc < SSF_NC ? N - jc : SSF_NC;
         for (long pc = 0; pc < K; pc += SSF_KC) {
             const long kc = K - pc < SSF_KC ? K - pc : SSF_KC;
-            ssf_pack_b(transB, B, ldb, pc, kc, jc, nc, pack);
+            ssf_pack_b(transB, B, ldb, pc, kc, jc, nc, kscale, pack);
             ssf_store_rule rule = {alpha, beta, pc == 0, pc + kc >= K, NULL, NULL};
             for (long ic = 0; ic < M; ic += SSF_MC) {
                 const long mc = M - ic < SSF_MC ? M - ic : SSF_MC;
@@ -250,9 +257,9 @@ int ssf_gemm_available(void) { return 0; }
 
 void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb, float beta,
-              float *C, long ldc, const float *scale, const float *bias) {
+              float *C, long ldc, const float *scale, const float *bias, const float *kscale) {
     (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
-    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc; (void)scale; (void)bias;
+    (void)B; (void)ldb; (void)beta; (void)C; (void)ldc; (void)scale; (void)bias; (void)kscale;
     abort();
 }
 

@@ -49,17 +49,19 @@ public enum BLAS {
               b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// C = (alpha · op(A) · op(B) + beta · C) ⊙ columnScale + columnBias, with op(X) = Xᵀ when the
-    /// flag is set. A is M×K (K×M if transposed), B is K×N (N×K if transposed), C is M×N; leading
-    /// dimensions are row strides. `columnScale` and `columnBias` (N floats each, or nil) are
-    /// applied as the engine's kernel stores each tile of C, or, where BLAS runs the product, in a
-    /// pass over each thread's part of C right after it.
+    /// C = (alpha · op(A) · diag(innerScale) · op(B) + beta · C) ⊙ columnScale + columnBias, with
+    /// op(X) = Xᵀ when the flag is set. A is M×K (K×M if transposed), B is K×N (N×K if transposed),
+    /// C is M×N; leading dimensions are row strides. `columnScale` and `columnBias` (N floats each,
+    /// or nil) are applied as the engine's kernel stores each tile of C, or, where BLAS runs the
+    /// product, in a pass over each thread's part of C right after it. `innerScale` (K floats, or
+    /// nil) scales op(B)'s rows: as the engine's kernel packs them, or in a scaled copy of B for BLAS.
     @inlinable public static func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
-        columnScale: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil
+        columnScale: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
+        innerScale: UnsafePointer<Float>? = nil
     ) {
         if m == 0 || n == 0 { return }
         OpProfile.addFlops(2 * m * n * k)
@@ -90,16 +92,16 @@ public enum BLAS {
                     let lo = p * step, hi = min(length, lo + step)
                     if alongRows {
                         gemm(transposeA, transposeB, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda, b, ldb,
-                             beta, c + lo * ldc, ldc, columnScale, columnBias)
+                             beta, c + lo * ldc, ldc, columnScale, columnBias, innerScale)
                     } else {
                         gemm(transposeA, transposeB, m, hi - lo, k, alpha, a, lda, transposeB ? b + lo * ldb : b + lo, ldb,
-                             beta, c + lo, ldc, columnScale.map { $0 + lo }, columnBias.map { $0 + lo })
+                             beta, c + lo, ldc, columnScale.map { $0 + lo }, columnBias.map { $0 + lo }, innerScale)
                     }
                 }
             }
             return
         }
-        gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columnScale, columnBias)
+        gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columnScale, columnBias, innerScale)
     }
 
     /// One product on the calling thread: the engine's kernel where `ownKernelApplies`, else a CBLAS
@@ -107,9 +109,22 @@ public enum BLAS {
     @usableFromInline static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                       _ scale: UnsafePointer<Float>? = nil, _ bias: UnsafePointer<Float>? = nil) {
+                                       _ scale: UnsafePointer<Float>? = nil, _ bias: UnsafePointer<Float>? = nil,
+                                       _ innerScale: UnsafePointer<Float>? = nil) {
         if ownKernelApplies(transposeA: transposeA, n: n, k: k) {
-            ssf_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scale, bias)
+            ssf_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scale, bias, innerScale)
+            return
+        }
+        if let innerScale {
+            // BLAS has no such scale: op(B) with its rows scaled, densely, in B's own orientation.
+            let scaled = UnsafeMutablePointer<Float>.allocate(capacity: k * n)
+            defer { scaled.deallocate() }
+            if transposeB {
+                for j in 0..<n { for p in 0..<k { scaled[j * k + p] = b[j * ldb + p] * innerScale[p] } }
+            } else {
+                for p in 0..<k { for j in 0..<n { scaled[p * n + j] = b[p * ldb + j] * innerScale[p] } }
+            }
+            gemm(transposeA, transposeB, m, n, k, alpha, a, lda, UnsafePointer(scaled), transposeB ? k : n, beta, c, ldc, scale, bias)
             return
         }
         if scale == nil, let bias, beta == 0 {

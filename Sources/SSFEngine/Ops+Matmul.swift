@@ -197,8 +197,9 @@ public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: 
 /// γ scaling W's output rows. No pass over the output applies the site, and the backward needs no
 /// g·γ pass either: dx = g·(γ⊙W), and Σ g·(xWᵀ + b) = (Σ g·y − β·Σ g)/γ comes from the output y
 /// in one reading pass. Differentiable in `x`, `scale` and `shift` only (`weight` and `bias` must
-/// be untracked); every |γ| must exceed 1e-3 (callers check `foldsScaleShift`). The folded weight is
-/// rebuilt in the backward rather than kept.
+/// be untracked); every |γ| must exceed 1e-3 (callers check `foldsScaleShift`). Where the engine's
+/// GEMM runs the product, γ is its per-column scale forward and its inner-dimension scale backward,
+/// so no folded weight exists; elsewhere the folded weight is built, and rebuilt in the backward.
 public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
     OpProfile.run("linear") {
         precondition(weight.rank == 2, "linearFoldedScaleShift: weight must be [out, in], got \(weight.shape)")
@@ -209,25 +210,37 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
         precondition(foldsScaleShift(scale), "linearFoldedScaleShift: some |γ| ≤ 1e-3; use linear then scaleShift")
         let rows = x.count / max(inF, 1)
         FlopCounter.add(rows * inF * outF)
-        let folded = foldedRows(weight, scale)
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
         let c = out.mutablePointer(), sp = scale.pointer, hp = shift.pointer
-        // The folded bias is the product's epilogue.
+        // The folded bias is the product's epilogue; so is γ where the engine's kernel runs it
+        // (elsewhere γ is folded into a copy of the weight's rows, which costs no pass over C).
         var combined = Tensor(uninitializedShape: [outF])
         let cp = combined.mutablePointer()
         for j in 0..<outF { cp[j] = (bias.map { $0.pointer[j] } ?? 0) * sp[j] + hp[j] }
-        BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF,
-                   a: x.pointer, lda: inF, b: folded.pointer, ldb: inF, c: c, ldc: outF, columnBias: UnsafePointer(cp))
+        if BLAS.ownKernelApplies(transposeA: false, n: outF, k: inF) {
+            BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+                       b: weight.pointer, ldb: inF, c: c, ldc: outF, columnScale: sp, columnBias: UnsafePointer(cp))
+        } else {
+            let folded = foldedRows(weight, scale)
+            BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+                       b: folded.pointer, ldb: inF, c: c, ldc: outF, columnBias: UnsafePointer(cp))
+        }
         if let tape = Tape.active(for: x, scale, shift) {
             precondition(!tape.tracks(weight) && !(bias.map(tape.tracks) ?? false), "linearFoldedScaleShift: the layer must be frozen")
             let y = out.untracked, uw = weight.untracked, us = scale.untracked, uh = shift.untracked, xShape = x.shape
             out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
                 var gx: Tensor?, gs: Tensor?, gb: Tensor?
                 if needs[0] {
-                    let w = foldedRows(uw, us)
+                    // g · diag(γ) · W: γ scales W's rows as the engine's kernel packs them, or a copy.
                     var t = Tensor(uninitializedShape: xShape)
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
-                               a: g.pointer, lda: outF, b: w.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                    if BLAS.ownKernelApplies(transposeA: false, n: inF, k: outF) {
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
+                                   b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF, innerScale: us.pointer)
+                    } else {
+                        let w = foldedRows(uw, us)
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
+                                   a: g.pointer, lda: outF, b: w.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                    }
                     gx = t
                 }
                 if needs[1] || needs[2] {

@@ -153,17 +153,20 @@ extension Linear {
     /// the bias and the site's scale and shift (its own, or a mixed batch's per-sample vectors)
     /// are applied in one pass after the matrix product; values are the same as `site(layer(x))`.
     /// While SSF tuning trains the site over this frozen layer, the site is folded into the product
-    /// (`linearFoldedScaleShift`) where the input has more than four times as many rows as
-    /// features (the first two stages of Swin and ConvNeXt): that trades passes over the output,
-    /// forward and backward, for two over the weight, and measured no faster where the output
-    /// still fits the last-level cache.
+    /// (`linearFoldedScaleShift`) where the engine's GEMM runs both its products (γ then costs
+    /// nothing in either: Swin's and ConvNeXt's first three stages), or where the input has more
+    /// than four times as many rows as features: there the passes over the output it saves,
+    /// forward and backward, outweigh the two over a folded copy of the weight, which measured no
+    /// faster where the output still fits the last-level cache.
     public func callAsFunction(_ x: Tensor, then ssf: ScaleShift?) -> Tensor {
         guard let ssf, ssf.axis == .last, lora == nil else { return applySSF(ssf, self(x)) }
         let (w, b, s, h) = (weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor)
         if let tape = Tape.active(for: x, w, b, s, h) {
-            let inF = w.shape[1]
+            let inF = w.shape[1], outF = w.shape[0]
+            // The forward's product is rows×inF → outF, the input gradient's rows×outF → inF.
+            let fused = BLAS.ownKernelApplies(transposeA: false, n: outF, k: inF) && BLAS.ownKernelApplies(transposeA: false, n: inF, k: outF)
             if SSFTaskVectors.current == nil, !tape.tracks(w), !(b.map(tape.tracks) ?? false),
-               x.count / max(inF, 1) > 4 * inF, foldsScaleShift(s) {
+               fused || x.count / max(inF, 1) > 4 * inF, foldsScaleShift(s) {
                 return linearFoldedScaleShift(x, weight: w, bias: b, scale: s, shift: h)
             }
             return applySSF(ssf, self(x))

@@ -149,6 +149,28 @@ struct BenchOpsCommand: ParsableCommand {
             report.line(op: "ssf_linear_plain_fb", shape: shape, ms: ms[1], extra: ["gflops": flops / ms[1] / 1e6])
         }
 
+        // Forward products with K or N at most 512 (where `BLAS.ownKernelApplies`), bias in the
+        // epilogue, on the engine's kernel and on BLAS in alternation: Swin-B's first-stage qkv and
+        // ConvNeXt-B's first-stage MLP (8 images of 3136 tokens), and Swin-B's third-stage MLP (1568).
+        for (rows, inF, outF) in [(8 * 3136, 128, 384), (8 * 3136, 128, 512), (8 * 3136, 512, 128), (8 * 196, 512, 2048), (8 * 196, 2048, 512)] {
+            let x = Tensor.randomNormal([rows, inF], using: &rng)
+            let w = Tensor.randomNormal([outF, inF], std: 0.05, using: &rng), b = Tensor.randomNormal([outF], std: 0.02, using: &rng)
+            var y = Tensor.zeros([rows, outF])
+            let out = y.mutablePointer()
+            func product(own: Bool) -> () -> Void {
+                {
+                    let previous = BLAS.ownKernelEnabled
+                    BLAS.ownKernelEnabled = own
+                    defer { BLAS.ownKernelEnabled = previous }
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
+                               b: w.pointer, ldb: inF, c: out, ldc: outF, columnBias: b.pointer)
+                }
+            }
+            let ms = TurnTimer.medianSeconds([product(own: true), product(own: false)], rounds: repeats).map { $0 * 1e3 }
+            let flops = 2.0 * Double(rows * inF * outF), shape = "\(rows)x\(inF)x\(outF)"
+            report.line(op: "gemm_bias_own", shape: shape, ms: ms[0], extra: ["gflops": flops / ms[0] / 1e6, "ratio_to_blas": ms[1] / ms[0]])
+            report.line(op: "gemm_bias_blas", shape: shape, ms: ms[1], extra: ["gflops": flops / ms[1] / 1e6])
+        }
     }
 
     /// ViT-B's attention and Swin-B's window attention.

@@ -10,8 +10,14 @@ final class FoldedLinearScaleShiftTests: XCTestCase {
         return zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
     }
 
+    /// On the engine's GEMM (γ in the forward's stores and in the backward's packing of W) and
+    /// on BLAS (γ folded into a copy of W).
     func testValuesAndGradientsMatchLinearThenScaleShift() {
-        for (rows, inF, outF, withBias) in [(37, 9, 13, true), (64, 16, 40, false), (5, 20, 7, true)] {
+        for (rows, inF, outF, withBias, own) in [(37, 9, 13, true, true), (64, 16, 40, false, true), (5, 20, 7, true, true),
+                                                 (300, 40, 70, true, true), (37, 9, 13, true, false), (300, 40, 70, true, false)] {
+            let previous = BLAS.ownKernelEnabled
+            BLAS.ownKernelEnabled = own && previous
+            defer { BLAS.ownKernelEnabled = previous }
             let x = GradientCheck.normal([rows, inF], seed: 1)
             let w = GradientCheck.normal([outF, inF], seed: 2, std: 0.3)
             let b: Tensor? = withBias ? GradientCheck.normal([outF], seed: 3) : nil
@@ -30,7 +36,7 @@ final class FoldedLinearScaleShiftTests: XCTestCase {
                 return (y, [grads[xv], grads[sv], grads[hv]])
             }
             let (yf, gf) = run(true), (yu, gu) = run(false)
-            let label = "\(rows)×\(inF)→\(outF)"
+            let label = "\(rows)×\(inF)→\(outF)\(BLAS.ownKernelEnabled ? " (engine's GEMM)" : " (BLAS)")"
             XCTAssertLessThanOrEqual(maxGap(yf, yu), 1e-5, "output \(label)")
             for (i, name) in ["x", "scale", "shift"].enumerated() {
                 let magnitude = gu[i].map { $0.scalars.map(abs).max() ?? 0 } ?? 0
@@ -58,8 +64,15 @@ final class FoldedLinearScaleShiftTests: XCTestCase {
         }
         // Folded: the linear op applies the site, no scale-shift op runs.
         XCTAssertFalse(kinds(rows: 40, trainLayer: false).contains("scale-shift"))
-        // Too few rows for the fold to pay, or a trained layer: linear, then the site.
+        // Few rows: folded where the engine's GEMM runs both products (γ costs nothing there); on
+        // BLAS, too few for the fold to pay: linear, then the site.
+        let previous = BLAS.ownKernelEnabled
+        XCTAssertEqual(!kinds(rows: 12, trainLayer: false).contains("scale-shift"), previous)
+        BLAS.ownKernelEnabled = false
         XCTAssertTrue(kinds(rows: 12, trainLayer: false).contains("scale-shift"))
+        XCTAssertFalse(kinds(rows: 40, trainLayer: false).contains("scale-shift"))
+        BLAS.ownKernelEnabled = previous
+        // A trained layer: linear, then the site.
         XCTAssertTrue(kinds(rows: 40, trainLayer: true).contains("scale-shift"))
         // A γ near zero: the pre-scale output cannot be recovered from the output, so no fold.
         site.scale.value = Tensor.zeros([6])

@@ -1,4 +1,4 @@
-// The engine's blocked GEMM (`ssf_gemm`) and its fused per-column epilogue, through `BLAS.sgemm`,
+// The engine's blocked GEMM (`ssf_gemm`), its fused per-column epilogue and inner-dimension scale, through `BLAS.sgemm`,
 // against a double-precision reference; and the same calls with the kernel off (BLAS plus the
 // epilogue's pass), so both routes are held to the same answer.
 import XCTest
@@ -7,7 +7,7 @@ import XCTest
 final class OwnGemmTests: XCTestCase {
     private func reference(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                            _ a: [Float], _ lda: Int, _ b: [Float], _ ldb: Int, _ beta: Float, _ c: [Float], _ ldc: Int,
-                           _ scale: [Float]?, _ bias: [Float]?) -> [Float] {
+                           _ scale: [Float]?, _ bias: [Float]?, _ inner: [Float]?) -> [Float] {
         var out = c
         for i in 0..<m {
             for j in 0..<n {
@@ -15,7 +15,7 @@ final class OwnGemmTests: XCTestCase {
                 for p in 0..<k {
                     let x = transposeA ? a[p * lda + i] : a[i * lda + p]
                     let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
-                    acc += Double(x) * Double(y)
+                    acc += Double(x) * Double(y) * Double(inner?[p] ?? 1)
                 }
                 var v = Double(alpha) * acc + (beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j]))
                 if let scale { v *= Double(scale[j]) }
@@ -37,14 +37,16 @@ final class OwnGemmTests: XCTestCase {
         var checked = 0
         for (m, n, k) in shapes {
             for (transposeA, transposeB) in [(false, true), (false, false), (true, false), (true, true)] {
-                for (alpha, beta, epilogue) in [(Float(1), Float(0), 0), (1, 0, 1), (0.5, 1, 2), (2, -0.75, 3)] {
+                // Epilogue bits: 1 column bias, 2 column scale, 4 inner-dimension scale.
+                for (alpha, beta, epilogue) in [(Float(1), Float(0), 0), (1, 0, 1), (0.5, 1, 6), (2, -0.75, 7)] {
                     let lda = (transposeA ? m : k) + 3, ldb = (transposeB ? k : n) + 5, ldc = n + 2
                     let a = Tensor.randomNormal([max(1, (transposeA ? k : m) * lda)], using: &rng).scalars
                     let b = Tensor.randomNormal([max(1, (transposeB ? n : k) * ldb)], using: &rng).scalars
                     let c0 = Tensor.randomNormal([m * ldc], using: &rng).scalars
                     let scale: [Float]? = epilogue & 2 != 0 ? Tensor.randomNormal([n], using: &rng).scalars : nil
                     let bias: [Float]? = epilogue & 1 != 0 ? Tensor.randomNormal([n], using: &rng).scalars : nil
-                    let expected = reference(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc, scale, bias)
+                    let inner: [Float]? = epilogue & 4 != 0 ? Tensor.randomNormal([k], using: &rng).scalars : nil
+                    let expected = reference(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c0, ldc, scale, bias, inner)
                     for own in [true, false] {
                         let previous = BLAS.ownKernelEnabled
                         BLAS.ownKernelEnabled = own
@@ -55,10 +57,11 @@ final class OwnGemmTests: XCTestCase {
                                 c.withUnsafeMutableBufferPointer { cp in
                                     let sp = scale?.withUnsafeBufferPointer { $0.baseAddress! }
                                     let hp = bias?.withUnsafeBufferPointer { $0.baseAddress! }
-                                    withExtendedLifetime((scale, bias)) {
+                                    let ip = inner?.withUnsafeBufferPointer { $0.baseAddress! }
+                                    withExtendedLifetime((scale, bias, inner)) {
                                         BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                                                    a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta,
-                                                   c: cp.baseAddress!, ldc: ldc, columnScale: sp, columnBias: hp)
+                                                   c: cp.baseAddress!, ldc: ldc, columnScale: sp, columnBias: hp, innerScale: ip)
                                     }
                                 }
                             }
