@@ -1,5 +1,6 @@
 // A blocked single-precision GEMM for AVX2/FMA with a per-column scale and bias applied as each
-// tile of C is stored.
+// tile of C is stored, and optionally a product with GELU′ of a second matrix (the input
+// gradient of a linear layer that follows a GELU, in one pass).
 //
 // Layout of the work, per call on one thread: op(B) is packed, KC rows at a time and NC columns
 // at a time, into 16-column panels (k-major, zero beyond N), which the 6×16 micro-kernel reads
@@ -106,11 +107,65 @@ typedef struct {
     float alpha, beta;
     int first, last;
     const float *scale, *bias; // at the tile's first column, or NULL
+    const float *aux;          // the elementwise operand at the tile's first element, or NULL
+    long ldaux;
 } ssf_store_rule;
+
+/// e^x for eight lanes, the engine's `vexp` step for step: x clamped to [−87.34, 88.72], n = round(x/ln 2),
+/// a degree-6 polynomial on the remainder, times 2ⁿ; zero below the clamp.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 ssf_exp8(__m256 x) {
+    const __m256 lower = _mm256_set1_ps(-87.33654f), magic = _mm256_set1_ps(12582912.0f);
+    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lower), _mm256_set1_ps(88.72283f));
+    const __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504f), magic);
+    const __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), xc);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.1219444e-4f), r);
+    __m256 p = _mm256_set1_ps(1.98756915e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.39819995e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665796e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666655e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i bits = _mm256_sub_epi32(_mm256_castps_si256(t), _mm256_castps_si256(magic));
+    const __m256 two_n = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(127)), 23));
+    return _mm256_andnot_ps(_mm256_cmp_ps(x, lower, _CMP_LT_OQ), _mm256_mul_ps(p, two_n));
+}
+
+/// erf(x) for eight lanes, the engine's `verf`: x·P(x²)/Q(x²) with x clamped to [−4, 4].
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 ssf_erf8(__m256 x0) {
+    const __m256 x = _mm256_min_ps(_mm256_max_ps(x0, _mm256_set1_ps(-4.0f)), _mm256_set1_ps(4.0f));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.72614225801306e-10f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.77068142495902e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-2.10102402082508e-06f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-5.69250639462346e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-7.34990630326855e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-2.95459980854025e-03f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-1.60960333262415e-02f));
+    __m256 q = _mm256_set1_ps(-1.45660718464996e-05f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-2.13374055278905e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.68282697438203e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-7.37332916720468e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.42647390514189e-02f));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+/// GELU′(u) = Φ(u) + u·φ(u) for eight lanes, as the engine's GELU backward computes it.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 ssf_gelu_grad8(__m256 u) {
+    const __m256 cdf = _mm256_fmadd_ps(_mm256_set1_ps(0.5f), ssf_erf8(_mm256_mul_ps(u, _mm256_set1_ps(0.7071067811865475f))),
+                                       _mm256_set1_ps(0.5f));
+    const __m256 e = ssf_exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), u), u));
+    return _mm256_fmadd_ps(_mm256_mul_ps(u, _mm256_set1_ps(0.3989422804014327f)), e, cdf);
+}
 
 /// Finishes one row of a tile (8 columns per vector; `cols` < 16 only at the right edge).
 __attribute__((target("avx2,fma"), always_inline))
-static inline void ssf_store_row(float *c, long cols, const ssf_store_rule *r, __m256 x0, __m256 x1) {
+static inline void ssf_store_row(float *c, long cols, const ssf_store_rule *r, long row, __m256 x0, __m256 x1) {
+    const float *aux = r->aux ? r->aux + row * r->ldaux : NULL;
     if (cols == SSF_NR) {
         const __m256 va = _mm256_set1_ps(r->alpha);
         x0 = _mm256_mul_ps(x0, va); x1 = _mm256_mul_ps(x1, va);
@@ -123,12 +178,22 @@ static inline void ssf_store_row(float *c, long cols, const ssf_store_rule *r, _
         if (r->last) {
             if (r->scale) { x0 = _mm256_mul_ps(x0, _mm256_loadu_ps(r->scale)); x1 = _mm256_mul_ps(x1, _mm256_loadu_ps(r->scale + 8)); }
             if (r->bias) { x0 = _mm256_add_ps(x0, _mm256_loadu_ps(r->bias)); x1 = _mm256_add_ps(x1, _mm256_loadu_ps(r->bias + 8)); }
+            if (aux) {
+                x0 = _mm256_mul_ps(x0, ssf_gelu_grad8(_mm256_loadu_ps(aux)));
+                x1 = _mm256_mul_ps(x1, ssf_gelu_grad8(_mm256_loadu_ps(aux + 8)));
+            }
         }
         _mm256_storeu_ps(c, x0); _mm256_storeu_ps(c + 8, x1);
         return;
     }
-    float t[SSF_NR];
+    float t[SSF_NR], d[SSF_NR] = {0};
     _mm256_storeu_ps(t, x0); _mm256_storeu_ps(t + 8, x1);
+    if (r->last && aux) {
+        float u[SSF_NR] = {0};
+        for (long j = 0; j < cols; j++) u[j] = aux[j];
+        _mm256_storeu_ps(d, ssf_gelu_grad8(_mm256_loadu_ps(u)));
+        _mm256_storeu_ps(d + 8, ssf_gelu_grad8(_mm256_loadu_ps(u + 8)));
+    }
     for (long j = 0; j < cols; j++) {
         float v = r->alpha * t[j];
         if (!r->first) v += c[j];
@@ -136,6 +201,7 @@ static inline void ssf_store_row(float *c, long cols, const ssf_store_rule *r, _
         if (r->last) {
             if (r->scale) v *= r->scale[j];
             if (r->bias) v += r->bias[j];
+            if (aux) v *= d[j];
         }
         c[j] = v;
     }
@@ -176,12 +242,12 @@ static inline void ssf_tile(const int rows, const int trans, long kc, const floa
             panel += SSF_NR;
         }
     }
-    ssf_store_row(c, cols, rule, c00, c01);
-    if (rows > 1) ssf_store_row(c + ldc, cols, rule, c10, c11);
-    if (rows > 2) ssf_store_row(c + 2 * ldc, cols, rule, c20, c21);
-    if (rows > 3) ssf_store_row(c + 3 * ldc, cols, rule, c30, c31);
-    if (rows > 4) ssf_store_row(c + 4 * ldc, cols, rule, c40, c41);
-    if (rows > 5) ssf_store_row(c + 5 * ldc, cols, rule, c50, c51);
+    ssf_store_row(c, cols, rule, 0, c00, c01);
+    if (rows > 1) ssf_store_row(c + ldc, cols, rule, 1, c10, c11);
+    if (rows > 2) ssf_store_row(c + 2 * ldc, cols, rule, 2, c20, c21);
+    if (rows > 3) ssf_store_row(c + 3 * ldc, cols, rule, 3, c30, c31);
+    if (rows > 4) ssf_store_row(c + 4 * ldc, cols, rule, 4, c40, c41);
+    if (rows > 5) ssf_store_row(c + 5 * ldc, cols, rule, 5, c50, c51);
 }
 
 #define SSF_TILE_VARIANT(name, R, T) \
@@ -210,7 +276,8 @@ static const ssf_tile_fn ssf_tiles[2][7] = {
 __attribute__((target("avx2,fma")))
 void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb, float beta,
-              float *C, long ldc, const float *scale, const float *bias, const float *kscale) {
+              float *C, long ldc, const float *scale, const float *bias, const float *kscale,
+              const float *gelu_input, long ldg) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (long i = 0; i < M; i++)
@@ -218,6 +285,11 @@ void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
                 float v = beta == 0 ? 0 : beta * C[i * ldc + j];
                 if (scale) v *= scale[j];
                 if (bias) v += bias[j];
+                if (gelu_input) {
+                    float u[8] = {gelu_input[i * ldg + j]}, d[8];
+                    _mm256_storeu_ps(d, ssf_gelu_grad8(_mm256_loadu_ps(u)));
+                    v *= d[0];
+                }
                 C[i * ldc + j] = v;
             }
         return;
@@ -233,7 +305,7 @@ void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
         for (long pc = 0; pc < K; pc += SSF_KC) {
             const long kc = K - pc < SSF_KC ? K - pc : SSF_KC;
             ssf_pack_b(transB, B, ldb, pc, kc, jc, nc, kscale, pack);
-            ssf_store_rule rule = {alpha, beta, pc == 0, pc + kc >= K, NULL, NULL};
+            ssf_store_rule rule = {alpha, beta, pc == 0, pc + kc >= K, NULL, NULL, NULL, ldg};
             for (long ic = 0; ic < M; ic += SSF_MC) {
                 const long mc = M - ic < SSF_MC ? M - ic : SSF_MC;
                 for (long jr = 0; jr < nc; jr += SSF_NR) {
@@ -243,6 +315,7 @@ void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
                     rule.bias = bias ? bias + jc + jr : NULL;
                     for (long ir = 0; ir < mc; ir += SSF_MR) {
                         const long i = ic + ir, rows = mc - ir < SSF_MR ? mc - ir : SSF_MR;
+                        rule.aux = gelu_input ? gelu_input + i * ldg + jc + jr : NULL;
                         tiles[rows](kc, A + i * rs + pc * cs, lda, panel, C + i * ldc + jc + jr, ldc, cols, &rule);
                     }
                 }
@@ -257,9 +330,11 @@ int ssf_gemm_available(void) { return 0; }
 
 void ssf_gemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb, float beta,
-              float *C, long ldc, const float *scale, const float *bias, const float *kscale) {
+              float *C, long ldc, const float *scale, const float *bias, const float *kscale,
+              const float *gelu_input, long ldg) {
     (void)transA; (void)transB; (void)M; (void)N; (void)K; (void)alpha; (void)A; (void)lda;
     (void)B; (void)ldb; (void)beta; (void)C; (void)ldc; (void)scale; (void)bias; (void)kscale;
+    (void)gelu_input; (void)ldg;
     abort();
 }
 

@@ -55,13 +55,16 @@ public enum BLAS {
     /// or nil) are applied as the engine's kernel stores each tile of C, or, where BLAS runs the
     /// product, in a pass over each thread's part of C right after it. `innerScale` (K floats, or
     /// nil) scales op(B)'s rows: as the engine's kernel packs them, or in a scaled copy of B for BLAS.
+    /// `geluInput` (M×N, row stride `ldg`, or nil) makes C the gradient of a GELU's input from the
+    /// product as the gradient of its output: each element times GELU′ of `geluInput`'s, in the
+    /// kernel's stores or in the pass after BLAS.
     @inlinable public static func sgemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
         columnScale: UnsafePointer<Float>? = nil, columnBias: UnsafePointer<Float>? = nil,
-        innerScale: UnsafePointer<Float>? = nil
+        innerScale: UnsafePointer<Float>? = nil, geluInput: UnsafePointer<Float>? = nil, ldg: Int = 0
     ) {
         if m == 0 || n == 0 { return }
         OpProfile.addFlops(2 * m * n * k)
@@ -74,6 +77,7 @@ public enum BLAS {
                     var v: Float = beta == 0 ? 0 : beta * c[i * ldc + j]
                     if let columnScale { v *= columnScale[j] }
                     if let columnBias { v += columnBias[j] }
+                    if let geluInput { multiplyByGELUDerivative(&v, input: geluInput + i * ldg + j, count: 1) }
                     c[i * ldc + j] = v
                 }
             }
@@ -92,16 +96,17 @@ public enum BLAS {
                     let lo = p * step, hi = min(length, lo + step)
                     if alongRows {
                         gemm(transposeA, transposeB, hi - lo, n, k, alpha, transposeA ? a + lo : a + lo * lda, lda, b, ldb,
-                             beta, c + lo * ldc, ldc, columnScale, columnBias, innerScale)
+                             beta, c + lo * ldc, ldc, columnScale, columnBias, innerScale, geluInput.map { $0 + lo * ldg }, ldg)
                     } else {
                         gemm(transposeA, transposeB, m, hi - lo, k, alpha, a, lda, transposeB ? b + lo * ldb : b + lo, ldb,
-                             beta, c + lo, ldc, columnScale.map { $0 + lo }, columnBias.map { $0 + lo }, innerScale)
+                             beta, c + lo, ldc, columnScale.map { $0 + lo }, columnBias.map { $0 + lo }, innerScale,
+                             geluInput.map { $0 + lo }, ldg)
                     }
                 }
             }
             return
         }
-        gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columnScale, columnBias, innerScale)
+        gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columnScale, columnBias, innerScale, geluInput, ldg)
     }
 
     /// One product on the calling thread: the engine's kernel where `ownKernelApplies`, else a CBLAS
@@ -110,9 +115,16 @@ public enum BLAS {
                                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                                        _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
                                        _ scale: UnsafePointer<Float>? = nil, _ bias: UnsafePointer<Float>? = nil,
-                                       _ innerScale: UnsafePointer<Float>? = nil) {
+                                       _ innerScale: UnsafePointer<Float>? = nil,
+                                       _ geluInput: UnsafePointer<Float>? = nil, _ ldg: Int = 0) {
         if ownKernelApplies(transposeA: transposeA, n: n, k: k) {
-            ssf_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scale, bias, innerScale)
+            ssf_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scale, bias, innerScale,
+                     geluInput, ldg)
+            return
+        }
+        if let geluInput {
+            gemm(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, scale, bias, innerScale)
+            for i in 0..<m { multiplyByGELUDerivative(c + i * ldc, input: geluInput + i * ldg, count: n) }
             return
         }
         if let innerScale {

@@ -106,6 +106,12 @@ private enum HardSwish: Activation {
 
 /// GELU with the exact error function: `x · Φ(x)`.
 public func gelu(_ x: consuming Tensor) -> Tensor { pointwise(consume x, GELU.self) }
+
+/// `g[i] *= GELU′(u[i])` for `count` floats on the calling thread: the gradient through a GELU,
+/// where a product computed g and the engine's kernel could not apply the factor in its stores.
+@usableFromInline func multiplyByGELUDerivative(_ g: UnsafeMutablePointer<Float>, input u: UnsafePointer<Float>, count: Int) {
+    zipVecSerial(UnsafePointer(g), u, g, 0, count, ChainRule(derivative: GELU.derivative))
+}
 /// max(x, 0).
 public func relu(_ x: consuming Tensor) -> Tensor { pointwise(consume x, ReLU.self) }
 /// min(max(x, 0), 6).

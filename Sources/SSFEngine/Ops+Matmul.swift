@@ -201,13 +201,29 @@ public func linearScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: 
 /// GEMM runs the product, γ is its per-column scale forward and its inner-dimension scale backward,
 /// so no folded weight exists; elsewhere the folded weight is built, and rebuilt in the backward.
 public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
-    OpProfile.run("linear") {
-        precondition(weight.rank == 2, "linearFoldedScaleShift: weight must be [out, in], got \(weight.shape)")
+    foldedScaleShiftLinear(x, throughGELU: false, weight: weight, bias: bias, scale: scale, shift: shift)
+}
+
+/// `linearFoldedScaleShift(gelu(u), …)` as one op, the second half of a transformer MLP under SSF
+/// tuning: the backward's input-gradient product multiplies by GELU′(u) as it stores, so the
+/// gradient through the GELU costs no pass of its own, and GELU's output is not kept (the frozen
+/// layer needs no weight gradient). Differentiable in `u`, `scale` and `shift`.
+public func geluLinearFoldedScaleShift(_ u: Tensor, weight: Tensor, bias: Tensor?, scale: Tensor, shift: Tensor) -> Tensor {
+    foldedScaleShiftLinear(u, throughGELU: true, weight: weight, bias: bias, scale: scale, shift: shift)
+}
+
+private func foldedScaleShiftLinear(_ input: Tensor, throughGELU: Bool, weight: Tensor, bias: Tensor?, scale: Tensor,
+                                    shift: Tensor) -> Tensor {
+    let name = throughGELU ? "geluLinearFoldedScaleShift" : "linearFoldedScaleShift"
+    // The GELU's forward is timed as an activation of its own.
+    let x = throughGELU ? gelu(input.untracked) : input
+    return OpProfile.run("linear") {
+        precondition(weight.rank == 2, "\(name): weight must be [out, in], got \(weight.shape)")
         let inF = weight.shape[1], outF = weight.shape[0]
-        precondition(x.shape.last == inF, "linearFoldedScaleShift: input \(x.shape) does not end in \(inF)")
+        precondition(x.shape.last == inF, "\(name): input \(x.shape) does not end in \(inF)")
         precondition(scale.shape == [outF] && shift.shape == [outF] && (bias?.shape ?? [outF]) == [outF],
-                     "linearFoldedScaleShift: scale \(scale.shape), shift \(shift.shape) and bias must be [\(outF)]")
-        precondition(foldsScaleShift(scale), "linearFoldedScaleShift: some |γ| ≤ 1e-3; use linear then scaleShift")
+                     "\(name): scale \(scale.shape), shift \(shift.shape) and bias must be [\(outF)]")
+        precondition(foldsScaleShift(scale), "\(name): some |γ| ≤ 1e-3; use linear then scaleShift")
         let rows = x.count / max(inF, 1)
         FlopCounter.add(rows * inF * outF)
         var out = Tensor(uninitializedShape: Array(x.shape.dropLast()) + [outF])
@@ -225,22 +241,28 @@ public func linearFoldedScaleShift(_ x: Tensor, weight: Tensor, bias: Tensor?, s
             BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: outF, k: inF, a: x.pointer, lda: inF,
                        b: folded.pointer, ldb: inF, c: c, ldc: outF, columnBias: UnsafePointer(cp))
         }
-        if let tape = Tape.active(for: x, scale, shift) {
-            precondition(!tape.tracks(weight) && !(bias.map(tape.tracks) ?? false), "linearFoldedScaleShift: the layer must be frozen")
+        if let tape = Tape.active(for: input, scale, shift) {
+            precondition(!tape.tracks(weight) && !(bias.map(tape.tracks) ?? false), "\(name): the layer must be frozen")
             let y = out.untracked, uw = weight.untracked, us = scale.untracked, uh = shift.untracked, xShape = x.shape
-            out = tape.record(out, inputs: [x, scale, shift]) { g, needs in
+            // Through the GELU, the backward needs its input (not its output).
+            let geluInput = throughGELU ? input.untracked : nil
+            out = tape.record(out, inputs: [input, scale, shift]) { g, needs in
                 var gx: Tensor?, gs: Tensor?, gb: Tensor?
                 if needs[0] {
-                    // g · diag(γ) · W: γ scales W's rows as the engine's kernel packs them, or a copy.
+                    // g · diag(γ) · W (⊙ GELU′(u)): γ scales W's rows as the engine's kernel packs
+                    // them, or a copy; the GELU factor is applied as the product is stored.
                     var t = Tensor(uninitializedShape: xShape)
+                    let u = geluInput?.pointer
                     if BLAS.ownKernelApplies(transposeA: false, n: inF, k: outF) {
                         BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
-                                   b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF, innerScale: us.pointer)
+                                   b: uw.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF, innerScale: us.pointer,
+                                   geluInput: u, ldg: inF)
                     } else {
                         let w = foldedRows(uw, us)
-                        BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF,
-                                   a: g.pointer, lda: outF, b: w.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF)
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: inF, k: outF, a: g.pointer, lda: outF,
+                                   b: w.pointer, ldb: inF, c: t.mutablePointer(), ldc: inF, geluInput: u, ldg: inF)
                     }
+                    withExtendedLifetime(geluInput) {}
                     gx = t
                 }
                 if needs[1] || needs[2] {

@@ -34,7 +34,7 @@ public final class TransformerMlp: SSFSiteHost {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        fc2(gelu(fc1(x, then: ssfFC1)), then: ssfFC2)
+        fc2.afterGELU(fc1(x, then: ssfFC1), then: ssfFC2)
     }
 }
 

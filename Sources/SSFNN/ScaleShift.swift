@@ -162,17 +162,36 @@ extension Linear {
         guard let ssf, ssf.axis == .last, lora == nil else { return applySSF(ssf, self(x)) }
         let (w, b, s, h) = (weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor)
         if let tape = Tape.active(for: x, w, b, s, h) {
-            let inF = w.shape[1], outF = w.shape[0]
-            // The forward's product is rows×inF → outF, the input gradient's rows×outF → inF.
-            let fused = BLAS.ownKernelApplies(transposeA: false, n: outF, k: inF) && BLAS.ownKernelApplies(transposeA: false, n: inF, k: outF)
-            if SSFTaskVectors.current == nil, !tape.tracks(w), !(b.map(tape.tracks) ?? false),
-               fused || x.count / max(inF, 1) > 4 * inF, foldsScaleShift(s) {
+            if foldsWhileTraining(ssf, rows: x.count / max(inFeatures, 1), tape: tape) {
                 return linearFoldedScaleShift(x, weight: w, bias: b, scale: s, shift: h)
             }
             return applySSF(ssf, self(x))
         }
         let (scale, shift) = SSFTaskVectors.current?.vectors(for: ssf) ?? (s.reshaped([1, ssf.channels]), h.reshaped([1, ssf.channels]))
         return linearScaleShift(x, weight: w, bias: b, scale: scale, shift: shift)
+    }
+
+    /// `self(gelu(u), then: ssf)`. Where the site folds while training, the GELU goes into the same
+    /// op (`geluLinearFoldedScaleShift`): the gradient through it is applied as the layer's
+    /// input-gradient product is stored, instead of in a pass of its own.
+    public func afterGELU(_ u: consuming Tensor, then ssf: ScaleShift?) -> Tensor {
+        if let ssf, ssf.axis == .last, lora == nil, let tape = Tape.active(for: u, weight.tensor, bias?.tensor, ssf.scale.tensor, ssf.shift.tensor),
+           foldsWhileTraining(ssf, rows: u.count / max(inFeatures, 1), tape: tape) {
+            return geluLinearFoldedScaleShift(u, weight: weight.tensor, bias: bias?.tensor, scale: ssf.scale.tensor, shift: ssf.shift.tensor)
+        }
+        // Consumed, so that outside training the GELU can overwrite a temporary input in place.
+        return self(gelu(consume u), then: ssf)
+    }
+
+    /// Whether training `ssf` over this layer folds the site into the product: the layer frozen,
+    /// one task, every |γ| usable, and the engine's GEMM running both products or enough rows.
+    private func foldsWhileTraining(_ ssf: ScaleShift, rows: Int, tape: Tape) -> Bool {
+        let (w, b) = (weight.tensor, bias?.tensor)
+        guard SSFTaskVectors.current == nil, !tape.tracks(w), !(b.map(tape.tracks) ?? false) else { return false }
+        // The forward's product is rows×in → out, the input gradient's rows×out → in.
+        let fused = BLAS.ownKernelApplies(transposeA: false, n: outFeatures, k: inFeatures)
+            && BLAS.ownKernelApplies(transposeA: false, n: inFeatures, k: outFeatures)
+        return (fused || rows > 4 * inFeatures) && foldsScaleShift(ssf.scale.tensor)
     }
 }
 

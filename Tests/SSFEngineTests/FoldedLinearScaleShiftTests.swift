@@ -46,6 +46,42 @@ final class FoldedLinearScaleShiftTests: XCTestCase {
         }
     }
 
+    /// The MLP's GELU → linear → site as one op: the same values and gradients as GELU, then the
+    /// folded linear, with GELU′ applied in the input-gradient product's stores (engine's GEMM) or
+    /// in the pass after it (BLAS).
+    func testGELUThroughTheFoldedLinearMatchesGELUThenTheFoldedLinear() {
+        for (rows, inF, outF, own) in [(37, 40, 13, true), (300, 70, 48, true), (301, 36, 20, true), (37, 40, 13, false), (300, 70, 48, false)] {
+            let previous = BLAS.ownKernelEnabled
+            BLAS.ownKernelEnabled = own && previous
+            defer { BLAS.ownKernelEnabled = previous }
+            let u = GradientCheck.normal([rows, inF], seed: 11, std: 1.5)
+            let w = GradientCheck.normal([outF, inF], seed: 12, std: 0.3)
+            let b = GradientCheck.normal([outF], seed: 13)
+            let scale = GradientCheck.normal([outF], seed: 14, std: 0.3) + Tensor.ones([outF])
+            let shift = GradientCheck.normal([outF], seed: 15, std: 0.3)
+            let upstream = GradientCheck.normal([rows, outF], seed: 16)
+            func run(_ fused: Bool) -> (Tensor, [Tensor?]) {
+                let tape = Tape()
+                let (uv, sv, hv) = (tape.watch(u), tape.watch(scale), tape.watch(shift))
+                let y = tape.recording { () -> Tensor in
+                    fused ? geluLinearFoldedScaleShift(uv, weight: w, bias: b, scale: sv, shift: hv)
+                          : linearFoldedScaleShift(gelu(uv), weight: w, bias: b, scale: sv, shift: hv)
+                }
+                let loss = tape.recording { (y * upstream).sum() }
+                let grads = tape.backward(from: loss)
+                return (y, [grads[uv], grads[sv], grads[hv]])
+            }
+            let (yf, gf) = run(true), (yu, gu) = run(false)
+            let label = "\(rows)×\(inF)→\(outF)\(BLAS.ownKernelEnabled ? " (engine's GEMM)" : " (BLAS)")"
+            XCTAssertEqual(maxGap(yf, yu), 0, "output \(label)")
+            for (i, name) in ["u", "scale", "shift"].enumerated() {
+                let magnitude = gu[i].map { $0.scalars.map(abs).max() ?? 0 } ?? 0
+                XCTAssertGreaterThan(magnitude, 0, "\(name) \(label)")
+                XCTAssertLessThanOrEqual(maxGap(gf[i], gu[i]), 1e-6 * max(1, magnitude), "\(name) gradient \(label)")
+            }
+        }
+    }
+
     func testTheSiteFoldsOnlyOverAFrozenLayerWithEnoughRowsAndUsableScales() {
         var rng = RandomGenerator(seed: 7)
         let layer = Linear(8, 6, using: &rng)
@@ -74,6 +110,15 @@ final class FoldedLinearScaleShiftTests: XCTestCase {
         BLAS.ownKernelEnabled = previous
         // A trained layer: linear, then the site.
         XCTAssertTrue(kinds(rows: 40, trainLayer: true).contains("scale-shift"))
+        // Behind a GELU the folded layer takes the GELU's gradient too: no activation backward.
+        layer.weight.trainable = false
+        layer.bias?.trainable = false
+        let (_, report) = OpProfile.measure { () -> Void in
+            let tape = Tape()
+            let y = tape.recording { layer.afterGELU(Tensor.randomNormal([40, 8], using: &rng), then: site).sum() }
+            XCTAssertNotNil(tape.backward(from: y)[key: site.scale])
+        }
+        XCTAssertEqual(report.entries.map(\.name).filter { $0.hasPrefix("activation") || $0 == "scale-shift" }, ["activation"])
         // A γ near zero: the pre-scale output cannot be recovered from the output, so no fold.
         site.scale.value = Tensor.zeros([6])
         XCTAssertTrue(kinds(rows: 40, trainLayer: false).contains("scale-shift"))
